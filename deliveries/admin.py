@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from deliveries.charts import distribution_charts
+from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
+from deliveries.selectors import DELIVERY_FRAME_COLUMNS
+
+
+class ReadOnlyAdminMixin:
+    """Imported history and its reports are records of what happened: nobody edits them in the admin."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class RejectedRowInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = RejectedRow
+    fields = ("line_number", "reasons")
+    readonly_fields = fields
+    max_num = 0
+    show_change_link = False
+
+    @admin.display(description="column: reason")
+    def reasons(self, row: RejectedRow) -> str:
+        return "; ".join(f"{e['column']}: {e['reason']}" for e in row.errors)
+
+
+class DataQualityReportInline(ReadOnlyAdminMixin, admin.StackedInline):
+    model = DataQualityReport
+    fields = ("score", "passes_gate", "gate_threshold", "validity", "duplicate_share", "score_parts", "details")
+    readonly_fields = fields
+
+    @admin.display(description="score components (weighted in deliveries.quality)")
+    def score_parts(self, report: DataQualityReport) -> str:
+        return ", ".join(f"{name} {value:.4f}" for name, value in report.components.items())
+
+    @admin.display(description="completeness, outliers, distribution change")
+    def details(self, report: DataQualityReport) -> SafeString:
+        payload = {
+            "completeness": report.completeness,
+            "outliers": report.outliers,
+            "distribution_shift": report.distribution_shift,
+        }
+        return format_html("<pre style='max-height:20em;overflow:auto'>{}</pre>", json.dumps(payload, indent=1))
+
+
+@admin.register(ImportBatch)
+class ImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "id",
+        "tenant",
+        "file_name",
+        "source",
+        "rows_read",
+        "rows_imported",
+        "rows_rejected",
+        "rows_duplicate",
+        "quality_score",
+        "started_at",
+    )
+    list_filter = ("tenant", "source")
+    search_fields = ("file_name", "file_sha256")
+    readonly_fields = (
+        "tenant",
+        "source",
+        "file_name",
+        "file_sha256",
+        "rows_read",
+        "rows_imported",
+        "rows_rejected",
+        "rows_duplicate",
+        "normalisations",
+        "started_at",
+        "finished_at",
+        "created_by",
+        "distributions",
+    )
+    inlines = [DataQualityReportInline, RejectedRowInline]
+
+    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        return super().get_queryset(request).select_related("tenant", "quality_report")
+
+    @admin.display(description="quality")
+    def quality_score(self, batch: ImportBatch) -> str:
+        report = getattr(batch, "quality_report", None)
+        return f"{report.score:.1f}{'' if report.passes_gate else ' (fails gate)'}" if report else "-"
+
+    @admin.display(description="column distributions of the imported rows")
+    def distributions(self, batch: ImportBatch) -> SafeString:
+        rows = batch.deliveries.values_list(*DELIVERY_FRAME_COLUMNS)
+        charts = distribution_charts(pd.DataFrame.from_records(list(rows), columns=DELIVERY_FRAME_COLUMNS))
+        if not charts:
+            return format_html("<em>{}</em>", "no rows imported in this batch")
+        return format_html_join(
+            "",
+            "<img src='{}' alt='{}' style='margin:2px;border:1px solid #ddd'>",
+            ((c.data_uri, c.title) for c in charts),
+        )
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("external_order_id", "tenant", "courier_id", "ordered_at", "vehicle", "traffic", "delivery_minutes")
+    list_filter = ("tenant", "vehicle", "traffic", "weather", "area", "has_usable_coordinates")
+    search_fields = ("external_order_id", "courier_id")
+    date_hierarchy = "ordered_at"
+    list_select_related = ("tenant",)
+    show_full_result_count = False

@@ -1,0 +1,51 @@
+"""Small server-side charts of a batch's column distributions (matplotlib, rendered to inline PNG)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers; must precede pyplot
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from deliveries.quality import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, derived_numeric_frame
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    data_uri: str
+
+
+def _png_data_uri(figure: plt.Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def distribution_charts(deliveries: pd.DataFrame) -> list[Chart]:
+    """One histogram per numeric column and one bar chart per categorical column."""
+    if deliveries.empty:
+        return []
+    charts = []
+    numeric = derived_numeric_frame(deliveries)
+    for column in NUMERIC_COLUMNS:
+        figure, axes = plt.subplots(figsize=(3.2, 2.0))
+        axes.hist(numeric[column].dropna(), bins=30, color="#3b6ea5")
+        axes.set_title(column, fontsize=9)
+        axes.tick_params(labelsize=7)
+        charts.append(Chart(column, _png_data_uri(figure)))
+    for column in CATEGORICAL_COLUMNS:
+        counts = deliveries[column].fillna("(missing)").value_counts()
+        figure, axes = plt.subplots(figsize=(3.2, 2.0))
+        axes.bar(counts.index.astype(str), counts.to_numpy(), color="#5a9e6f")
+        axes.set_title(column, fontsize=9)
+        axes.tick_params(labelsize=7, axis="both")
+        axes.tick_params(axis="x", rotation=30)
+        charts.append(Chart(column, _png_data_uri(figure)))
+    return charts

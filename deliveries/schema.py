@@ -1,0 +1,351 @@
+"""The delivery-history file schema and its row normaliser (plain Python, no Django).
+
+One definition of "what a clean delivery looks like" serves the importer, the synthetic generator,
+`evaluate_model_version` and the benchmarks, so a row is cleaned the same way wherever it enters.
+
+The bundled public file is messy in documented ways (see ../shared/data/eta/README.md): trailing spaces,
+the text ``NaN`` for missing values, negative coordinates that are sign typos, restaurants at (0, 0),
+pickups after midnight and impossible courier ratings. `normalize_row` turns one raw row into a
+`CleanDelivery` or a list of `FieldError` naming the column and the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+RAW_COLUMNS: tuple[str, ...] = (
+    "order_id",
+    "courier_id",
+    "courier_age",
+    "courier_rating",
+    "store_latitude",
+    "store_longitude",
+    "drop_latitude",
+    "drop_longitude",
+    "order_date",
+    "order_time",
+    "pickup_time",
+    "weather",
+    "traffic",
+    "vehicle",
+    "area",
+    "delivery_minutes",
+)
+
+# Canonical category values; the raw spellings (any case, trailing spaces, the sic "Metropolitian")
+# map onto them. Kept here rather than in a Django choices module because the ML core needs them too.
+WEATHER_VALUES = ("sunny", "cloudy", "fog", "stormy", "sandstorms", "windy")
+TRAFFIC_VALUES = ("low", "medium", "high", "jam")
+VEHICLE_VALUES = ("motorcycle", "scooter", "van", "bicycle")
+AREA_VALUES = ("metropolitan", "urban", "semi_urban", "other")
+_AREA_SPELLINGS = {"metropolitian": "metropolitan", "metropolitan": "metropolitan", "semi-urban": "semi_urban"}
+
+MISSING_TOKENS = frozenset({"", "nan", "null", "none", "na", "n/a"})
+
+# Domain bounds: a value outside them is not a delivery we can learn from or serve, so the row is
+# rejected. Ranges are wider than the bundled data so other tenants' legitimate data passes.
+COURIER_AGE_RANGE = (15, 80)
+COURIER_RATING_RANGE = (1.0, 5.0)
+DELIVERY_MINUTES_RANGE = (1.0, 300.0)
+# A pickup more than this long after the order is a data error, not a slow kitchen.
+MAX_PICKUP_WAIT = dt.timedelta(hours=6)
+# Store and drop lie within this many degrees of each other for a local delivery: used to tell a sign
+# typo (-22.7 beside 22.8) from a genuine crossing of the equator or the meridian.
+SIGN_TYPO_MAX_GAP_DEGREES = 1.0
+
+
+class SchemaError(ValueError):
+    """The file as a whole cannot be read as a delivery history (bad header, not CSV, bad gzip)."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """Why one column of one row was not accepted."""
+
+    column: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CleanDelivery:
+    """One delivery after normalisation, in the product's vocabulary (field names match the model)."""
+
+    external_order_id: str
+    courier_id: str
+    courier_age: int
+    courier_rating: float | None
+    pickup_latitude: float
+    pickup_longitude: float
+    drop_latitude: float
+    drop_longitude: float
+    has_usable_coordinates: bool
+    ordered_at: dt.datetime
+    picked_at: dt.datetime
+    weather: str | None
+    traffic: str | None
+    vehicle: str
+    area: str | None
+    delivery_minutes: float
+    fixes: tuple[str, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass
+class RowResult:
+    """The outcome of normalising one raw row: a clean delivery or the reasons it was refused."""
+
+    line_number: int
+    raw: dict[str, str]
+    delivery: CleanDelivery | None
+    errors: list[FieldError]
+
+
+def _text(value: str | None) -> str | None:
+    if value is None:
+        return None
+    stripped = value.strip()
+    return None if stripped.lower() in MISSING_TOKENS else stripped
+
+
+def _number(raw: dict[str, str], column: str, errors: list[FieldError], *, required: bool) -> float | None:
+    text = _text(raw.get(column))
+    if text is None:
+        if required:
+            errors.append(FieldError(column, "missing value"))
+        return None
+    try:
+        number = float(text)
+    except ValueError:
+        errors.append(FieldError(column, f"not a number: {text!r}"))
+        return None
+    if not math.isfinite(number):
+        errors.append(FieldError(column, f"not a finite number: {text!r}"))
+        return None
+    return number
+
+
+def _category(
+    raw: dict[str, str], column: str, allowed: tuple[str, ...], errors: list[FieldError], *, required: bool
+) -> str | None:
+    text = _text(raw.get(column))
+    if text is None:
+        if required:
+            errors.append(FieldError(column, "missing value"))
+        return None
+    value = text.lower()
+    if column == "area":
+        value = _AREA_SPELLINGS.get(value, value)
+    if value not in allowed:
+        errors.append(FieldError(column, f"unknown value {text!r}; expected one of {', '.join(allowed)}"))
+        return None
+    return value
+
+
+def _clock(raw: dict[str, str], column: str, errors: list[FieldError]) -> dt.time | None:
+    text = _text(raw.get(column))
+    if text is None:
+        errors.append(FieldError(column, "missing value"))
+        return None
+    for pattern in ("%H:%M:%S", "%H:%M"):
+        try:
+            return dt.datetime.strptime(text, pattern).time()
+        except ValueError:
+            continue
+    errors.append(FieldError(column, f"not a clock time HH:MM[:SS]: {text!r}"))
+    return None
+
+
+def _fix_sign_typos(store: float, drop: float) -> tuple[float, float, bool]:
+    """Flip a lone negative sign when the two points would otherwise sit on opposite hemispheres."""
+    if (store < 0) == (drop < 0) or store == 0 or drop == 0:
+        return store, drop, False
+    if abs(abs(store) - abs(drop)) <= SIGN_TYPO_MAX_GAP_DEGREES and abs(store - drop) > SIGN_TYPO_MAX_GAP_DEGREES:
+        return abs(store), abs(drop), True
+    return store, drop, False
+
+
+def normalize_row(raw: dict[str, str], *, line_number: int, time_zone: ZoneInfo) -> RowResult:
+    """Normalise one raw row; every problem found is reported, not only the first."""
+    errors: list[FieldError] = []
+    fixes: list[str] = []
+
+    order_id = _text(raw.get("order_id"))
+    if order_id is None:
+        errors.append(FieldError("order_id", "missing value"))
+    courier_id = _text(raw.get("courier_id"))
+    if courier_id is None:
+        errors.append(FieldError("courier_id", "missing value"))
+
+    age = _number(raw, "courier_age", errors, required=True)
+    if age is not None and not (COURIER_AGE_RANGE[0] <= age <= COURIER_AGE_RANGE[1]):
+        errors.append(FieldError("courier_age", f"{age:g} outside {COURIER_AGE_RANGE[0]}..{COURIER_AGE_RANGE[1]}"))
+    rating = _number(raw, "courier_rating", errors, required=False)
+    if rating is not None and not (COURIER_RATING_RANGE[0] <= rating <= COURIER_RATING_RANGE[1]):
+        errors.append(
+            FieldError("courier_rating", f"{rating:g} outside {COURIER_RATING_RANGE[0]}..{COURIER_RATING_RANGE[1]}")
+        )
+
+    coordinates = {
+        column: _number(raw, column, errors, required=True)
+        for column in ("store_latitude", "store_longitude", "drop_latitude", "drop_longitude")
+    }
+    for column, limit in (
+        ("store_latitude", 90),
+        ("drop_latitude", 90),
+        ("store_longitude", 180),
+        ("drop_longitude", 180),
+    ):
+        value = coordinates[column]
+        if value is not None and abs(value) > limit:
+            errors.append(FieldError(column, f"{value:g} outside -{limit}..{limit}"))
+
+    order_date_text = _text(raw.get("order_date"))
+    order_date: dt.date | None = None
+    if order_date_text is None:
+        errors.append(FieldError("order_date", "missing value"))
+    else:
+        try:
+            order_date = dt.date.fromisoformat(order_date_text)
+        except ValueError:
+            errors.append(FieldError("order_date", f"not a date YYYY-MM-DD: {order_date_text!r}"))
+    order_time = _clock(raw, "order_time", errors)
+    pickup_time = _clock(raw, "pickup_time", errors)
+
+    weather = _category(raw, "weather", WEATHER_VALUES, errors, required=False)
+    traffic = _category(raw, "traffic", TRAFFIC_VALUES, errors, required=False)
+    vehicle = _category(raw, "vehicle", VEHICLE_VALUES, errors, required=True)
+    area = _category(raw, "area", AREA_VALUES, errors, required=False)
+
+    minutes = _number(raw, "delivery_minutes", errors, required=True)
+    if minutes is not None and not (DELIVERY_MINUTES_RANGE[0] <= minutes <= DELIVERY_MINUTES_RANGE[1]):
+        errors.append(
+            FieldError(
+                "delivery_minutes",
+                f"{minutes:g} outside {DELIVERY_MINUTES_RANGE[0]:g}..{DELIVERY_MINUTES_RANGE[1]:g}",
+            )
+        )
+
+    ordered_at = picked_at = None
+    if order_date is not None and order_time is not None and pickup_time is not None:
+        ordered_at = dt.datetime.combine(order_date, order_time, tzinfo=time_zone)
+        picked_at = dt.datetime.combine(order_date, pickup_time, tzinfo=time_zone)
+        if picked_at < ordered_at:
+            # The order crossed midnight: the pickup clock time belongs to the next day.
+            picked_at += dt.timedelta(days=1)
+            fixes.append("pickup_after_midnight")
+        if picked_at - ordered_at > MAX_PICKUP_WAIT:
+            errors.append(FieldError("pickup_time", f"pickup {picked_at - ordered_at} after the order"))
+
+    if errors:
+        return RowResult(line_number, raw, None, errors)
+
+    assert order_id and courier_id and age is not None and minutes is not None and vehicle
+    assert ordered_at is not None and picked_at is not None
+    store_lat, drop_lat, lat_fixed = _fix_sign_typos(coordinates["store_latitude"], coordinates["drop_latitude"])
+    store_lon, drop_lon, lon_fixed = _fix_sign_typos(coordinates["store_longitude"], coordinates["drop_longitude"])
+    if lat_fixed or lon_fixed:
+        fixes.append("coordinate_sign_typo")
+    # A restaurant at exactly (0, 0) is a placeholder: the offset to the drop still measures a distance,
+    # but neither point is a real place, so location features must not use them.
+    usable = not (store_lat == 0 and store_lon == 0)
+    if not usable:
+        fixes.append("zero_store_coordinates")
+
+    delivery = CleanDelivery(
+        external_order_id=order_id,
+        courier_id=courier_id,
+        courier_age=int(age),
+        courier_rating=rating,
+        pickup_latitude=store_lat,
+        pickup_longitude=store_lon,
+        drop_latitude=drop_lat,
+        drop_longitude=drop_lon,
+        has_usable_coordinates=usable,
+        ordered_at=ordered_at,
+        picked_at=picked_at,
+        weather=weather,
+        traffic=traffic,
+        vehicle=vehicle,
+        area=area,
+        delivery_minutes=minutes,
+        fixes=tuple(fixes),
+    )
+    return RowResult(line_number, raw, delivery, [])
+
+
+def open_text(path: Path) -> io.TextIOBase:
+    """Open a CSV or gzip-compressed CSV as text, telling the two apart by content, not by name."""
+    with open(path, "rb") as probe:
+        magic = probe.read(2)
+    if magic == b"\x1f\x8b":
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8", newline="")
+    return open(path, encoding="utf-8", newline="")
+
+
+def read_raw_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line number, raw row) from a delivery-history file; line 1 is the header.
+
+    Raises `SchemaError` for a missing or unexpected header, undecodable bytes, broken gzip, or a row
+    with the wrong number of fields, so that callers can refuse the whole file before writing anything.
+    """
+    try:
+        with open_text(path) as handle:
+            reader = csv.reader(handle)
+            try:
+                header = [name.strip() for name in next(reader)]
+            except StopIteration:
+                raise SchemaError(f"{path}: empty file, expected a header row") from None
+            missing = [name for name in RAW_COLUMNS if name not in header]
+            unexpected = [name for name in header if name not in RAW_COLUMNS]
+            if missing or unexpected:
+                parts = []
+                if missing:
+                    parts.append(f"missing columns: {', '.join(missing)}")
+                if unexpected:
+                    parts.append(f"unexpected columns: {', '.join(unexpected)}")
+                raise SchemaError(f"{path}: wrong header ({'; '.join(parts)})")
+            for values in reader:
+                line_number = reader.line_num
+                if not values:
+                    continue
+                if len(values) != len(header):
+                    raise SchemaError(
+                        f"{path}: line {line_number} has {len(values)} fields, the header has {len(header)}"
+                    )
+                yield line_number, dict(zip(header, values, strict=True))
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, csv.Error) as exc:
+        raise SchemaError(f"{path}: unreadable content ({exc})") from exc
+
+
+def load_clean_frame(path: Path, *, time_zone: ZoneInfo) -> tuple[pd.DataFrame, list[RowResult]]:
+    """Read and normalise a whole file into a DataFrame of clean deliveries plus the refused rows.
+
+    Duplicated order ids keep their first occurrence, as the importer does. Used where deliveries are
+    needed without the database (benchmarks, evaluation of a file).
+    """
+    accepted: list[dict[str, object]] = []
+    rejected: list[RowResult] = []
+    seen: set[str] = set()
+    for line_number, raw in read_raw_rows(path):
+        result = normalize_row(raw, line_number=line_number, time_zone=time_zone)
+        if result.delivery is None:
+            rejected.append(result)
+            continue
+        if result.delivery.external_order_id in seen:
+            continue
+        seen.add(result.delivery.external_order_id)
+        accepted.append(result.delivery.as_dict())
+    frame = pd.DataFrame(accepted, columns=[f.name for f in CleanDelivery.__dataclass_fields__.values()])
+    return frame, rejected

@@ -1,0 +1,59 @@
+"""API-wide conventions: every error is JSON with a stable `code` and a human `detail`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _first_field_error(detail: Any, prefix: str = "") -> tuple[str, str] | None:
+    """Walk DRF's nested error structure to the first (field path, message)."""
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            found = _first_field_error(value, path)
+            if found:
+                return found
+    elif isinstance(detail, list):
+        for index, value in enumerate(detail):
+            is_nested = isinstance(value, dict | list)
+            found = _first_field_error(value, f"{prefix}[{index}]" if is_nested else prefix)
+            if found:
+                return found
+    elif detail is not None:
+        return prefix, str(detail)
+    return None
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Shape every DRF error as {"code", "detail"[, "field", "errors"]}."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        found = _first_field_error(exc.detail)
+        field, message = found if found else ("", "invalid input")
+        body: dict[str, Any] = {
+            "code": "invalid",
+            "detail": f"{field}: {message}" if field and field != "non_field_errors" else message,
+            "field": field or None,
+            "errors": response.data,
+        }
+    else:
+        codes = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        code = codes if isinstance(codes, str) else "error"
+        detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else str(exc)
+        body = {"code": code, "detail": str(detail)}
+        if response.status_code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = 'Api-Key realm="api"'
+    response.data = body
+    return response
