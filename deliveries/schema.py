@@ -16,6 +16,7 @@ import datetime as dt
 import gzip
 import io
 import math
+import zlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -325,7 +326,7 @@ def read_raw_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                         f"{path}: line {line_number} has {len(values)} fields, the header has {len(header)}"
                     )
                 yield line_number, dict(zip(header, values, strict=True))
-    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, csv.Error) as exc:
+    except (UnicodeDecodeError, gzip.BadGzipFile, zlib.error, EOFError, csv.Error) as exc:
         raise SchemaError(f"{path}: unreadable content ({exc})") from exc
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import dj_database_url
-from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from intellilog.env import env_bool, env_float, env_int, env_list, env_str, env_url
@@ -97,12 +96,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The beat schedule lives in code; django-celery-beat's database scheduler stores and runs it.
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
-    "deliveries-quality-recheck-nightly": {
-        "task": "deliveries.tasks.tenants_quality_refresh_task",
-        "schedule": crontab(hour=1, minute=15),
-    },
-}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -31,7 +31,8 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(slug=options["tenant"]).first()
             if tenant is None:
                 raise CommandError(f"--tenant: no tenant with slug {options['tenant']!r}")
-        output = options["output"] or settings.VAR_DIR / f"synthetic-{options['rows']}-{options['seed']}.csv.gz"
+        default_output = settings.VAR_DIR / f"synthetic-{options['rows']}-{options['seed']}.csv.gz"
+        output = Path(options["output"]) if options["output"] else default_output
         write_synthetic_file(output, SyntheticConfig(rows=options["rows"], seed=options["seed"]))
         self.stdout.write(f"Wrote {options['rows']} synthetic deliveries to {output}")
         if tenant is None:

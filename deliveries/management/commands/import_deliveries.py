@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--show-rejected", type=int, default=10, help="how many rejected rows to list")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        path: Path = options["path"]
+        path = Path(options["path"])
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()

@@ -1,0 +1,74 @@
+"""Start-up configuration: malformed environment values fail naming the variable; production passes check --deploy."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from intellilog.env import env_bool, env_float, env_int, env_str, env_url
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if key not in {"DEBUG", "SECRET_KEY", "DATABASE_URL"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("reader", "value", "message"),
+    [
+        (lambda: env_bool("X_FLAG", False), "maybe", "X_FLAG: expected a boolean"),
+        (lambda: env_int("X_FLAG", 1), "1.5", "X_FLAG: expected an integer"),
+        (lambda: env_float("X_FLAG", 1.0, minimum=0, maximum=100), "101", "X_FLAG: must be between"),
+        (lambda: env_url("X_FLAG", None, schemes=("redis",)), "localhost:6379", "X_FLAG: expected a URL"),
+    ],
+)
+def test_malformed_values_name_the_variable(monkeypatch, reader, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("X_FLAG", value)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        reader()
+
+
+def test_secret_can_come_from_a_file(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "secret").write_text("from-file\n")
+    monkeypatch.setenv("X_SECRET_FILE", str(tmp_path / "secret"))
+    assert env_str("X_SECRET") == "from-file"
+
+
+def test_start_up_fails_on_a_malformed_database_url() -> None:
+    result = run_manage("check", DEBUG="true", DATABASE_URL="mysql-ish:/nowhere")
+    assert result.returncode != 0
+    assert "DATABASE_URL: expected a URL" in result.stderr
+
+
+def test_production_requires_a_secret_key() -> None:
+    result = run_manage("check", DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY: must be set" in result.stderr
+
+
+def test_production_settings_pass_check_deploy_without_warnings() -> None:
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY="x" * 20 + "-a-long-random-production-secret-" + "y" * 20,
+        ALLOWED_HOSTS="eta.example.com",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
