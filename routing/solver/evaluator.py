@@ -168,7 +168,7 @@ def evaluate_route(problem: Problem, vehicle: Vehicle, jobs: Sequence[tuple[int,
         + [problem.job_node(position) for position, _ in jobs]
         + [problem.depot_node(vehicle.return_depot)]
     )
-    distance = sum(float(problem.travel.distance[a, b]) for a, b in itertools.pairwise(nodes))
+    distance = math.fsum(float(problem.travel.distance[a, b]) for a, b in itertools.pairwise(nodes))
     return RouteEvaluation(
         vehicle_id=vehicle.id,
         stops=tuple(stops),
@@ -212,7 +212,7 @@ def evaluate(problem: Problem, routes: Sequence[PlannedRoute]) -> Evaluation:
     return Evaluation(
         routes=tuple(evaluated),
         violations=tuple(violations),
-        total_distance=sum(r.distance for r in used),
+        total_distance=math.fsum(r.distance for r in used),
         total_duration=sum(r.duration for r in used),
         total_lateness=sum(stop.lateness for r in used for stop in r.stops),
         lateness_cost=sum(r.lateness_cost for r in used),
