@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Max, OuterRef
 
 from deliveries.constants import SHIFT_REFERENCE_SAMPLE
 from deliveries.models import DataQualityReport, Delivery, ImportBatch
@@ -15,18 +16,35 @@ from tenants.models import Tenant
 DELIVERY_FRAME_COLUMNS = [name for name in CleanDelivery.__dataclass_fields__ if name != "fixes"]
 
 
-def deliveries_frame(*, tenant: Tenant, sample: bool = False) -> pd.DataFrame:
+def deliveries_frame(
+    *,
+    tenant: Tenant,
+    sample: bool = False,
+    ordered_before: dt.datetime | None = None,
+    id_at_most: int | None = None,
+) -> pd.DataFrame:
     """The tenant's deliveries as a DataFrame in the `schema.CleanDelivery` columns, oldest first.
 
     With `sample`, at most SHIFT_REFERENCE_SAMPLE of the most recent rows (enough for distribution checks).
+    `ordered_before` and `id_at_most` select a reproducible snapshot: rows imported later have larger ids.
     """
-    queryset = Delivery.objects.filter(tenant=tenant).order_by("-ordered_at")
+    queryset = Delivery.objects.filter(tenant=tenant).order_by("-ordered_at", "-id")
+    if ordered_before is not None:
+        queryset = queryset.filter(ordered_at__lt=ordered_before)
+    if id_at_most is not None:
+        queryset = queryset.filter(id__lte=id_at_most)
     if sample:
         queryset = queryset[:SHIFT_REFERENCE_SAMPLE]
     frame = pd.DataFrame.from_records(
         list(queryset.values_list(*DELIVERY_FRAME_COLUMNS)), columns=DELIVERY_FRAME_COLUMNS
     )
+    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True)
+    frame["picked_at"] = pd.to_datetime(frame["picked_at"], utc=True)
     return frame.iloc[::-1].reset_index(drop=True)
+
+
+def deliveries_latest_id(*, tenant: Tenant) -> int:
+    return Delivery.objects.filter(tenant=tenant).aggregate(latest=Max("id"))["latest"] or 0
 
 
 @dataclass(frozen=True)

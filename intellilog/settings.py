@@ -139,6 +139,12 @@ DELIVERY_HISTORY_PATH = Path(
     env_str("DELIVERY_HISTORY_PATH", str(BASE_DIR.parent / "shared" / "data" / "eta" / "deliveries.csv.gz"))
 )
 
+# Model artifacts (checksummed files) and the MLflow tracking store; both default to local folders.
+ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
+# MLflow 3 keeps its file store in maintenance mode, so the local default is its SQLite backend.
+MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow.db'}")
+MLFLOW_ARTIFACT_LOCATION = env_str("MLFLOW_ARTIFACT_LOCATION", (VAR_DIR / "mlartifacts").as_uri())
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,269 @@
+"""Registry admin: versions, the maker-checker promotion flow with its evidence page, rollback, event log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from registry.choices import Alias
+from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel, RegistryEvent
+from registry.services import (
+    alias_version,
+    champion_rollback,
+    promotion_request_approve,
+    promotion_request_create,
+    promotion_request_reject,
+)
+
+
+def _validation_message(error: ValidationError) -> str:
+    if hasattr(error, "message_dict"):
+        return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
+    return " ".join(error.messages)
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def text_form_view(
+    model_admin: admin.ModelAdmin,
+    request: HttpRequest,
+    *,
+    title: str,
+    explanation: str,
+    field_label: str,
+    submit_label: str,
+    cancel_url: str,
+    on_submit: Callable[[str], str],
+) -> HttpResponse:
+    """A small admin page asking for one text (reason or comment), then calling a service with it."""
+    if request.method == "POST":
+        try:
+            message = on_submit(request.POST.get("text", ""))
+        except ValidationError as error:
+            model_admin.message_user(request, _validation_message(error), messages.ERROR)
+        except PermissionDenied as error:
+            model_admin.message_user(request, str(error), messages.ERROR)
+        else:
+            model_admin.message_user(request, message, messages.SUCCESS)
+            return HttpResponseRedirect(cancel_url)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": title,
+        "explanation": explanation,
+        "field_label": field_label,
+        "submit_label": submit_label,
+        "cancel_url": cancel_url,
+    }
+    return TemplateResponse(request, "admin/registry/action_form.html", context)
+
+
+class AliasInline(ReadOnlyMixin, admin.TabularInline):
+    model = ModelAlias
+    fields = ("alias", "version", "updated_at")
+    readonly_fields = fields
+
+
+class EventInline(ReadOnlyMixin, admin.TabularInline):
+    model = RegistryEvent
+    fields = ("created_at", "kind", "actor", "from_version", "to_version", "reason")
+    readonly_fields = fields
+    ordering = ("-created_at", "-id")
+
+
+@admin.register(RegisteredModel)
+class RegisteredModelAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "tenant", "champion", "created_at")
+    list_filter = ("tenant",)
+    readonly_fields = ("tenant", "name", "created_at", "rollback_link")
+    fields = ("tenant", "name", "description", "created_at", "rollback_link")
+    inlines = [AliasInline, EventInline]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="champion")
+    def champion(self, registered_model: RegisteredModel) -> str:
+        version = alias_version(registered_model=registered_model, alias=Alias.CHAMPION)
+        return f"v{version.version}" if version else "-"
+
+    @admin.display(description="rollback")
+    def rollback_link(self, registered_model: RegisteredModel) -> str:
+        url = reverse("admin:registry_registeredmodel_rollback", args=[registered_model.pk])
+        return format_html('<a class="button" href="{}">Roll back to the previous champion…</a>', url)
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.rollback_view)
+        return [path("<int:pk>/rollback/", view, name="registry_registeredmodel_rollback"), *super().get_urls()]
+
+    def rollback_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        registered_model = get_object_or_404(RegisteredModel, pk=pk)
+        if not request.user.has_perm("registry.approve_promotionrequest"):
+            raise PermissionDenied
+        current = alias_version(registered_model=registered_model, alias=Alias.CHAMPION)
+
+        def submit(reason: str) -> str:
+            restored = champion_rollback(
+                registered_model=registered_model, actor=request.user.get_username(), reason=reason
+            )
+            return f"Rolled back: champion is v{restored.version} again (was v{current.version if current else '-'})."
+
+        return text_form_view(
+            self,
+            request,
+            title=f"Roll back {registered_model}",
+            explanation=f"The champion (v{current.version if current else '-'}) is replaced at once by the champion it "
+            "replaced. The rollback is logged.",
+            field_label="Why roll back?",
+            submit_label="Roll back now",
+            cancel_url=reverse("admin:registry_registeredmodel_change", args=[pk]),
+            on_submit=submit,
+        )
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("__str__", "status", "mae", "within_5", "coverage", "created_by", "created_at", "promote_link")
+    list_filter = ("registered_model__tenant", "status")
+    readonly_fields = (
+        "registered_model",
+        "version",
+        "status",
+        "status_detail",
+        "artifact_path",
+        "artifact_sha256",
+        "metrics",
+        "lineage",
+        "mlflow_run_id",
+        "created_by",
+        "created_at",
+    )
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_staff
+
+    @admin.display(description="MAE")
+    def mae(self, version: ModelVersion) -> str:
+        return f"{version.metrics['mae']:.2f}" if "mae" in version.metrics else "-"
+
+    @admin.display(description="within 5 min")
+    def within_5(self, version: ModelVersion) -> str:
+        value = version.metrics.get("within_5_min")
+        return f"{value:.1%}" if value is not None else "-"
+
+    @admin.display(description="p05-p95 coverage")
+    def coverage(self, version: ModelVersion) -> str:
+        value = version.metrics.get("interval_coverage")
+        return f"{value:.1%}" if value is not None else "-"
+
+    @admin.display(description="promotion")
+    def promote_link(self, version: ModelVersion) -> str:
+        if version.status != "ready":
+            return "-"
+        url = reverse("admin:registry_modelversion_request_promotion", args=[version.pk])
+        return format_html('<a href="{}">Request promotion…</a>', url)
+
+    def get_urls(self) -> list[Any]:
+        view = self.admin_site.admin_view(self.request_promotion_view)
+        return [
+            path("<int:pk>/request-promotion/", view, name="registry_modelversion_request_promotion"),
+            *super().get_urls(),
+        ]
+
+    def request_promotion_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        version = get_object_or_404(ModelVersion, pk=pk)
+
+        def submit(reason: str) -> str:
+            created = promotion_request_create(version=version, user=request.user, reason=reason)
+            return f"Promotion of {version} requested (request #{created.pk}); another approver must decide it."
+
+        return text_form_view(
+            self,
+            request,
+            title=f"Request promotion of {version} to champion",
+            explanation="A different user holding the approve permission reviews the evidence and decides.",
+            field_label="Why should this version become champion?",
+            submit_label="Request promotion",
+            cancel_url=reverse("admin:registry_modelversion_changelist"),
+            on_submit=submit,
+        )
+
+
+@admin.register(PromotionRequest)
+class PromotionRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("__str__", "tenant", "requested_by", "created_at", "status", "decided_by", "decided_at")
+    list_filter = ("tenant", "status")
+    readonly_fields = (
+        "version",
+        "requested_by",
+        "reason",
+        "created_at",
+        "status",
+        "decided_by",
+        "decision_comment",
+        "decided_at",
+    )
+    fields = readonly_fields
+
+    def get_urls(self) -> list[Any]:
+        approve = self.admin_site.admin_view(self.approve_view)
+        reject = self.admin_site.admin_view(self.reject_view)
+        return [
+            path("<int:pk>/approve/", approve, name="registry_promotionrequest_approve"),
+            path("<int:pk>/reject/", reject, name="registry_promotionrequest_reject"),
+            *super().get_urls(),
+        ]
+
+    def _decision_view(self, request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
+        promotion = get_object_or_404(PromotionRequest.objects.select_related("version"), pk=pk)
+
+        def submit(comment: str) -> str:
+            if approve:
+                champion = promotion_request_approve(request=promotion, user=request.user, comment=comment)
+                return f"Approved: {champion} is now the champion."
+            promotion_request_reject(request=promotion, user=request.user, comment=comment)
+            return f"Rejected the promotion of {promotion.version}."
+
+        verb = "Approve" if approve else "Reject"
+        return text_form_view(
+            self,
+            request,
+            title=f"{verb} the promotion of {promotion.version}",
+            explanation=f"Requested by {promotion.requested_by}: {promotion.reason}",
+            field_label="Comment" + (" (required)" if not approve else ""),
+            submit_label=verb,
+            cancel_url=reverse("admin:registry_promotionrequest_change", args=[pk]),
+            on_submit=submit,
+        )
+
+    def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._decision_view(request, pk, approve=True)
+
+    def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._decision_view(request, pk, approve=False)
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_staff
+
+
+@admin.register(RegistryEvent)
+class RegistryEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "registered_model", "kind", "actor", "from_version", "to_version", "reason")
+    list_filter = ("tenant", "kind")
+    search_fields = ("actor", "reason")

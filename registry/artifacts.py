@@ -1,0 +1,43 @@
+"""The artifact store: model bytes on the filesystem under ARTIFACT_ROOT, addressed by their sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+
+
+class ArtifactError(RuntimeError):
+    """An artifact is missing or its bytes do not match the recorded checksum."""
+
+
+def artifact_write(*, relative_dir: str, data: bytes) -> tuple[str, str]:
+    """Store bytes atomically (write to a temporary file, then rename); returns (relative path, sha256)."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    directory = Path(settings.ARTIFACT_ROOT) / relative_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    relative_path = f"{relative_dir}/{sha256}.json"
+    with tempfile.NamedTemporaryFile(dir=directory, delete=False) as handle:
+        handle.write(data)
+        temporary = handle.name
+    os.replace(temporary, Path(settings.ARTIFACT_ROOT) / relative_path)
+    return relative_path, sha256
+
+
+def artifact_read(*, relative_path: str, expected_sha256: str) -> bytes:
+    """Read an artifact and verify it; a missing or tampered file raises `ArtifactError`."""
+    path = Path(settings.ARTIFACT_ROOT) / relative_path
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ArtifactError(f"artifact {relative_path} is missing from {settings.ARTIFACT_ROOT}") from None
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected_sha256:
+        raise ArtifactError(
+            f"artifact {relative_path} fails its checksum: recorded {expected_sha256[:12]}…, found {actual[:12]}…; "
+            "refusing to load a tampered or corrupted model"
+        )
+    return data

@@ -1,0 +1,134 @@
+"""The model registry: registered models, their versions, aliases, promotion requests and the event log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
+from tenants.models import TenantOwned
+
+
+class RegisteredModel(TenantOwned):
+    """A named model of one tenant (e.g. "eta") whose versions compete for the champion alias."""
+
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "name"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "name"], name="registered_model_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.tenant.slug}/{self.name}"
+
+
+class ModelVersion(TenantOwned):
+    """One trained version: its artifact (location + sha256), metrics, evaluation and full lineage.
+
+    Numbers are allocated per registered model as max + 1 under a row lock on the registered model, and
+    a unique constraint backs that up. A version is written PENDING before training and then READY or
+    FAILED, so a crash mid-training never leaves a half-registered READY version.
+    """
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=VersionStatus.choices, default=VersionStatus.PENDING)
+    status_detail = models.TextField(blank=True)
+    artifact_path = models.CharField(max_length=500, blank=True)
+    artifact_sha256 = models.CharField(max_length=64, blank=True)
+    metrics = models.JSONField(default=dict, blank=True, help_text="evaluation-window metrics")
+    evaluation = models.JSONField(default=dict, blank=True, help_text="full evaluation incl. fairness report")
+    lineage = models.JSONField(default=dict, blank=True)
+    mlflow_run_id = models.CharField(max_length=64, blank=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["registered_model", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["registered_model", "version"], name="model_version_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.registered_model} v{self.version}"
+
+
+class ModelAlias(TenantOwned):
+    """Points an alias (champion/challenger) of a registered model at one version.
+
+    One row per (model, alias), changed only inside a transaction holding its lock, so there is never
+    zero or two champions.
+    """
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.CASCADE, related_name="aliases")
+    alias = models.CharField(max_length=16, choices=Alias.choices)
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="aliases")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["registered_model", "alias"], name="model_alias_unique")]
+        verbose_name_plural = "model aliases"
+
+    def __str__(self) -> str:
+        return f"{self.registered_model}@{self.alias} -> v{self.version.version}"
+
+
+class PromotionRequest(TenantOwned):
+    """A maker's request to make a READY version the champion, decided once by a different checker."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    # What the reviewer sees, computed once when the request is made (metrics of this version and of the
+    # champion on the same evaluation window, fairness report, plots), so the decision is made on a record.
+    evidence = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decision_comment = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [("approve_promotionrequest", "Can approve or reject model promotion requests")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=models.Q(status="pending"),
+                name="promotion_request_one_pending_per_version",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"promote {self.version} ({self.get_status_display()})"
+
+
+class RegistryEvent(TenantOwned):
+    """Append-only log of everything that happened to a registered model: who, when, from, to, why."""
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=32, choices=EventKind.choices)
+    actor = models.CharField(max_length=150)
+    from_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    to_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    promotion_request = models.ForeignKey(
+        PromotionRequest, on_delete=models.PROTECT, related_name="events", null=True, blank=True
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} by {self.actor}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # Append-only: a stored event is never rewritten.
+        if self.pk is not None:
+            raise ValueError("registry events are append-only")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,242 @@
+"""Registry writes: version allocation, alias moves, maker-checker promotion and rollback.
+
+Every state change writes an append-only `RegistryEvent` in the same transaction as the change itself.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
+from registry.constants import APPROVE_PERMISSION
+from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel, RegistryEvent
+from tenants.models import Tenant
+
+
+def registered_model_get_or_create(*, tenant: Tenant, name: str) -> RegisteredModel:
+    registered_model, _ = RegisteredModel.objects.get_or_create(tenant=tenant, name=name)
+    return registered_model
+
+
+def model_version_allocate(*, registered_model: RegisteredModel, created_by: str) -> ModelVersion:
+    """Reserve the next version number as a PENDING version (max + 1 under a lock on the model row)."""
+    with transaction.atomic():
+        RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+        latest = registered_model.versions.aggregate(latest=Max("version"))["latest"] or 0
+        return ModelVersion.objects.create(
+            tenant=registered_model.tenant,
+            registered_model=registered_model,
+            version=latest + 1,
+            status=VersionStatus.PENDING,
+            created_by=created_by,
+        )
+
+
+def model_version_mark_ready(
+    *,
+    version: ModelVersion,
+    artifact_path: str,
+    artifact_sha256: str,
+    metrics: dict[str, object],
+    evaluation: dict[str, object],
+    lineage: dict[str, object],
+    mlflow_run_id: str,
+) -> ModelVersion:
+    """Record a finished training run; the version becomes READY and a `registered` event is logged."""
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.status != VersionStatus.PENDING:
+            raise ValidationError({"status": f"version {locked} is {locked.status}, not pending"})
+        locked.status = VersionStatus.READY
+        locked.artifact_path = artifact_path
+        locked.artifact_sha256 = artifact_sha256
+        locked.metrics = metrics
+        locked.evaluation = evaluation
+        locked.lineage = lineage
+        locked.mlflow_run_id = mlflow_run_id
+        locked.save()
+        _event(locked.registered_model, EventKind.REGISTERED, locked.created_by, to_version=locked)
+    return locked
+
+
+def model_version_mark_failed(*, version: ModelVersion, detail: str) -> None:
+    ModelVersion.objects.filter(pk=version.pk, status=VersionStatus.PENDING).update(
+        status=VersionStatus.FAILED, status_detail=detail[:5000]
+    )
+
+
+def alias_version(*, registered_model: RegisteredModel, alias: str) -> ModelVersion | None:
+    row = ModelAlias.objects.filter(registered_model=registered_model, alias=alias).select_related("version").first()
+    return row.version if row else None
+
+
+def _alias_move(*, registered_model: RegisteredModel, alias: str, version: ModelVersion) -> ModelVersion | None:
+    """Point `alias` at `version`; caller holds the transaction. Returns the version it pointed at before."""
+    row = ModelAlias.objects.select_for_update().filter(registered_model=registered_model, alias=alias).first()
+    previous = row.version if row else None
+    if row is None:
+        ModelAlias.objects.create(
+            tenant=registered_model.tenant, registered_model=registered_model, alias=alias, version=version
+        )
+    else:
+        row.version = version
+        row.save(update_fields=["version", "updated_at"])
+    return previous
+
+
+def _event(
+    registered_model: RegisteredModel,
+    kind: str,
+    actor: str,
+    *,
+    from_version: ModelVersion | None = None,
+    to_version: ModelVersion | None = None,
+    request: PromotionRequest | None = None,
+    reason: str = "",
+) -> RegistryEvent:
+    return RegistryEvent.objects.create(
+        tenant=registered_model.tenant,
+        registered_model=registered_model,
+        kind=kind,
+        actor=actor,
+        from_version=from_version,
+        to_version=to_version,
+        promotion_request=request,
+        reason=reason,
+    )
+
+
+def challenger_set(*, version: ModelVersion, actor: str, reason: str) -> None:
+    """Make a READY version the challenger (shadow-scored, never served)."""
+    if version.status != VersionStatus.READY:
+        raise ValidationError({"version": f"{version} is {version.status}; only a ready version can be challenger"})
+    with transaction.atomic():
+        registered_model = RegisteredModel.objects.select_for_update().get(pk=version.registered_model_id)
+        previous = _alias_move(registered_model=registered_model, alias=Alias.CHALLENGER, version=version)
+        _event(
+            registered_model, EventKind.CHALLENGER_SET, actor, from_version=previous, to_version=version, reason=reason
+        )
+
+
+def promotion_request_create(*, version: ModelVersion, user: AbstractBaseUser, reason: str) -> PromotionRequest:
+    """The maker's step: ask for `version` to become champion, with a reason."""
+    if not reason.strip():
+        raise ValidationError({"reason": "a promotion request needs a reason"})
+    if version.status != VersionStatus.READY:
+        raise ValidationError({"version": f"{version} is {version.status}; only a ready version can be promoted"})
+    with transaction.atomic():
+        registered_model = RegisteredModel.objects.select_for_update().get(pk=version.registered_model_id)
+        if alias_version(registered_model=registered_model, alias=Alias.CHAMPION) == version:
+            raise ValidationError({"version": f"{version} is already the champion"})
+        if PromotionRequest.objects.filter(version=version, status=RequestStatus.PENDING).exists():
+            raise ValidationError({"version": f"{version} already has a pending promotion request"})
+        request = PromotionRequest.objects.create(
+            tenant=version.tenant, version=version, requested_by=user, reason=reason.strip()
+        )
+        _event(
+            registered_model,
+            EventKind.PROMOTION_REQUESTED,
+            user.get_username(),
+            to_version=version,
+            request=request,
+            reason=request.reason,
+        )
+    return request
+
+
+def _check_reviewer(request: PromotionRequest, user: AbstractBaseUser) -> None:
+    if not user.has_perm(APPROVE_PERMISSION):
+        raise PermissionDenied(f"{user.get_username()} lacks the permission to approve model promotions")
+    if request.requested_by_id == user.pk:
+        raise PermissionDenied("maker-checker: the person who requested a promotion cannot decide it")
+
+
+def promotion_request_approve(*, request: PromotionRequest, user: AbstractBaseUser, comment: str) -> ModelVersion:
+    """The checker's step: approve, which moves the champion alias; returns the new champion."""
+    _check_reviewer(request, user)
+    with transaction.atomic():
+        registered_model = RegisteredModel.objects.select_for_update().get(pk=request.version.registered_model_id)
+        locked = PromotionRequest.objects.select_for_update().select_related("version").get(pk=request.pk)
+        if locked.status != RequestStatus.PENDING:
+            raise ValidationError({"status": f"request already {locked.status}"})
+        if locked.version.status != VersionStatus.READY:
+            raise ValidationError({"version": f"{locked.version} is {locked.version.status}"})
+        locked.status = RequestStatus.APPROVED
+        locked.decided_by = user
+        locked.decision_comment = comment.strip()
+        locked.decided_at = timezone.now()
+        locked.save()
+        actor = user.get_username()
+        _event(
+            registered_model,
+            EventKind.PROMOTION_APPROVED,
+            actor,
+            to_version=locked.version,
+            request=locked,
+            reason=locked.decision_comment,
+        )
+        previous = _alias_move(registered_model=registered_model, alias=Alias.CHAMPION, version=locked.version)
+        _event(
+            registered_model,
+            EventKind.PROMOTED,
+            actor,
+            from_version=previous,
+            to_version=locked.version,
+            request=locked,
+            reason=locked.reason,
+        )
+    request.refresh_from_db()
+    return locked.version
+
+
+def promotion_request_reject(*, request: PromotionRequest, user: AbstractBaseUser, comment: str) -> None:
+    """The checker's other answer; a rejection needs a comment saying why."""
+    _check_reviewer(request, user)
+    if not comment.strip():
+        raise ValidationError({"comment": "say why the promotion is rejected"})
+    with transaction.atomic():
+        locked = PromotionRequest.objects.select_for_update().select_related("version").get(pk=request.pk)
+        if locked.status != RequestStatus.PENDING:
+            raise ValidationError({"status": f"request already {locked.status}"})
+        locked.status = RequestStatus.REJECTED
+        locked.decided_by = user
+        locked.decision_comment = comment.strip()
+        locked.decided_at = timezone.now()
+        locked.save()
+        _event(
+            locked.version.registered_model,
+            EventKind.PROMOTION_REJECTED,
+            user.get_username(),
+            to_version=locked.version,
+            request=locked,
+            reason=locked.decision_comment,
+        )
+    request.refresh_from_db()
+
+
+def champion_rollback(*, registered_model: RegisteredModel, actor: str, reason: str) -> ModelVersion:
+    """Restore the champion that the current one replaced when it was promoted; logged as a rollback.
+
+    Only promotions are walked back (never a rollback undone), so rolling back repeatedly steps back
+    through approved champions and can never reinstate a version without a new approval.
+    """
+    if not reason.strip():
+        raise ValidationError({"reason": "a rollback needs a reason"})
+    with transaction.atomic():
+        locked_model = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+        current = alias_version(registered_model=locked_model, alias=Alias.CHAMPION)
+        last_move = (
+            RegistryEvent.objects.filter(registered_model=locked_model, kind=EventKind.PROMOTED, to_version=current)
+            .select_related("from_version")
+            .first()
+        )
+        if current is None or last_move is None or last_move.from_version is None:
+            raise ValidationError({"champion": "there is no previous champion to roll back to"})
+        previous = last_move.from_version
+        _alias_move(registered_model=locked_model, alias=Alias.CHAMPION, version=previous)
+        _event(locked_model, EventKind.ROLLED_BACK, actor, from_version=current, to_version=previous, reason=reason)
+    return previous

@@ -1,0 +1,59 @@
+"""The maker-checker flow through the admin pages, as two different people would click it."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from registry.choices import Alias, RequestStatus
+from registry.models import PromotionRequest
+from registry.services import alias_version
+from registry.tests.factories import ModelVersionFactory, UserFactory, approver
+
+pytestmark = pytest.mark.django_db
+
+
+def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_request_then_self_approval_refused_then_second_person_approves() -> None:
+    version = ModelVersionFactory(metrics={"mae": 3.4, "within_5_min": 0.77, "interval_coverage": 0.9})
+    maker = approver(is_superuser=True)
+    checker = approver()
+    maker_client, checker_client = logged_in(maker), logged_in(checker)
+
+    listing = maker_client.get(reverse("admin:registry_modelversion_changelist")).content.decode()
+    assert "Request promotion" in listing and "3.40" in listing
+    maker_client.post(
+        reverse("admin:registry_modelversion_request_promotion", args=[version.pk]), {"text": "lower MAE"}
+    )
+    request = PromotionRequest.objects.get(version=version)
+
+    page = maker_client.get(reverse("admin:registry_promotionrequest_change", args=[request.pk])).content.decode()
+    assert "Evidence for the reviewer" in page and "Approve" in page
+    refused = maker_client.post(
+        reverse("admin:registry_promotionrequest_approve", args=[request.pk]), {"text": "me"}, follow=True
+    )
+    assert "Maker-checker: the person who requested a promotion cannot decide it" in refused.content.decode()
+    assert alias_version(registered_model=version.registered_model, alias=Alias.CHAMPION) is None
+
+    approved = checker_client.post(
+        reverse("admin:registry_promotionrequest_approve", args=[request.pk]), {"text": "ok"}, follow=True
+    )
+    assert f"Approved: {version} is now the champion." in approved.content.decode()
+    request.refresh_from_db()
+    assert request.status == RequestStatus.APPROVED and request.decided_by == checker
+    assert alias_version(registered_model=version.registered_model, alias=Alias.CHAMPION) == version
+
+
+def test_rollback_page_requires_the_approve_permission() -> None:
+    version = ModelVersionFactory()
+    staff = UserFactory()
+    response = logged_in(staff).get(
+        reverse("admin:registry_registeredmodel_rollback", args=[version.registered_model.pk])
+    )
+    assert response.status_code == 403
