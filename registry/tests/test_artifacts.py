@@ -26,7 +26,7 @@ def test_written_artifact_reads_back_with_its_sha256(artifact_root: Path) -> Non
 def test_tampered_artifact_is_refused(artifact_root: Path) -> None:
     path, sha256 = artifact_write(relative_dir="demo/eta/v1", data=b'{"model": 1}')
     (artifact_root / path).write_bytes(b'{"model": 2}')
-    with pytest.raises(ArtifactError, match="fails its checksum.*refusing to load"):
+    with pytest.raises(ArtifactError, match=r"fails its checksum.*refusing to load"):
         artifact_read(relative_path=path, expected_sha256=sha256)
 
 
