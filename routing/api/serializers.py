@@ -139,7 +139,7 @@ class DurationMatrixField(serializers.Field):
         "not_a_matrix": "must be a list of equally long lists of numbers",
         "too_large": f"has more than {MAX_DEPOTS + MAX_JOBS} rows or columns",
         "not_square": "must be square (one row and one column per depot and job)",
-        "bad_values": "must contain only finite numbers >= 0",
+        "bad_values": f"must contain only numbers from 0 to {MAX_MINUTES}",
     }
 
     def to_internal_value(self, data: Any) -> list[list[float]]:
@@ -156,7 +156,7 @@ class DurationMatrixField(serializers.Field):
             self.fail("not_a_matrix")
         if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
             self.fail("not_square")
-        if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
+        if not np.all((matrix >= 0) & (matrix <= MAX_MINUTES)):  # also false for NaN and infinities
             self.fail("bad_values")
         return matrix.tolist()
 
