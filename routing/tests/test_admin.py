@@ -1,0 +1,47 @@
+"""The admin shows route plans read-only, with a picture of the routes on the change page."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from routing.models import RoutePlan
+from routing.services import route_plan_solve
+from routing.tests.factories import RoutePlanFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def solved_plan() -> RoutePlan:
+    return route_plan_solve(plan_id=RoutePlanFactory().pk)
+
+
+def test_change_page_shows_the_routes_picture_read_only(admin_client, solved_plan) -> None:  # type: ignore[no-untyped-def]
+    response = admin_client.get(reverse("admin:routing_routeplan_change", args=[solved_plan.pk]))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert html.count("data:image/png;base64,") == 1
+    assert f"routes of plan #{solved_plan.pk}" in html
+    assert "haversine@30kmh" in html  # the result, shown in full
+    assert 'name="_save"' not in html
+
+
+def test_a_queued_plan_has_no_picture_yet(admin_client) -> None:  # type: ignore[no-untyped-def]
+    plan = RoutePlanFactory()
+
+    html = admin_client.get(reverse("admin:routing_routeplan_change", args=[plan.pk])).content.decode()
+
+    assert "data:image/png" not in html
+    assert "no routes: the plan is queued" in html
+
+
+def test_list_shows_headline_figures_and_nothing_can_be_deleted(admin_client, solved_plan) -> None:  # type: ignore[no-untyped-def]
+    html = admin_client.get(reverse("admin:routing_routeplan_changelist")).content.decode()
+    assert solved_plan.tenant.slug in html
+
+    response = admin_client.post(reverse("admin:routing_routeplan_delete", args=[solved_plan.pk]), {"post": "yes"})
+
+    assert response.status_code == 403
+    assert RoutePlan.objects.filter(pk=solved_plan.pk).exists()
