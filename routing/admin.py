@@ -51,7 +51,8 @@ class RoutePlanAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[RoutePlan]:
         queryset = super().get_queryset(request)
         # The change list needs only the headline figures, not every problem and plan in full.
-        if request.resolver_match is not None and request.resolver_match.url_name.endswith("changelist"):
+        url_name = request.resolver_match.url_name if request.resolver_match else None
+        if url_name == "routing_routeplan_changelist":
             return queryset.defer("request")
         return queryset
 

@@ -1,7 +1,7 @@
 """Named numbers of the routing API: size limits, defaults, and where the synchronous path ends.
 
 The limits bound the work one request can cause (solver memory grows with the square of the locations);
-they are documented in the README and enforced by `routing.api.serializers`.
+`routing.api.serializers` enforces them, so they also appear in the OpenAPI schema.
 """
 
 from __future__ import annotations
