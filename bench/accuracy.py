@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from deliveries.schema import load_clean_frame  # noqa: E402
 from predictions.ml.evaluation import EvaluationReport, delivery_segments, evaluate  # noqa: E402
-from predictions.ml.features import ORDER_FEATURES, build_training_features  # noqa: E402
-from predictions.ml.model import ETAPredictor, TrainingConfig, train_best_of  # noqa: E402
+from predictions.ml.features import build_training_features  # noqa: E402
+from predictions.ml.model import ETAPredictor, default_candidates, train_best_of  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "eta" / "deliveries.csv.gz"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "accuracy.json"
@@ -120,12 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     segments = {name: labels[test] for name, labels in delivery_segments(deliveries).items()}
 
     train_start = time.perf_counter()
-    candidates = (
-        TrainingConfig(),
-        TrainingConfig(feature_names=tuple(feature.name for feature in ORDER_FEATURES)),
-    )
     model, tried = train_best_of(
-        features[train], y[train], ordered_at=deliveries["ordered_at"][train], candidates=candidates
+        features[train], y[train], ordered_at=deliveries["ordered_at"][train], candidates=default_candidates()
     )
     train_seconds = time.perf_counter() - train_start
     batch = model.predict_frame(features[test])

@@ -296,44 +296,57 @@ def build_training_features(history: pd.DataFrame, *, time_zone: ZoneInfo) -> pd
     same index and the columns `FEATURE_NAMES`: float64 for numeric features, object (str or None) for
     categorical ones. ``time_zone`` is the tenant's local zone, used for time of day and day of week.
     """
-    ordered_local = history["ordered_at"].dt.tz_convert(time_zone)
-    ordered_ns = _timestamps_ns(history["ordered_at"])
-    picked = history["picked_at"]
-    picked_ns = np.where(picked.notna(), _timestamps_ns(picked.fillna(history["ordered_at"])), 0)
+    return build_features(history, history=history, time_zone=time_zone)
+
+
+def build_features(orders: pd.DataFrame, *, history: pd.DataFrame, time_zone: ZoneInfo) -> pd.DataFrame:
+    """Features for ``orders`` whose history features come from the deliveries in ``history``.
+
+    Each order sees only the ``history`` deliveries completed strictly before it was ordered; the orders'
+    own outcomes are not used unless they are also in ``history``. Evaluating a file of new orders against
+    a tenant's stored deliveries is ``build_features(file_orders, history=stored)``; training is the
+    special case ``orders is history``.
+    """
+    ordered_local = orders["ordered_at"].dt.tz_convert(time_zone)
+    ordered_ns = _timestamps_ns(orders["ordered_at"])
+    picked = orders["picked_at"]
+    picked_ns = np.where(picked.notna(), _timestamps_ns(picked.fillna(orders["ordered_at"])), 0)
     wait_ns = np.where(picked.notna().to_numpy(), (picked_ns - ordered_ns).astype(np.float64), np.nan)
     numeric = _order_features(
-        pickup=(history["pickup_latitude"].to_numpy(), history["pickup_longitude"].to_numpy()),
-        drop=(history["drop_latitude"].to_numpy(), history["drop_longitude"].to_numpy()),
-        has_usable_coordinates=history["has_usable_coordinates"].to_numpy(dtype=bool),
+        pickup=(orders["pickup_latitude"].to_numpy(), orders["pickup_longitude"].to_numpy()),
+        drop=(orders["drop_latitude"].to_numpy(), orders["drop_longitude"].to_numpy()),
+        has_usable_coordinates=orders["has_usable_coordinates"].to_numpy(dtype=bool),
         local_hour=ordered_local.dt.hour.to_numpy(dtype=np.float64),
         local_minute=ordered_local.dt.minute.to_numpy(dtype=np.float64),
         local_second=ordered_local.dt.second.to_numpy(dtype=np.float64),
         day_of_week=ordered_local.dt.day_of_week.to_numpy(),
         pickup_wait_ns=wait_ns,
-        courier_age=history["courier_age"].to_numpy(dtype=np.float64),
-        courier_rating=pd.to_numeric(history["courier_rating"], errors="coerce").to_numpy(dtype=np.float64),
+        courier_age=orders["courier_age"].to_numpy(dtype=np.float64),
+        courier_rating=pd.to_numeric(orders["courier_rating"], errors="coerce").to_numpy(dtype=np.float64),
     )
     columns: dict[str, object] = dict(numeric)
     for name in ("weather", "traffic", "vehicle", "area"):
-        columns[name] = pd.Series(_category_values(history[name]), index=history.index, dtype=object)
+        columns[name] = pd.Series(_category_values(orders[name]), index=orders.index, dtype=object)
 
-    positions = np.arange(len(history))
+    positions = np.arange(len(orders))
     for entity in HISTORY_ENTITIES:
         events = _completion_events(history, entity)
-        orders = pd.DataFrame(
+        order_keys = pd.DataFrame(
             {
                 "position": positions,
-                "key": _entity_key_column(history["courier_id"], entity).to_numpy(),
+                "key": _entity_key_column(orders["courier_id"], entity).to_numpy(),
                 "ordered_ns": ordered_ns,
             }
         )
-        known = orders[orders["key"].notna()].sort_values("ordered_ns", kind="stable")
+        known = order_keys[order_keys["key"].notna()].sort_values("ordered_ns", kind="stable")
+        # One key dtype on both sides: pandas infers str for non-empty frames and object for empty ones.
+        known = known.astype({"key": object})
         # allow_exact_matches=False: a delivery completing at the very instant of the order is not yet known.
         # Only the event's row number travels through the join: merge_asof turns columns with gaps into
         # float64, which would round nanosecond timestamps.
         joined = pd.merge_asof(
             known,
-            events[["key", "completed_ns"]].assign(event_row=np.arange(len(events))),
+            events[["key", "completed_ns"]].astype({"key": object}).assign(event_row=np.arange(len(events))),
             left_on="ordered_ns",
             right_on="completed_ns",
             by="key",
@@ -345,9 +358,9 @@ def build_training_features(history: pd.DataFrame, *, time_zone: ZoneInfo) -> pd
         source = joined["event_row"].to_numpy()[has_history].astype(np.int64)
         state = {}
         for column in ("count", "total", "total_sq", "recent_sum", "recent_count"):
-            state[column] = np.zeros(len(history), dtype=np.float64)
+            state[column] = np.zeros(len(orders), dtype=np.float64)
             state[column][target] = events[column].to_numpy(dtype=np.float64)[source]
-        hours_since = np.full(len(history), np.nan)
+        hours_since = np.full(len(orders), np.nan)
         hours_since[target] = (ordered_ns[target] - events["completed_ns"].to_numpy()[source]) / _NS_PER_HOUR
         values = _history_values(
             state["count"],
@@ -359,7 +372,7 @@ def build_training_features(history: pd.DataFrame, *, time_zone: ZoneInfo) -> pd
         )
         for statistic, array in values.items():
             columns[f"{entity.value}_{statistic}"] = array
-    return pd.DataFrame({name: columns[name] for name in FEATURE_NAMES}, index=history.index)
+    return pd.DataFrame({name: columns[name] for name in FEATURE_NAMES}, index=orders.index)
 
 
 def entity_states_as_of(history: pd.DataFrame, as_of: dt.datetime) -> dict[EntityKey, EntityState]:

@@ -29,6 +29,7 @@ from predictions.ml.features import (
     FEATURE_SET_NAME,
     FEATURE_SET_VERSION,
     FEATURES_BY_NAME,
+    ORDER_FEATURES,
     FeatureKind,
     FeatureValue,
 )
@@ -449,16 +450,27 @@ class ETAPredictor:
                 flagged.append(OutOfRangeFeature(spec.name, value, f"above the training range ({bounds.upper:.4g})"))
         return tuple(flagged)
 
-    def _explain(self, x: np.ndarray, features: Mapping[str, FeatureValue]) -> Explanation:
-        # nthread=1: building a one-row matrix with a thread pool costs more than the row itself.
+    def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per-row TreeSHAP contributions to the point ETA in minutes; columns: the features, then "base".
+
+        Each row sums to that row's point ETA. Used for SHAP summaries over many rows.
+        """
+        values = self._contributions(_encode_frame(features, self.features), nthread=-1)
+        return pd.DataFrame(values, columns=[*self.feature_names, "base"], index=features.index)
+
+    def _contributions(self, x: np.ndarray, *, nthread: int) -> np.ndarray:
         matrix = xgb.DMatrix(
             x,
             feature_names=list(self.feature_names),
             feature_types=self._feature_types,
             enable_categorical=True,
-            nthread=1,
+            nthread=nthread,
         )
-        contributions = np.asarray(self._point.predict(matrix, pred_contribs=True), dtype=np.float64)[0]
+        return np.asarray(self._point.predict(matrix, pred_contribs=True), dtype=np.float64)
+
+    def _explain(self, x: np.ndarray, features: Mapping[str, FeatureValue]) -> Explanation:
+        # nthread=1: building a one-row matrix with a thread pool costs more than the row itself.
+        contributions = self._contributions(x, nthread=1)[0]
         per_feature, base = contributions[:-1], float(contributions[-1])
         top_k = self.config.explanation_top_k
         # Stable sort on -|contribution| so ties keep feature order: explanations are reproducible.
@@ -492,6 +504,15 @@ class CandidateResult:
     feature_names: tuple[str, ...]
     validation_mae: float
     sha256: str
+
+
+def default_candidates() -> tuple[TrainingConfig, ...]:
+    """What every training run compares on its validation window: all features, and order features only.
+
+    History features help some tenants and not others (on the bundled history they do not), so each run
+    lets its own validation window decide.
+    """
+    return TrainingConfig(), TrainingConfig(feature_names=tuple(feature.name for feature in ORDER_FEATURES))
 
 
 def train_best_of(

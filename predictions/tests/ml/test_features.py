@@ -19,6 +19,7 @@ from predictions.ml.features import (
     EntityKey,
     EntityState,
     FeatureKind,
+    build_features,
     build_order_features,
     build_training_features,
     city_id,
@@ -172,3 +173,20 @@ def test_offline_equals_online_on_the_real_file() -> None:
         order = _order(deliveries, int(position))
         states = entity_states_as_of(deliveries, order["ordered_at"])
         _assert_same_vector(build_order_features(order, states, time_zone=TIME_ZONE), offline.iloc[int(position)])
+
+
+def test_orders_against_a_separate_history_equal_the_online_vectors() -> None:
+    """New orders (say, a file to evaluate) get history only from stored deliveries, never from each other."""
+    deliveries = synthetic_deliveries(seed=5)
+    stored, new_orders = deliveries.iloc[:300], deliveries.iloc[300:340]
+
+    offline = build_features(new_orders, history=stored, time_zone=TIME_ZONE)
+
+    for position in (0, 17, 39):
+        order = new_orders.iloc[position]
+        states = entity_states_as_of(stored, order["ordered_at"])
+        online = build_order_features(_order(new_orders, position), states, time_zone=TIME_ZONE)
+        _assert_same_vector(online, offline.iloc[position])
+    # The new orders' own outcomes must not feed each other's history features.
+    alone = build_features(new_orders, history=stored.iloc[:0], time_zone=TIME_ZONE)
+    assert (alone["courier_completed_count"] == 0).all()

@@ -147,3 +147,11 @@ def test_training_refuses_unknown_features_and_too_little_history(data: tuple[pd
             ordered_at=deliveries["ordered_at"].iloc[:30],
             config=SMALL,
         )
+
+
+def test_batch_contributions_sum_to_each_rows_eta(data: tuple[pd.DataFrame, pd.DataFrame], model: ETAPredictor) -> None:
+    _, features = data
+    contributions = model.contributions(features.iloc[:50])
+    batch = model.predict_frame(features.iloc[:50])
+    assert list(contributions.columns) == [*model.feature_names, "base"]
+    assert contributions.sum(axis=1).to_numpy() == pytest.approx(batch.eta_minutes, abs=1e-3)
