@@ -14,6 +14,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from registry.choices import Alias
+from registry.evidence import promotion_evidence
 from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel, RegistryEvent
 from registry.services import (
     alias_version,
@@ -190,7 +191,9 @@ class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
         version = get_object_or_404(ModelVersion, pk=pk)
 
         def submit(reason: str) -> str:
-            created = promotion_request_create(version=version, user=request.user, reason=reason)
+            created = promotion_request_create(
+                version=version, user=request.user, reason=reason, evidence_builder=promotion_evidence
+            )
             return f"Promotion of {version} requested (request #{created.pk}); another approver must decide it."
 
         return text_form_view(

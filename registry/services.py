@@ -5,16 +5,27 @@ Every state change writes an append-only `RegistryEvent` in the same transaction
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from collections.abc import Callable
+
+from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
 from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
-from registry.constants import APPROVE_PERMISSION
+from registry.constants import APPROVE_PERMISSION, APPROVERS_GROUP
 from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel, RegistryEvent
 from tenants.models import Tenant
+
+
+def approvers_group_ensure() -> Group:
+    """The group that holds the approve permission; approval is granted by membership, never per user."""
+    group, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
+    group.permissions.add(
+        Permission.objects.get(content_type__app_label="registry", codename="approve_promotionrequest")
+    )
+    return group
 
 
 def registered_model_get_or_create(*, tenant: Tenant, name: str) -> RegisteredModel:
@@ -122,8 +133,17 @@ def challenger_set(*, version: ModelVersion, actor: str, reason: str) -> None:
         )
 
 
-def promotion_request_create(*, version: ModelVersion, user: AbstractBaseUser, reason: str) -> PromotionRequest:
-    """The maker's step: ask for `version` to become champion, with a reason."""
+EvidenceBuilder = Callable[..., dict[str, object]]
+
+
+def promotion_request_create(
+    *, version: ModelVersion, user: AbstractBaseUser, reason: str, evidence_builder: EvidenceBuilder | None = None
+) -> PromotionRequest:
+    """The maker's step: ask for `version` to become champion, with a reason.
+
+    `evidence_builder(version=, champion=)` computes what the reviewer will see (`registry.evidence`);
+    the admin and the demo pass it, tests of the workflow alone may leave it out.
+    """
     if not reason.strip():
         raise ValidationError({"reason": "a promotion request needs a reason"})
     if version.status != VersionStatus.READY:
@@ -134,8 +154,13 @@ def promotion_request_create(*, version: ModelVersion, user: AbstractBaseUser, r
             raise ValidationError({"version": f"{version} is already the champion"})
         if PromotionRequest.objects.filter(version=version, status=RequestStatus.PENDING).exists():
             raise ValidationError({"version": f"{version} already has a pending promotion request"})
+        champion = alias_version(registered_model=registered_model, alias=Alias.CHAMPION)
         request = PromotionRequest.objects.create(
-            tenant=version.tenant, version=version, requested_by=user, reason=reason.strip()
+            tenant=version.tenant,
+            version=version,
+            requested_by=user,
+            reason=reason.strip(),
+            evidence=evidence_builder(version=version, champion=champion) if evidence_builder else {},
         )
         _event(
             registered_model,

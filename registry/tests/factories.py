@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import factory
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
 
 from registry.choices import VersionStatus
-from registry.constants import APPROVERS_GROUP
 from registry.models import ModelVersion, RegisteredModel
+from registry.services import approvers_group_ensure
 from tenants.tests.factories import TenantFactory
 
 
@@ -40,8 +39,6 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 def approver(**fields: object):  # type: ignore[no-untyped-def]
     """A user who holds the approve permission through the approvers group (never directly)."""
-    group, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
-    group.permissions.add(Permission.objects.get(codename="approve_promotionrequest"))
     user = UserFactory(**fields)
-    user.groups.add(group)
+    user.groups.add(approvers_group_ensure())
     return user

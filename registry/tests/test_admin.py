@@ -10,6 +10,7 @@ from registry.choices import Alias, RequestStatus
 from registry.models import PromotionRequest
 from registry.services import alias_version
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
+from registry.training import eta_model_train
 
 pytestmark = pytest.mark.django_db
 
@@ -20,14 +21,14 @@ def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
     return client
 
 
-def test_request_then_self_approval_refused_then_second_person_approves() -> None:
-    version = ModelVersionFactory(metrics={"mae": 3.4, "within_5_min": 0.77, "interval_coverage": 0.9})
+def test_request_then_self_approval_refused_then_second_person_approves(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    version = eta_model_train(tenant=tenant_with_history, created_by="test")
     maker = approver(is_superuser=True)
     checker = approver()
     maker_client, checker_client = logged_in(maker), logged_in(checker)
 
     listing = maker_client.get(reverse("admin:registry_modelversion_changelist")).content.decode()
-    assert "Request promotion" in listing and "3.40" in listing
+    assert "Request promotion" in listing and f"{version.metrics['mae']:.2f}" in listing
     maker_client.post(
         reverse("admin:registry_modelversion_request_promotion", args=[version.pk]), {"text": "lower MAE"}
     )
@@ -35,6 +36,9 @@ def test_request_then_self_approval_refused_then_second_person_approves() -> Non
 
     page = maker_client.get(reverse("admin:registry_promotionrequest_change", args=[request.pk])).content.decode()
     assert "Evidence for the reviewer" in page and "Approve" in page
+    assert page.count("data:image/png;base64,") == 3  # SHAP summary, residuals, calibration
+    assert "Worst segment:" in page and "no champion yet" in page
+    assert f"{version.metrics['mae']:.4f}" in page
     refused = maker_client.post(
         reverse("admin:registry_promotionrequest_approve", args=[request.pk]), {"text": "me"}, follow=True
     )

@@ -9,17 +9,30 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from deliveries.models import ImportBatch
+from registry.choices import Alias
+from registry.constants import ETA_MODEL_NAME
+from registry.evidence import promotion_evidence
+from registry.services import (
+    alias_version,
+    approvers_group_ensure,
+    promotion_request_approve,
+    promotion_request_create,
+    registered_model_get_or_create,
+)
+from registry.training import eta_model_train
 from tenants.models import Tenant
 from tenants.services import api_key_create, tenant_create
 
 DEMO_SLUG = "demo"
 ADMIN_USERNAME = "admin"
+DEMO_APPROVER_USERNAME = "demo-approver"
 
 
 class Command(BaseCommand):
     help = (
-        "Prepare the demo: an admin user, the 'demo' tenant with a fresh API key, and its delivery history "
-        "(the public file when present, else a synthetic one). Safe to run again: nothing is imported twice."
+        "Prepare the demo: an admin user, the 'demo' tenant with a fresh API key, its delivery history "
+        "(the public file when present, else a synthetic one), and a trained, promoted ETA model. "
+        "Safe to run again: nothing is imported or trained twice."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -35,10 +48,22 @@ class Command(BaseCommand):
         else:
             admin.set_password(password)
             admin.save(update_fields=["password"])
+        admin.groups.add(approvers_group_ensure())
 
         tenant = Tenant.objects.filter(slug=DEMO_SLUG).first() or tenant_create(slug=DEMO_SLUG, name="Demo Deliveries")
         issued = api_key_create(tenant=tenant, name="bootstrap_demo")
+        self._import_history(tenant, options)
+        self._train_and_promote(tenant, admin)
 
+        self.stdout.write("")
+        self.stdout.write("IntelliLog demo is ready.")
+        self.stdout.write(f"  Admin:   http://127.0.0.1:8000/admin/  user {ADMIN_USERNAME}  password {password}")
+        self.stdout.write(f"  API key for tenant '{tenant.slug}' (shown once): {issued.raw_key}")
+        self.stdout.write(
+            f"  Try:     curl -H 'Authorization: Api-Key {issued.raw_key}' 'http://127.0.0.1:8000/api/v1/deliveries?limit=2'"
+        )
+
+    def _import_history(self, tenant: Tenant, options: dict[str, Any]) -> None:
         history = settings.DELIVERY_HISTORY_PATH
         if ImportBatch.objects.filter(tenant=tenant, rows_imported__gt=0).exists():
             self.stdout.write("Delivery history already imported for the demo tenant.")
@@ -56,10 +81,29 @@ class Command(BaseCommand):
                 stderr=self.stderr,
             )
 
-        self.stdout.write("")
-        self.stdout.write("IntelliLog demo is ready.")
-        self.stdout.write(f"  Admin:   http://127.0.0.1:8000/admin/  user {ADMIN_USERNAME}  password {password}")
-        self.stdout.write(f"  API key for tenant '{tenant.slug}' (shown once): {issued.raw_key}")
+    def _train_and_promote(self, tenant: Tenant, admin: Any) -> None:
+        registered_model = registered_model_get_or_create(tenant=tenant, name=ETA_MODEL_NAME)
+        champion = alias_version(registered_model=registered_model, alias=Alias.CHAMPION)
+        if champion is not None:
+            self.stdout.write(f"ETA model already serving: {champion} is the champion.")
+            return
+        version = eta_model_train(
+            tenant=tenant, created_by="bootstrap_demo", progress=lambda message: self.stdout.write(f"… {message}")
+        )
+        self.stdout.write(f"Trained {version}: MAE {version.metrics['mae']:.2f} min on the last 7 days.")
+        request = promotion_request_create(
+            version=version, user=admin, reason="first model of the demo tenant", evidence_builder=promotion_evidence
+        )
+        approver, _ = get_user_model().objects.get_or_create(
+            username=DEMO_APPROVER_USERNAME, defaults={"is_staff": True}
+        )
+        approver.groups.add(approvers_group_ensure())
+        promotion_request_approve(
+            request=request,
+            user=approver,
+            comment="DEMO AUTO-APPROVAL: in production a second person approves in the admin (maker-checker).",
+        )
         self.stdout.write(
-            f"  Try:     curl -H 'Authorization: Api-Key {issued.raw_key}' 'http://127.0.0.1:8000/api/v1/deliveries?limit=2'"
+            f"Promoted {version} to champion. NOTE: the demo auto-approved it as '{DEMO_APPROVER_USERNAME}'; "
+            "in production a second person with the approve permission decides in the admin."
         )

@@ -1,0 +1,123 @@
+"""The reviewer's evidence for a promotion: both versions on one evaluation window, fairness, plots.
+
+Computed once when a promotion is requested and stored on the request, so the decision is made on a
+record that does not change under the reviewer.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+from zoneinfo import ZoneInfo
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers; must precede pyplot
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from deliveries.selectors import deliveries_frame
+from predictions.ml.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
+from registry.models import ModelVersion
+from registry.training import evaluate_on, model_version_load, training_data
+
+METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count")
+SHAP_TOP_FEATURES = 12
+
+
+def _png(figure: plt.Figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(figure)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return "-" if value is None else str(value)
+
+
+def _plots(predictor: ETAPredictor, window: pd.DataFrame, features: pd.DataFrame) -> list[dict[str, str]]:
+    actual = window["delivery_minutes"].to_numpy(dtype=np.float64)
+    batch = predictor.predict_frame(features)
+    plots = []
+
+    mean_abs = predictor.contributions(features).drop(columns="base").abs().mean().sort_values()
+    mean_abs = mean_abs.tail(SHAP_TOP_FEATURES)
+    figure, axes = plt.subplots(figsize=(4.5, 3.2))
+    axes.barh(mean_abs.index, mean_abs.to_numpy(), color="#3b6ea5")
+    axes.set_xlabel("mean |SHAP contribution| (minutes)")
+    axes.tick_params(labelsize=7)
+    plots.append({"title": "SHAP summary: what moves the ETA", "data_uri": _png(figure)})
+
+    figure, axes = plt.subplots(figsize=(4.5, 3.2))
+    axes.scatter(batch.eta_minutes, actual - batch.eta_minutes, s=3, alpha=0.3, color="#5a9e6f")
+    axes.axhline(0, color="black", linewidth=0.8)
+    axes.set_xlabel("predicted ETA (minutes)")
+    axes.set_ylabel("actual - predicted (minutes)")
+    plots.append({"title": "Residuals against predicted ETA", "data_uri": _png(figure)})
+
+    observed = [float(np.mean(actual <= batch.quantile(name))) for name in QUANTILE_NAMES]
+    figure, axes = plt.subplots(figsize=(3.4, 3.2))
+    axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
+    axes.plot(QUANTILE_LEVELS, observed, marker="o", color="#b5523b")
+    axes.set_xlabel("nominal quantile level")
+    axes.set_ylabel("share of deliveries at or below")
+    plots.append({"title": "Interval calibration (quantiles)", "data_uri": _png(figure)})
+    return plots
+
+
+def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object]:
+    """Metrics of `version` and of the champion on `version`'s evaluation window, its fairness report, plots."""
+    recorded = version.lineage["data"]
+    ordered_before = dt.datetime.fromisoformat(recorded["ordered_before"]) if recorded["ordered_before"] else None
+    history = deliveries_frame(
+        tenant=version.tenant, ordered_before=ordered_before, id_at_most=recorded["delivery_id_at_most"]
+    )
+    data = training_data(history=history, time_zone=ZoneInfo(version.tenant.time_zone))
+    window, features = history[data.is_evaluation], data.features[data.is_evaluation]
+    candidate = model_version_load(version=version)
+    candidate_report = evaluate_on(candidate, deliveries=window, features=features)
+    champion_metrics: dict[str, object] = {}
+    if champion is not None:
+        champion_metrics = evaluate_on(
+            model_version_load(version=champion), deliveries=window, features=features
+        ).overall.as_dict()
+    candidate_metrics = candidate_report.overall.as_dict()
+    worst = candidate_report.worst_segment
+    return {
+        "window": {
+            "start": str(window["ordered_at"].min()),
+            "end": str(window["ordered_at"].max()),
+            "rows": len(window),
+        },
+        "champion_version": champion.version if champion else None,
+        "candidate_metrics": candidate_metrics,
+        "champion_metrics": champion_metrics,
+        "metric_rows": [
+            {
+                "name": name,
+                "candidate": _format(candidate_metrics.get(name)),
+                "champion": _format(champion_metrics.get(name)) if champion_metrics else "",
+            }
+            for name in METRIC_NAMES
+        ],
+        "fairness": {
+            "worst_segment": f"{worst.dimension} = {worst.value}" if worst else "-",
+            "worst_gap": _format(worst.mae_gap) if worst else "-",
+            "rows": [
+                {
+                    "segment": f"{segment.dimension} = {segment.value}",
+                    "rows": segment.metrics.count,
+                    "mae": _format(segment.metrics.mae),
+                    "within_5": _format(segment.metrics.within_5_min),
+                    "coverage": _format(segment.metrics.interval_coverage),
+                }
+                for segment in candidate_report.segments
+            ],
+        },
+        "plots": _plots(candidate, window, features),
+    }

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from deliveries.synthetic import SyntheticConfig, write_synthetic_file
+from tenants.tests.factories import TenantFactory
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One store per test session: creating MLflow's SQLite schema takes seconds.
+    return tmp_path_factory.mktemp("mlflow")
+
+
+@pytest.fixture(autouse=True)
+def isolated_model_storage(settings, tmp_path: Path, mlflow_store: Path) -> None:  # type: ignore[no-untyped-def]
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    settings.MLFLOW_TRACKING_URI = f"sqlite:///{mlflow_store / 'mlflow.db'}"
+    settings.MLFLOW_ARTIFACT_LOCATION = (mlflow_store / "artifacts").as_uri()
+
+
+@pytest.fixture
+def tenant_with_history(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A tenant with 3,000 imported synthetic deliveries over three weeks: enough to train in seconds."""
+    tenant = TenantFactory()
+    path = write_synthetic_file(tmp_path / "history.csv.gz", SyntheticConfig(rows=3000, seed=11, days=21))
+    call_command("import_deliveries", str(path), tenant=tenant.slug)
+    return tenant

@@ -1,0 +1,123 @@
+"""Training, tracking, reproducing and evaluating ETA versions end to end on PostgreSQL (synthetic history)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from deliveries.synthetic import SyntheticConfig, write_synthetic_file
+from predictions.ml.model import TrainingConfig
+from registry.artifacts import ArtifactError
+from registry.choices import VersionStatus
+from registry.models import ModelVersion
+from registry.tasks import train_eta_task
+from registry.training import eta_model_train, model_version_load
+from tenants.tests.factories import TenantFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def run_json(*args: str, capsys) -> dict:  # type: ignore[no-untyped-def]
+    call_command(*args)
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_train_track_reproduce_evaluate_and_refuse_tampering(tenant_with_history, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    tenant = tenant_with_history
+
+    trained = run_json("train_eta", "--tenant", tenant.slug, "--json", capsys=capsys)
+
+    version = ModelVersion.objects.get(tenant=tenant, version=trained["version"])
+    assert version.status == VersionStatus.READY and trained["status"] == "ready"
+    assert set(trained["metrics"]) == {"count", "mae", "rmse", "r2", "within_5_min", "interval_coverage"}
+    assert trained["metrics"]["mae"] < 6  # the synthetic history is learnable (training mean: ~6.5)
+    lineage = version.lineage
+    assert lineage["data"]["rows"] > 2900 and len(lineage["data"]["content_sha256"]) == 64
+    assert lineage["feature_set"] == {"name": "eta_order_features", "version": 1}
+    assert lineage["seed"] == lineage["params"]["seed"]
+    assert {"python", "xgboost", "numpy", "pandas"} <= set(lineage["libraries"])
+    assert (Path(settings.ARTIFACT_ROOT) / version.artifact_path).is_file()
+    run = mlflow.get_run(version.mlflow_run_id)
+    assert run.data.tags["artifact_sha256"] == version.artifact_sha256
+    assert run.data.metrics["mae"] == pytest.approx(version.metrics["mae"])
+    assert "lineage.json" in {item.path for item in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+
+    # New deliveries arriving later do not change what the version was trained on.
+    later = write_synthetic_file(tmp_path / "later.csv.gz", SyntheticConfig(rows=200, seed=99, days=21))
+    call_command("import_deliveries", str(later), tenant=tenant.slug)
+    capsys.readouterr()
+    call_command("reproduce_model_version", f"{tenant.slug}/{version.version}")
+    assert f"reproduced: {version}" in capsys.readouterr().out
+
+    evaluation = run_json(
+        "evaluate_model_version",
+        str(version.version),
+        "--tenant",
+        tenant.slug,
+        "--data",
+        str(later),
+        "--json",
+        capsys=capsys,
+    )
+    assert evaluation["overall"]["count"] > 150
+    assert {segment["dimension"] for segment in evaluation["segments"]} >= {"traffic", "courier_age_band"}
+
+    artifact = Path(settings.ARTIFACT_ROOT) / version.artifact_path
+    artifact.write_bytes(artifact.read_bytes().replace(b'"max_depth"', b'"max_dept_"'))
+    with pytest.raises(ArtifactError, match="fails its checksum"):
+        model_version_load(version=version)
+    with pytest.raises(CommandError, match="fails its checksum"):
+        call_command("evaluate_model_version", f"{tenant.slug}/{version.version}", "--data", str(later))
+
+
+def test_reproduce_reports_what_differs_when_the_data_changed(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    version = eta_model_train(tenant=tenant_with_history, created_by="test")
+    version.lineage["data"]["content_sha256"] = "0" * 64  # as if the snapshot had been different
+    version.lineage["params"]["max_depth"] += 1
+    ModelVersion.objects.filter(pk=version.pk).update(lineage=version.lineage)
+
+    with pytest.raises(CommandError, match=r"NOT reproduced: training data differs.*artifact sha256"):
+        call_command("reproduce_model_version", str(version.version), "--tenant", tenant_with_history.slug)
+
+
+def test_training_refuses_data_below_the_quality_gate_and_writes_nothing(tenant_with_history, settings) -> None:  # type: ignore[no-untyped-def]
+    tenant = TenantFactory()
+    settings.DATA_QUALITY_GATE = 100.0
+    path = write_synthetic_file(Path(settings.ARTIFACT_ROOT).parent / "g.csv.gz", SyntheticConfig(rows=800, seed=3))
+    call_command("import_deliveries", str(path), tenant=tenant.slug)
+
+    with pytest.raises(CommandError, match=r"refusing to train.*data quality below the gate"):
+        call_command("train_eta", "--tenant", tenant.slug)
+    assert not ModelVersion.objects.filter(tenant=tenant).exists()
+
+
+def test_training_refuses_too_little_history(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    tenant = TenantFactory()
+    path = write_synthetic_file(tmp_path / "small.csv.gz", SyntheticConfig(rows=300, seed=4))
+    call_command("import_deliveries", str(path), tenant=tenant.slug)
+    with pytest.raises(CommandError, match="at least 500 needed"):
+        call_command("train_eta", "--tenant", tenant.slug)
+    with pytest.raises(CommandError, match="--until: expected YYYY-MM-DD"):
+        call_command("train_eta", "--tenant", tenant.slug, "--until", "March")
+    assert not ModelVersion.objects.filter(tenant=tenant).exists()
+
+
+def test_a_failure_during_training_leaves_a_failed_version_not_a_ready_one(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    # A validation window longer than the history: the core refuses in the middle of training.
+    impossible = TrainingConfig(validation_days=60)
+    with pytest.raises(ValueError, match="validation window"):
+        eta_model_train(tenant=tenant_with_history, created_by="test", config=impossible)
+    version = ModelVersion.objects.get(tenant=tenant_with_history)
+    assert version.status == VersionStatus.FAILED
+    assert "validation window" in version.status_detail and version.artifact_sha256 == ""
+
+
+def test_nightly_task_trains_a_version(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    version_id = train_eta_task.delay(tenant_with_history.pk).get()
+    assert ModelVersion.objects.get(pk=version_id).status == VersionStatus.READY
+    assert "train-eta-nightly" in settings.CELERY_BEAT_SCHEDULE

@@ -1,0 +1,280 @@
+"""Training, reproducing and evaluating ETA model versions: the registry's ML workflows.
+
+Django glue around the plain-Python core in `predictions/ml/`: it selects the tenant's data, enforces
+the quality gate, records lineage, tracks the run in MLflow and registers the version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import importlib
+import platform
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import mlflow
+import numpy as np
+import pandas as pd
+from django.conf import settings
+
+from deliveries.schema import load_clean_frame
+from deliveries.selectors import deliveries_frame, deliveries_latest_id, tenant_quality_gate
+from predictions.ml.evaluation import EvaluationReport, delivery_segments, evaluate
+from predictions.ml.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
+from predictions.ml.model import ETAPredictor, TrainingConfig, default_candidates, train_best_of
+from registry.artifacts import artifact_read, artifact_write
+from registry.constants import ETA_MODEL_NAME, EVALUATION_DAYS, MIN_TRAINING_ROWS
+from registry.models import ModelVersion
+from registry.services import (
+    model_version_allocate,
+    model_version_mark_failed,
+    model_version_mark_ready,
+    registered_model_get_or_create,
+)
+from tenants.models import Tenant
+
+Progress = Callable[[str], None]
+LIBRARIES = ("xgboost", "numpy", "pandas", "scipy", "django", "mlflow")
+
+
+class TrainingRefused(Exception):
+    """Training was not started: the data fails the quality gate or is too small."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A tenant's history split into the part a model learns from and the evaluation window after it."""
+
+    history: pd.DataFrame
+    features: pd.DataFrame
+    is_evaluation: np.ndarray
+    evaluation_start: pd.Timestamp
+
+
+def _data_hash(history: pd.DataFrame) -> str:
+    """A content hash of the training snapshot: equal iff every row and value is equal, in order."""
+    canonical = history.drop(columns=["fixes"], errors="ignore").to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _code_version() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=5
+        )
+    except OSError:
+        return "unknown"
+    return result.stdout.strip() if result.returncode == 0 else "unknown"
+
+
+def _library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        versions[name] = str(getattr(importlib.import_module(name), "__version__", "unknown"))
+    return versions
+
+
+def training_data(*, history: pd.DataFrame, time_zone: ZoneInfo) -> TrainingData:
+    """Features for the whole history and the mask of the last EVALUATION_DAYS (the held-out window)."""
+    features = build_training_features(history, time_zone=time_zone)
+    evaluation_start = history["ordered_at"].max() - pd.Timedelta(days=EVALUATION_DAYS)
+    is_evaluation = (history["ordered_at"] > evaluation_start).to_numpy()
+    return TrainingData(history, features, is_evaluation, evaluation_start)
+
+
+def _fit(data: TrainingData, configs: tuple[TrainingConfig, ...]) -> tuple[ETAPredictor, list[dict[str, object]]]:
+    """Train each candidate on the part before the evaluation window; keep the best on validation."""
+    train = ~data.is_evaluation
+    best, tried = train_best_of(
+        data.features[train],
+        data.history.loc[train, "delivery_minutes"],
+        ordered_at=data.history.loc[train, "ordered_at"],
+        candidates=configs,
+    )
+    return best, [
+        {"features": len(result.feature_names), "validation_mae": result.validation_mae, "sha256": result.sha256}
+        for result in tried
+    ]
+
+
+def evaluate_on(predictor: ETAPredictor, *, deliveries: pd.DataFrame, features: pd.DataFrame) -> EvaluationReport:
+    """Metrics and the per-segment fairness report of `predictor` on these deliveries."""
+    batch = predictor.predict_frame(features)
+    return evaluate(
+        deliveries["delivery_minutes"].to_numpy(dtype=np.float64),
+        batch.eta_minutes,
+        lower=batch.quantile("p05"),
+        upper=batch.quantile("p95"),
+        segments=delivery_segments(deliveries),
+    )
+
+
+def _snapshot(tenant: Tenant, until: dt.date | None) -> tuple[pd.DataFrame, dict[str, object]]:
+    time_zone = ZoneInfo(tenant.time_zone)
+    ordered_before = (
+        dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=time_zone) if until is not None else None
+    )
+    id_at_most = deliveries_latest_id(tenant=tenant)
+    history = deliveries_frame(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most)
+    selection = {
+        "tenant": tenant.slug,
+        "ordered_before": ordered_before.isoformat() if ordered_before else None,
+        "delivery_id_at_most": id_at_most,
+    }
+    return history, selection
+
+
+def eta_model_train(
+    *,
+    tenant: Tenant,
+    until: dt.date | None = None,
+    created_by: str,
+    config: TrainingConfig | None = None,
+    progress: Progress | None = None,
+) -> ModelVersion:
+    """Train, evaluate, track and register a new ETA model version for a tenant (status READY).
+
+    Refuses with `TrainingRefused` before allocating anything when the quality gate fails or there is
+    too little data. Once a version number is allocated, any failure marks that version FAILED.
+    """
+    say = progress or (lambda message: None)
+    verdict = tenant_quality_gate(tenant=tenant)
+    if not verdict.passes:
+        raise TrainingRefused(f"refusing to train for {tenant.slug}: {verdict.reason}")
+    history, selection = _snapshot(tenant, until)
+    if len(history) < MIN_TRAINING_ROWS:
+        raise TrainingRefused(
+            f"refusing to train for {tenant.slug}: {len(history)} deliveries selected, "
+            f"at least {MIN_TRAINING_ROWS} needed"
+        )
+
+    registered_model = registered_model_get_or_create(tenant=tenant, name=ETA_MODEL_NAME)
+    version = model_version_allocate(registered_model=registered_model, created_by=created_by)
+    try:
+        say(f"building point-in-time features for {len(history)} deliveries")
+        data = training_data(history=history, time_zone=ZoneInfo(tenant.time_zone))
+        say(f"training v{version.version} on {int((~data.is_evaluation).sum())} deliveries")
+        predictor, candidates = _fit(data, (config,) if config else default_candidates())
+        say(f"evaluating on the last {EVALUATION_DAYS} days ({int(data.is_evaluation.sum())} deliveries)")
+        report = evaluate_on(
+            predictor, deliveries=history[data.is_evaluation], features=data.features[data.is_evaluation]
+        )
+        artifact = predictor.to_bytes()
+        artifact_path, sha256 = artifact_write(
+            relative_dir=f"{tenant.slug}/{ETA_MODEL_NAME}/v{version.version}", data=artifact
+        )
+        lineage = {
+            "data": {
+                **selection,
+                "rows": len(history),
+                "ordered_at_min": history["ordered_at"].min().isoformat(),
+                "ordered_at_max": history["ordered_at"].max().isoformat(),
+                "content_sha256": _data_hash(history),
+                "evaluation_start": data.evaluation_start.isoformat(),
+                "evaluation_rows": int(data.is_evaluation.sum()),
+            },
+            "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
+            "params": predictor.config.as_dict(),
+            "candidates": candidates,
+            "seed": predictor.config.seed,
+            "code_version": _code_version(),
+            "libraries": _library_versions(),
+        }
+        say("logging the run to MLflow")
+        run_id = _track(tenant, version, report, lineage, settings.ARTIFACT_ROOT / Path(artifact_path), sha256)
+        return model_version_mark_ready(
+            version=version,
+            artifact_path=artifact_path,
+            artifact_sha256=sha256,
+            metrics=report.overall.as_dict(),
+            evaluation=report.as_dict(),
+            lineage=lineage,
+            mlflow_run_id=run_id,
+        )
+    except BaseException as exc:
+        model_version_mark_failed(version=version, detail=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _track(
+    tenant: Tenant,
+    version: ModelVersion,
+    report: EvaluationReport,
+    lineage: dict[str, object],
+    artifact_file: Path,
+    sha256: str,
+) -> str:
+    mlflow.set_tracking_uri(settings.MLFLOW_TRACKING_URI)
+    experiment_name = f"{tenant.slug}/{ETA_MODEL_NAME}"
+    experiment = mlflow.get_experiment_by_name(experiment_name)
+    experiment_id = (
+        experiment.experiment_id
+        if experiment
+        else mlflow.create_experiment(experiment_name, artifact_location=settings.MLFLOW_ARTIFACT_LOCATION)
+    )
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"v{version.version}") as run:
+        mlflow.log_params({key: str(value) for key, value in lineage["params"].items()})  # type: ignore[union-attr]
+        mlflow.log_metrics({key: float(value) for key, value in report.overall.as_dict().items() if value is not None})
+        mlflow.log_dict(lineage, "lineage.json")
+        mlflow.log_dict(report.as_dict(), "evaluation.json")
+        mlflow.log_artifact(str(artifact_file), artifact_path="model")
+        mlflow.set_tags(
+            {"tenant": tenant.slug, "model": ETA_MODEL_NAME, "version": str(version.version), "artifact_sha256": sha256}
+        )
+    return run.info.run_id
+
+
+def model_version_load(*, version: ModelVersion) -> ETAPredictor:
+    """Load a version's predictor, verifying the artifact's checksum (refuses tampered or missing files)."""
+    data = artifact_read(relative_path=version.artifact_path, expected_sha256=version.artifact_sha256)
+    return ETAPredictor.from_bytes(data, expected_sha256=version.artifact_sha256)
+
+
+@dataclass(frozen=True)
+class ReproductionResult:
+    reproduced: bool
+    differences: list[str]
+    new_sha256: str
+
+
+def model_version_reproduce(*, version: ModelVersion, progress: Progress | None = None) -> ReproductionResult:
+    """Retrain from the recorded lineage and compare the new artifact's checksum with the stored one."""
+    say = progress or (lambda message: None)
+    lineage = version.lineage
+    tenant = version.tenant
+    recorded = lineage["data"]
+    ordered_before = dt.datetime.fromisoformat(recorded["ordered_before"]) if recorded["ordered_before"] else None
+    history = deliveries_frame(tenant=tenant, ordered_before=ordered_before, id_at_most=recorded["delivery_id_at_most"])
+    differences = []
+    if _data_hash(history) != recorded["content_sha256"]:
+        differences.append(f"training data differs from the recorded snapshot ({len(history)} rows now)")
+    libraries = _library_versions()
+    for name, recorded_version in lineage["libraries"].items():
+        if libraries.get(name) != recorded_version:
+            differences.append(f"{name} {libraries.get(name)} here, {recorded_version} when trained")
+    say(f"retraining v{version.version} from its lineage on {len(history)} deliveries")
+    data = training_data(history=history, time_zone=ZoneInfo(tenant.time_zone))
+    predictor, _ = _fit(data, (TrainingConfig.from_dict(lineage["params"]),))
+    new_sha256 = hashlib.sha256(predictor.to_bytes()).hexdigest()
+    if new_sha256 != version.artifact_sha256:
+        differences.append(f"artifact sha256 {new_sha256} differs from the stored {version.artifact_sha256}")
+    return ReproductionResult(new_sha256 == version.artifact_sha256, differences, new_sha256)
+
+
+def model_version_evaluate_file(*, version: ModelVersion, path: Path) -> EvaluationReport:
+    """Evaluate a version on a deliveries file (bundled schema) without importing it.
+
+    Rows are normalised by the importer's own normaliser; history features come from the tenant's stored
+    deliveries completed before each order, exactly as serving computes them.
+    """
+    tenant = version.tenant
+    time_zone = ZoneInfo(tenant.time_zone)
+    orders, _rejected = load_clean_frame(path, time_zone=time_zone)
+    if orders.empty:
+        raise ValueError(f"{path}: no valid delivery rows to evaluate on")
+    features = build_features(orders, history=deliveries_frame(tenant=tenant), time_zone=time_zone)
+    return evaluate_on(model_version_load(version=version), deliveries=orders, features=features)
