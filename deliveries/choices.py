@@ -15,11 +15,6 @@ VEHICLE_CHOICES = _choices(VEHICLE_VALUES)
 AREA_CHOICES = _choices(AREA_VALUES)
 
 
-class ImportStatus(models.TextChoices):
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-
-
 class ImportSource(models.TextChoices):
     FILE = "file", "File"
     SYNTHETIC = "synthetic", "Synthetic generator"

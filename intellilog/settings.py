@@ -133,6 +133,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Audited, explained delivery ETAs, model registry and routing for delivery tenants.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Several models have a "status": give each its own enum name in the schema.
+    "ENUM_NAME_OVERRIDES": {
+        "ModelVersionStatusEnum": "registry.choices.VersionStatus",
+        "RoutePlanStatusEnum": "routing.choices.RoutePlanStatus",
+    },
 }
 
 # Data quality: the score (0-100) an import batch must reach before training may use the tenant's data.
