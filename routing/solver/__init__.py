@@ -4,6 +4,17 @@ Build a ``Problem`` (``problem_from_dict`` for JSON-like input, ``load_instance`
 call ``solve``, and read the ``Solution`` (``as_dict()`` for JSON). See ``engine`` for how the backend
 (PyVRP or OR-Tools) is chosen, ``scaling`` for the integer conversion, ``evaluator`` for the independent
 feasibility check and ``unassigned`` for the reasons given for jobs left out.
+
+Typical use from the Django side::
+
+    problem = problem_from_dict(payload, travel_provider=eta_minutes, departure_bucket=8)
+    solution = solve(problem, time_limit=10.0)           # backend="auto" | "pyvrp" | "ortools"
+    body = solution.as_dict()                            # routes, totals, unassigned + reasons, stats
+
+    problem = load_instance("shared/data/vrp/solomon/C101.txt")   # benchmark file, distance-only
+    solution = solve(problem, time_limit=10.0)
+    solution.total_distance, solution.vehicles_used, solution.is_feasible, solution.gap_percent
+    [route.job_ids for route in solution.routes]          # customer numbers as in the .sol files
 """
 
 from __future__ import annotations

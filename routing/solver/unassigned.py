@@ -23,6 +23,8 @@ def screen_jobs(problem: Problem) -> tuple[list[int], list[UnassignedJob]]:
     routable: list[int] = []
     rejected: list[UnassignedJob] = []
     largest = max((vehicle.capacity for vehicle in problem.vehicles), default=0)
+    # Vehicles alike in everything the check reads give the same answer: try one of each kind.
+    kinds = {(v.capacity, v.start_depot, v.return_depot, v.shift, v.max_route_duration): v for v in problem.vehicles}
     for position, job in enumerate(problem.jobs):
         if job.demand > largest:
             rejected.append(
@@ -35,7 +37,7 @@ def screen_jobs(problem: Problem) -> tuple[list[int], list[UnassignedJob]]:
             continue
         problems = [
             evaluate_route(problem, vehicle, [(position, job)]).violations
-            for vehicle in problem.vehicles
+            for vehicle in kinds.values()
             if vehicle.capacity >= job.demand
         ]
         if any(not violations for violations in problems):
