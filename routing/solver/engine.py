@@ -58,10 +58,20 @@ def _run_pyvrp(problem: Problem, data: IntegerData, time_limit: float, seed: int
     if checked.is_feasible and len(checked.served_job_ids) == len(data.job_positions):
         return first
     second = solve_pyvrp(problem, data, time_limit, required_jobs=False, seed=seed)
+    if evaluate(problem, _to_planned(problem, second)).is_feasible:
+        return BackendRun(
+            routes=second.routes,
+            status=f"{second.status} (all-required run was {first.status}; re-solved with optional jobs)",
+            seconds=first.seconds + second.seconds,
+        )
+    # PyVRP's adaptive penalties can stay below a large fixed vehicle cost (vehicles_then_distance on a
+    # tight fleet), so its best solution may still overload routes. Never hand that out: OR-Tools keeps
+    # capacities and windows hard and drops what does not fit.
+    third = solve_ortools(problem, data, time_limit)
     return BackendRun(
-        routes=second.routes,
-        status=f"{second.status} (all-required run was {first.status}; re-solved with optional jobs)",
-        seconds=first.seconds + second.seconds,
+        routes=third.routes,
+        status=f"OR-Tools {third.status} (PyVRP stayed infeasible: {first.status}; {second.status})",
+        seconds=first.seconds + second.seconds + third.seconds,
     )
 
 

@@ -160,7 +160,8 @@ def _point(raw: Mapping[str, Any] | Sequence[float]) -> Point:
 
 def _window(raw: Mapping[str, Any] | Sequence[float]) -> TimeWindow:
     if isinstance(raw, Mapping):
-        return TimeWindow(float(raw["start"]), float(raw.get("end", math.inf)))
+        end = raw.get("end")
+        return TimeWindow(float(raw["start"]), math.inf if end is None else float(end))
     start, end = raw
     return TimeWindow(float(start), float(end))
 

@@ -277,3 +277,32 @@ def test_a_fleet_short_of_time_drops_a_job_for_lack_of_fleet(backend):
     assert solution.is_feasible
     assert [u.reason for u in solution.unassigned] == [UnassignedReason.INSUFFICIENT_FLEET]
     assert solution.vehicles_used == 1
+
+
+def test_a_tight_fleet_under_vehicles_then_distance_never_yields_overloaded_routes():
+    """PyVRP's penalties can stay below the fixed vehicle cost and overload routes; solve must not return that."""
+    rng = random.Random(1)
+    data = {
+        "depots": [{"id": "D", "location": {"lat": 52.37, "lon": 4.89}}],
+        "vehicles": [
+            {"id": f"V{i}", "capacity": 10, "start_depot": "D", "shift": {"start": 480, "end": 1080}} for i in range(25)
+        ],
+        "jobs": [
+            {
+                "id": f"J{i}",
+                "location": {"lat": 52.37 + rng.uniform(-0.05, 0.05), "lon": 4.89 + rng.uniform(-0.05, 0.05)},
+                "demand": 1,
+                "service_minutes": 2,
+                "time_windows": [{"start": 480, "end": None}],
+            }
+            for i in range(201)
+        ],
+        "objective": "vehicles_then_distance",
+    }
+
+    solution = solve(problem_from_dict(data), time_limit=1)
+
+    assert solution.is_feasible, solution.violations[:3]
+    assert max(route.load for route in solution.routes) <= 10
+    assert solution.vehicles_used >= 21  # 201 units on vehicles of 10
+    assert len(solution.unassigned) + sum(len(route.stops) for route in solution.routes) == 201
