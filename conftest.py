@@ -55,3 +55,17 @@ def bundled_deliveries() -> Path:
     if not BUNDLED_DELIVERIES.exists():
         pytest.skip(f"the public delivery file is not at {BUNDLED_DELIVERIES}")
     return BUNDLED_DELIVERIES
+
+
+@pytest.fixture(scope="session")
+def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # One store per test session: creating MLflow's SQLite schema takes seconds.
+    return tmp_path_factory.mktemp("mlflow")
+
+
+@pytest.fixture
+def model_storage(settings, tmp_path: Path, mlflow_store: Path) -> None:  # type: ignore[no-untyped-def]
+    """Model artifacts and MLflow runs of this test go to temporary places, not var/."""
+    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
+    settings.MLFLOW_TRACKING_URI = f"sqlite:///{mlflow_store / 'mlflow.db'}"
+    settings.MLFLOW_ARTIFACT_LOCATION = (mlflow_store / "artifacts").as_uri()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError
 
+from registry.choices import Alias
 from registry.constants import ETA_MODEL_NAME
-from registry.models import ModelVersion
+from registry.models import ModelAlias, ModelVersion
+from tenants.models import Tenant
 
 
 def eta_version_for_command(*, reference: str, tenant_slug: str | None) -> ModelVersion:
@@ -27,3 +29,13 @@ def eta_version_for_command(*, reference: str, tenant_slug: str | None) -> Model
     if len(matches) > 1:
         raise CommandError(f"VERSION: v{number} exists for several tenants; pass --tenant or TENANT/{number}")
     return matches[0]
+
+
+def eta_champion(*, tenant: Tenant) -> ModelVersion | None:
+    """The tenant's serving ETA version (the `champion` alias), if any."""
+    alias = (
+        ModelAlias.objects.filter(tenant=tenant, registered_model__name=ETA_MODEL_NAME, alias=Alias.CHAMPION)
+        .select_related("version")
+        .first()
+    )
+    return alias.version if alias else None

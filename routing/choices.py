@@ -29,3 +29,11 @@ class SolverBackend(models.TextChoices):
     AUTO = "auto", "Automatic"
     ORTOOLS = "ortools", "OR-Tools"
     PYVRP = "pyvrp", "PyVRP"
+
+
+class TravelTimeSource(models.TextChoices):
+    """Where a plan's travel times come from; `auto` uses the tenant's champion ETA model when it has one."""
+
+    AUTO = "auto", "ETA model when available, else haversine"
+    ETA_MODEL = "eta_model", "The tenant's champion ETA model"
+    HAVERSINE = "haversine", "Straight-line distance at speed_kmh"

@@ -18,8 +18,11 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from routing.choices import RoutePlanStatus
+from registry.selectors import eta_champion
+from registry.training import model_version_load
+from routing.choices import RoutePlanStatus, TravelTimeSource
 from routing.constants import DEFAULT_SPEED_KMH, SYNC_MAX_JOBS, SYNC_MAX_TIME_LIMIT_SECONDS, USER_MATRIX_SOURCE
+from routing.eta_travel import EtaModelTravelTimes
 from routing.models import RoutePlan
 from routing.solver import (
     HaversineTravelTimes,
@@ -53,15 +56,32 @@ class MatrixTravelTimes:
 
 
 def route_travel_time_provider(*, tenant: Tenant, request: Mapping[str, Any]) -> TravelTimeProvider:
-    """Where a plan's travel times come from: the caller's matrix if given, else haversine at a speed.
+    """Where a plan's travel times come from: the caller's matrix, the tenant's ETA model, or haversine.
 
-    This is the one seam for travel times: the tenant's champion ETA model plugs in here (a provider
-    returning minutes between points for a departure bucket), and the solver records the provider's
-    `name` as the plan's `travel_source`.
+    With `travel_times` "auto" (the default) the tenant's champion ETA model is used when it has one, the
+    same model that answers ETA requests; the solver records the provider's `name` as `travel_source`.
+    (The API refuses "eta_model" for a tenant without a champion, naming the field.)
     """
     if request.get("duration_matrix") is not None:
         return MatrixTravelTimes(np.asarray(request["duration_matrix"], dtype=float))
+    source = request.get("travel_times", TravelTimeSource.AUTO)
+    if source != TravelTimeSource.HAVERSINE:
+        champion = eta_champion(tenant=tenant)
+        if champion is not None:
+            return EtaModelTravelTimes(
+                model_version_load(version=champion),
+                label=str(champion),
+                speed_kmh=float(request.get("speed_kmh", DEFAULT_SPEED_KMH)),
+                traffic=request.get("traffic_condition"),
+                weather=request.get("weather_condition"),
+            )
     return HaversineTravelTimes(SpeedProfile(default_kmh=float(request.get("speed_kmh", DEFAULT_SPEED_KMH))))
+
+
+def _departure_hour(request: Mapping[str, Any]) -> int | None:
+    """The hour the plan's day starts: the earliest vehicle shift start (minutes from the day's origin)."""
+    starts = [vehicle["shift"]["start"] for vehicle in request["vehicles"] if vehicle.get("shift")]
+    return int(min(starts) // 60) if starts else None
 
 
 def route_problem_build(*, tenant: Tenant, request: Mapping[str, Any]) -> Problem:
@@ -74,9 +94,12 @@ def route_problem_build(*, tenant: Tenant, request: Mapping[str, Any]) -> Proble
         {**vehicle, "max_route_duration": default_duration} if vehicle.get("max_route_duration") is None else vehicle
         for vehicle in request["vehicles"]
     ]
+    provider = route_travel_time_provider(tenant=tenant, request=request)
     return problem_from_dict(
         {**request, "vehicles": vehicles},
-        travel_provider=route_travel_time_provider(tenant=tenant, request=request),
+        travel_provider=provider,
+        # Only the ETA model's times depend on the hour; other sources stay unlabelled by it.
+        departure_bucket=_departure_hour(request) if isinstance(provider, EtaModelTravelTimes) else None,
     )
 
 

@@ -9,17 +9,9 @@ from deliveries.synthetic import SyntheticConfig, write_synthetic_file
 from tenants.tests.factories import TenantFactory
 
 
-@pytest.fixture(scope="session")
-def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # One store per test session: creating MLflow's SQLite schema takes seconds.
-    return tmp_path_factory.mktemp("mlflow")
-
-
 @pytest.fixture(autouse=True)
-def isolated_model_storage(settings, tmp_path: Path, mlflow_store: Path) -> None:  # type: ignore[no-untyped-def]
-    settings.ARTIFACT_ROOT = tmp_path / "artifacts"
-    settings.MLFLOW_TRACKING_URI = f"sqlite:///{mlflow_store / 'mlflow.db'}"
-    settings.MLFLOW_ARTIFACT_LOCATION = (mlflow_store / "artifacts").as_uri()
+def isolated_model_storage(model_storage: None) -> None:
+    """Every registry test writes artifacts and MLflow runs to temporary places."""
 
 
 @pytest.fixture

@@ -11,7 +11,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from routing.choices import RouteObjective
+from deliveries.schema import TRAFFIC_VALUES, WEATHER_VALUES
+from registry.selectors import eta_champion
+from routing.choices import RouteObjective, TravelTimeSource
 from routing.constants import (
     DEFAULT_SPEED_KMH,
     DEFAULT_TIME_LIMIT_SECONDS,
@@ -197,12 +199,28 @@ class OptimizeRequestSerializer(serializers.Serializer):
         default=DEFAULT_SPEED_KMH,
         help_text="average road speed for haversine travel times",
     )
+    travel_times = serializers.ChoiceField(
+        choices=TravelTimeSource.choices,
+        default=TravelTimeSource.AUTO,
+        help_text="auto: haversine at speed_kmh scaled by the tenant's champion ETA model's congestion factor for "
+        "the departure hour (first shift start), traffic and weather, when it has one; else plain haversine at "
+        "speed_kmh. Ignored when duration_matrix is given.",
+    )
+    traffic_condition = serializers.ChoiceField(
+        choices=TRAFFIC_VALUES, required=False, help_text="expected traffic, for ETA-model travel times"
+    )
+    weather_condition = serializers.ChoiceField(
+        choices=WEATHER_VALUES, required=False, help_text="expected weather, for ETA-model travel times"
+    )
     duration_matrix = DurationMatrixField(
         required=False, help_text="travel minutes between all locations (depots, then jobs); replaces haversine"
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, str] = {}
+        tenant = self.context.get("tenant")
+        if attrs.get("travel_times") == TravelTimeSource.ETA_MODEL and tenant and eta_champion(tenant=tenant) is None:
+            errors["travel_times"] = f"tenant {tenant.slug} has no champion ETA model yet"
         for list_name in ("depots", "vehicles", "jobs"):
             errors.update(_duplicate_errors(attrs[list_name], list_name))
         depot_ids = {depot["id"] for depot in attrs["depots"]}

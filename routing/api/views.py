@@ -43,7 +43,7 @@ class RoutePlanViewSet(TenantScopedReadOnlyViewSet):
     @action(detail=False, methods=["post"], url_path="optimize")
     def optimize(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Plan routes for a problem; large ones (see routing.constants) are solved by a worker (202)."""
-        serializer = OptimizeRequestSerializer(data=request.data)
+        serializer = OptimizeRequestSerializer(data=request.data, context={"tenant": self.tenant})
         serializer.is_valid(raise_exception=True)
         plan = route_plan_create(tenant=self.tenant, request=serializer.validated_data)
         location = reverse("route-plan-detail", args=[plan.pk], request=request)

@@ -260,3 +260,37 @@ def test_plan_list_takes_a_fixed_number_of_queries(client, django_assert_num_que
     assert response.status_code == 200
     assert response.json()["count"] == 5
     assert "result" not in response.json()["results"][0]
+
+
+def test_with_a_champion_eta_model_travel_times_come_from_it(make_tenant_client, model_storage, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from django.core.management import call_command
+
+    from deliveries.synthetic import SyntheticConfig, write_synthetic_file
+    from registry.services import promotion_request_approve, promotion_request_create
+    from registry.tests.factories import UserFactory, approver
+    from registry.training import eta_model_train
+
+    client = make_tenant_client()
+    history = write_synthetic_file(tmp_path / "h.csv.gz", SyntheticConfig(rows=3000, seed=5, days=21))
+    call_command("import_deliveries", str(history), tenant=client.tenant.slug)
+    version = eta_model_train(tenant=client.tenant, created_by="test")
+    request = promotion_request_create(version=version, user=UserFactory(), reason="serve")
+    promotion_request_approve(request=request, user=approver(), comment="ok")
+
+    response = client.post(OPTIMIZE, json=problem_payload(traffic_condition="jam"))
+
+    assert response.status_code == 201, response.json()
+    result = response.json()["result"]
+    # shifts start at 08:00: the departure bucket is hour 8
+    assert result["travel_source"] == f"eta-model:{version}@30kmh[traffic=jam][bucket=8]"
+    assert result["is_feasible"] and not result["violations"]
+    haversine = client.post(OPTIMIZE, json=problem_payload(travel_times="haversine")).json()["result"]
+    assert haversine["travel_source"] == "haversine@30kmh"
+
+
+def test_asking_for_the_eta_model_without_a_champion_is_400_naming_the_field(make_tenant_client) -> None:  # type: ignore[no-untyped-def]
+    client = make_tenant_client()
+    response = client.post(OPTIMIZE, json=problem_payload(travel_times="eta_model"))
+    assert response.status_code == 400
+    assert response.json()["field"] == "travel_times"
+    assert not RoutePlan.objects.filter(tenant=client.tenant).exists()
