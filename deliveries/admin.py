@@ -11,19 +11,7 @@ from django.utils.safestring import SafeString
 from deliveries.charts import distribution_charts
 from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
 from deliveries.selectors import DELIVERY_FRAME_COLUMNS
-
-
-class ReadOnlyAdminMixin:
-    """Imported history and its reports are records of what happened: nobody edits them in the admin."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+from intellilog.admin import ReadOnlyAdminMixin
 
 
 class RejectedRowInline(ReadOnlyAdminMixin, admin.TabularInline):

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from intellilog.admin import ReadOnlyAdminMixin
 from registry.choices import Alias
 from registry.evidence import promotion_evidence
 from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel, RegistryEvent
@@ -29,17 +30,6 @@ def _validation_message(error: ValidationError) -> str:
     if hasattr(error, "message_dict"):
         return "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in error.message_dict.items())
     return " ".join(error.messages)
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 def text_form_view(
@@ -75,13 +65,13 @@ def text_form_view(
     return TemplateResponse(request, "admin/registry/action_form.html", context)
 
 
-class AliasInline(ReadOnlyMixin, admin.TabularInline):
+class AliasInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = ModelAlias
     fields = ("alias", "version", "updated_at")
     readonly_fields = fields
 
 
-class EventInline(ReadOnlyMixin, admin.TabularInline):
+class EventInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = RegistryEvent
     fields = ("created_at", "kind", "actor", "from_version", "to_version", "reason")
     readonly_fields = fields
@@ -139,7 +129,7 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "status", "mae", "within_5", "coverage", "created_by", "created_at", "promote_link")
     list_filter = ("registered_model__tenant", "status")
     readonly_fields = (
@@ -209,7 +199,7 @@ class ModelVersionAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(PromotionRequest)
-class PromotionRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "tenant", "requested_by", "created_at", "status", "decided_by", "decided_at")
     list_filter = ("tenant", "status")
     readonly_fields = (
@@ -266,7 +256,7 @@ class PromotionRequestAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(RegistryEvent)
-class RegistryEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
+class RegistryEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "registered_model", "kind", "actor", "from_version", "to_version", "reason")
     list_filter = ("tenant", "kind")
     search_fields = ("actor", "reason")

@@ -180,21 +180,27 @@ def _check_reviewer(request: PromotionRequest, user: AbstractBaseUser) -> None:
         raise PermissionDenied("maker-checker: the person who requested a promotion cannot decide it")
 
 
+def _decide(request: PromotionRequest, user: AbstractBaseUser, status: str, comment: str) -> PromotionRequest:
+    """Record the checker's decision on a still-pending request; the caller holds the transaction."""
+    locked = PromotionRequest.objects.select_for_update().select_related("version").get(pk=request.pk)
+    if locked.status != RequestStatus.PENDING:
+        raise ValidationError({"status": f"request already {locked.status}"})
+    locked.status = status
+    locked.decided_by = user
+    locked.decision_comment = comment.strip()
+    locked.decided_at = timezone.now()
+    locked.save()
+    return locked
+
+
 def promotion_request_approve(*, request: PromotionRequest, user: AbstractBaseUser, comment: str) -> ModelVersion:
     """The checker's step: approve, which moves the champion alias; returns the new champion."""
     _check_reviewer(request, user)
     with transaction.atomic():
         registered_model = RegisteredModel.objects.select_for_update().get(pk=request.version.registered_model_id)
-        locked = PromotionRequest.objects.select_for_update().select_related("version").get(pk=request.pk)
-        if locked.status != RequestStatus.PENDING:
-            raise ValidationError({"status": f"request already {locked.status}"})
+        locked = _decide(request, user, RequestStatus.APPROVED, comment)
         if locked.version.status != VersionStatus.READY:
             raise ValidationError({"version": f"{locked.version} is {locked.version.status}"})
-        locked.status = RequestStatus.APPROVED
-        locked.decided_by = user
-        locked.decision_comment = comment.strip()
-        locked.decided_at = timezone.now()
-        locked.save()
         actor = user.get_username()
         _event(
             registered_model,
@@ -224,14 +230,7 @@ def promotion_request_reject(*, request: PromotionRequest, user: AbstractBaseUse
     if not comment.strip():
         raise ValidationError({"comment": "say why the promotion is rejected"})
     with transaction.atomic():
-        locked = PromotionRequest.objects.select_for_update().select_related("version").get(pk=request.pk)
-        if locked.status != RequestStatus.PENDING:
-            raise ValidationError({"status": f"request already {locked.status}"})
-        locked.status = RequestStatus.REJECTED
-        locked.decided_by = user
-        locked.decision_comment = comment.strip()
-        locked.decided_at = timezone.now()
-        locked.save()
+        locked = _decide(request, user, RequestStatus.REJECTED, comment)
         _event(
             locked.version.registered_model,
             EventKind.PROMOTION_REJECTED,

@@ -8,12 +8,13 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from intellilog.admin import ReadOnlyAdminMixin
 from routing.charts import route_plan_png
 from routing.models import RoutePlan
 
 
 @admin.register(RoutePlan)
-class RoutePlanAdmin(admin.ModelAdmin):
+class RoutePlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Route plans are records of what was asked and answered: read-only, with a picture of the routes."""
 
     list_display = (
@@ -55,15 +56,6 @@ class RoutePlanAdmin(admin.ModelAdmin):
         if url_name == "routing_routeplan_changelist":
             return queryset.defer("request")
         return queryset
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.display(description="vehicles used")
     def vehicles_used(self, plan: RoutePlan) -> int | str:
