@@ -88,7 +88,8 @@ def summarise(runs: list[Run]) -> list[dict[str, object]]:
     """Per backend and class (and per Solomon / X group): mean and max gap, vehicles, feasibility."""
     rows: list[dict[str, object]] = []
     keys = sorted({(r.requested_backend, r.instance_class) for r in runs})
-    keys += sorted({(r.requested_backend, _group(r.instance_class)) for r in runs})
+    # A group that is a class already (X) is not listed twice.
+    keys += sorted({(r.requested_backend, _group(r.instance_class)) for r in runs} - set(keys))
     for backend, label in keys:
         chosen = [
             r for r in runs if r.requested_backend == backend and label in (r.instance_class, _group(r.instance_class))
