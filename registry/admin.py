@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -20,6 +21,7 @@ from registry.models import ModelAlias, ModelVersion, PromotionRequest, Register
 from registry.services import (
     alias_version,
     champion_rollback,
+    model_version_archive,
     promotion_request_approve,
     promotion_request_create,
     promotion_request_reject,
@@ -146,8 +148,20 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     )
 
+    actions = ["archive"]
+
     def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return request.user.is_staff
+
+    @admin.action(description="Archive selected versions (kept on record, never promoted)")
+    def archive(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for version in queryset:
+            try:
+                model_version_archive(version=version, actor=request.user.get_username(), reason="archived in admin")
+            except ValidationError as error:
+                self.message_user(request, _validation_message(error), messages.ERROR)
+            else:
+                self.message_user(request, f"Archived {version}.")
 
     @admin.display(description="MAE")
     def mae(self, version: ModelVersion) -> str:

@@ -29,3 +29,4 @@ class EventKind(models.TextChoices):
     PROMOTED = "promoted", "Champion moved"
     ROLLED_BACK = "rolled_back", "Rolled back"
     CHALLENGER_SET = "challenger_set", "Challenger set"
+    ARCHIVED = "archived", "Version archived"

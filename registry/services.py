@@ -80,6 +80,25 @@ def model_version_mark_failed(*, version: ModelVersion, detail: str) -> None:
     )
 
 
+def model_version_archive(*, version: ModelVersion, actor: str, reason: str) -> ModelVersion:
+    """Retire a version (the registry's soft delete): it stays on record but can no longer be promoted.
+
+    A version an alias points at is refused: move the alias first, so serving never loses its model.
+    """
+    with transaction.atomic():
+        registered_model = RegisteredModel.objects.select_for_update().get(pk=version.registered_model_id)
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        aliases = list(ModelAlias.objects.filter(version=locked).values_list("alias", flat=True))
+        if aliases:
+            raise ValidationError({"version": f"{locked} is the {' and '.join(aliases)}; move the alias first"})
+        if locked.status == VersionStatus.ARCHIVED:
+            return locked
+        locked.status = VersionStatus.ARCHIVED
+        locked.save(update_fields=["status"])
+        _event(registered_model, EventKind.ARCHIVED, actor, from_version=locked, reason=reason)
+    return locked
+
+
 def alias_version(*, registered_model: RegisteredModel, alias: str) -> ModelVersion | None:
     row = ModelAlias.objects.filter(registered_model=registered_model, alias=alias).select_related("version").first()
     return row.version if row else None

@@ -14,6 +14,7 @@ from registry.services import (
     alias_version,
     champion_rollback,
     model_version_allocate,
+    model_version_archive,
     promotion_request_approve,
     promotion_request_create,
     promotion_request_reject,
@@ -178,3 +179,19 @@ def test_concurrent_allocation_and_promotion_never_duplicate_numbers_or_champion
     assert sorted(numbers) == list(range(100, 110))  # 4 existing, 6 allocated as max + 1 each, no duplicate
     assert ModelAlias.objects.filter(registered_model=model, alias=Alias.CHAMPION).count() == 1
     assert RegistryEvent.objects.filter(registered_model=model, kind=EventKind.PROMOTED).count() == 4
+
+
+def test_archiving_retires_a_version_but_never_the_one_serving() -> None:
+    maker, checker = UserFactory(), approver()
+    serving = ModelVersionFactory()
+    promote(serving, maker, checker)
+    old = ModelVersionFactory(registered_model=serving.registered_model)
+
+    with pytest.raises(ValidationError, match="is the champion; move the alias first"):
+        model_version_archive(version=serving, actor="ops", reason="tidy")
+    archived = model_version_archive(version=old, actor="ops", reason="superseded")
+
+    assert archived.status == VersionStatus.ARCHIVED
+    assert RegistryEvent.objects.filter(kind=EventKind.ARCHIVED, from_version=old, actor="ops").exists()
+    with pytest.raises(ValidationError, match="only a ready version"):
+        promotion_request_create(version=archived, user=maker, reason="bring it back")
