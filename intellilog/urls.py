@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 api_v1 = [
     path("", include("deliveries.api.urls")),
+    path("", include("predictions.api.urls")),
     path("", include("registry.api.urls")),
     path("", include("routing.api.urls")),
 ]

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+import pytest
+
+from predictions.selectors import serving_cache_clear
+
+
+@pytest.fixture(autouse=True)
+def fresh_serving_cache() -> None:
+    """Each test starts with no champion cached in this process."""
+    serving_cache_clear()
