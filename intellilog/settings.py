@@ -89,6 +89,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix"))
 
+# Feature store: entity states live in Redis (REDIS_URL) under this key prefix. A state older than
+# FEATURE_STALE_AFTER_SECONDS is still served but flagged "stale"; Redis drops it FEATURE_TTL_SECONDS after
+# it was last written, so the TTL must be longer or stale values would vanish instead of being flagged.
+FEATURE_STORE_KEY_PREFIX = env_str("FEATURE_STORE_KEY_PREFIX", "intellilog:features")
+FEATURE_STALE_AFTER_SECONDS = env_int("FEATURE_STALE_AFTER_SECONDS", 6 * 3600, minimum=1)
+FEATURE_TTL_SECONDS = env_int("FEATURE_TTL_SECONDS", 3 * 24 * 3600, minimum=1)
+if FEATURE_TTL_SECONDS <= FEATURE_STALE_AFTER_SECONDS:
+    raise ImproperlyConfigured("FEATURE_TTL_SECONDS: must be longer than FEATURE_STALE_AFTER_SECONDS")
+
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", None, schemes=("amqp", "redis", "rediss", "memory"))
 # Without a broker the quickstart has no worker to talk to: run tasks inline (Saleor's convention).
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None

@@ -1,0 +1,303 @@
+"""Feature store workflows: register the feature set, materialise entity states, serve an order's features.
+
+The feature definitions and their computation live in the plain-Python core `predictions.ml.features`;
+this module decides where entity states come from (the Redis online store, or the database when the
+store cannot answer) and keeps the store current. Training builds the same features with
+`build_training_features`, so a vector served here equals the training row for the same order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deliveries.models import Delivery
+from deliveries.selectors import deliveries_frame
+from features import online_store
+from features.choices import FeatureSource, Freshness
+from features.constants import NS_PER_MINUTE
+from features.models import FeatureSet
+from features.online_store import OnlineStoreUnavailable, StoredState, StoreNamespace
+from features.selectors import entity_history_frame
+from predictions.ml.features import (
+    FEATURE_SET_NAME,
+    FEATURE_SET_VERSION,
+    FEATURES,
+    Entity,
+    EntityKey,
+    EntityState,
+    FeatureVector,
+    build_order_features,
+    entity_keys,
+    entity_states_as_of,
+)
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+class FeatureSetConflict(Exception):
+    """The database holds this feature-set version with definitions other than the code's."""
+
+
+@dataclass(frozen=True)
+class FeatureFreshness:
+    """How current one served feature value is and where it came from.
+
+    ``computed_at`` is when the value's entity state was computed: the materialisation time for the
+    online store, the request time for values computed from the database, None for request features.
+    """
+
+    status: Freshness
+    source: FeatureSource
+    computed_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class OnlineFeatures:
+    """An order's feature vector (in `FEATURE_NAMES` order) with per-feature freshness and source."""
+
+    feature_set: str
+    feature_set_version: int
+    values: FeatureVector
+    freshness: dict[str, FeatureFreshness]
+    used_fallback: bool
+    # Why some entity states were computed from the database; None when the store served them all.
+    fallback_reason: str | None
+
+
+@dataclass(frozen=True)
+class MaterializationResult:
+    """What one materialisation wrote for a tenant."""
+
+    tenant_id: int
+    feature_set: FeatureSet
+    as_of: dt.datetime
+    deliveries_read: int
+    entities_written: int
+
+
+@dataclass(frozen=True)
+class OutcomeApplied:
+    """Which entity states one outcome updated incrementally and which it recomputed from the database."""
+
+    incremental: list[EntityKey]
+    recomputed: list[EntityKey]
+
+
+def _current_definition() -> dict[str, list[object]]:
+    entities = list(dict.fromkeys(feature.entity.value for feature in FEATURES))
+    return {"entities": entities, "features": [feature.as_dict() for feature in FEATURES]}  # type: ignore[dict-item]
+
+
+def feature_set_register_current() -> FeatureSet:
+    """Register the code's feature set (`FEATURE_SET_NAME` v`FEATURE_SET_VERSION`) once; idempotent.
+
+    A version's definitions never change once registered: if the stored ones differ from the code's,
+    someone changed a feature without bumping `FEATURE_SET_VERSION`, and `FeatureSetConflict` says so
+    rather than letting training and serving disagree about what version 1 means. The TTL is operational
+    and follows `FEATURE_TTL_SECONDS`.
+    """
+    definition = _current_definition()
+    ttl_seconds = settings.FEATURE_TTL_SECONDS
+    feature_set = FeatureSet.objects.filter(name=FEATURE_SET_NAME, version=FEATURE_SET_VERSION).first()
+    if feature_set is None:
+        try:
+            with transaction.atomic():
+                return FeatureSet.objects.create(
+                    name=FEATURE_SET_NAME, version=FEATURE_SET_VERSION, ttl_seconds=ttl_seconds, **definition
+                )
+        except IntegrityError:
+            # A concurrent materialisation registered it first (the unique constraint decided).
+            feature_set = FeatureSet.objects.get(name=FEATURE_SET_NAME, version=FEATURE_SET_VERSION)
+    if feature_set.entities != definition["entities"] or feature_set.features != definition["features"]:
+        raise FeatureSetConflict(
+            f"{feature_set}: the registered definitions differ from predictions.ml.features; "
+            "a changed feature needs a new FEATURE_SET_VERSION"
+        )
+    if feature_set.ttl_seconds != ttl_seconds:
+        FeatureSet.objects.filter(pk=feature_set.pk).update(ttl_seconds=ttl_seconds)
+        feature_set.ttl_seconds = ttl_seconds
+    return feature_set
+
+
+def store_namespace(*, tenant: Tenant) -> StoreNamespace:
+    """Where the tenant's entity states of the current feature set live in Redis."""
+    return StoreNamespace(
+        prefix=settings.FEATURE_STORE_KEY_PREFIX,
+        tenant_id=tenant.pk,
+        feature_set=FEATURE_SET_NAME,
+        version=FEATURE_SET_VERSION,
+    )
+
+
+def features_materialize(*, tenant: Tenant, as_of: dt.datetime | None = None) -> MaterializationResult:
+    """Compute every entity state of the tenant from its deliveries and write them to the online store.
+
+    A state counts the deliveries completed strictly before ``as_of`` (default: now). Raises
+    `OnlineStoreUnavailable` when Redis cannot be written. Safe to run twice: each run overwrites every
+    state with the one computed from the database. An outcome applied while a run is in flight may be
+    overwritten by the run's older snapshot; the next run (every 15 minutes) includes it again.
+    """
+    feature_set = feature_set_register_current()
+    # Stamped before reading, so freshness never claims more than the snapshot holds.
+    computed_at = timezone.now()
+    as_of = as_of or computed_at
+    history = deliveries_frame(tenant=tenant, ordered_before=as_of)
+    states = entity_states_as_of(history, as_of)
+    written = online_store.write_states(
+        store_namespace(tenant=tenant), states, computed_at=computed_at, ttl_seconds=feature_set.ttl_seconds
+    )
+    logger.info("materialised %d entity states of %s for tenant %s as of %s", written, feature_set, tenant, as_of)
+    return MaterializationResult(
+        tenant_id=tenant.pk,
+        feature_set=feature_set,
+        as_of=as_of,
+        deliveries_read=len(history),
+        entities_written=written,
+    )
+
+
+def _states_from_database(
+    *, tenant: Tenant, keys: Iterable[EntityKey], as_of: dt.datetime
+) -> dict[EntityKey, EntityState]:
+    """The states of ``keys`` as of ``as_of`` from only those entities' deliveries; no history, no entry."""
+    keys = list(keys)
+    states = entity_states_as_of(entity_history_frame(tenant=tenant, entity_keys=keys, ordered_before=as_of), as_of)
+    return {key: states[key] for key in keys if key in states}
+
+
+def _order_entity_keys(courier_id: str) -> list[EntityKey]:
+    return [EntityKey(entity, key) for entity, key in entity_keys(courier_id).items() if key is not None]
+
+
+def online_features_for_order(*, tenant: Tenant, order: Mapping[str, object]) -> OnlineFeatures:
+    """The feature vector for a new order, from the request and the online store, for the prediction path.
+
+    ``order`` has the clean delivery fields except the outcome (see `build_order_features`); its
+    ``ordered_at`` must be time-zone aware. The order's courier, restaurant and city states are read in
+    one round trip. A state is served from the store (flagged stale when older than
+    FEATURE_STALE_AFTER_SECONDS) unless it is missing, the store is unreachable, or it already counts a
+    delivery completed at or after the order (replaying an old order against a newer store would leak the
+    future). Those states are computed from the database instead, from only that entity's deliveries
+    completed before the order, and the result says so. Never raises because of Redis.
+    """
+    ordered_at = order["ordered_at"]
+    if not isinstance(ordered_at, dt.datetime) or ordered_at.tzinfo is None:
+        raise ValueError("order['ordered_at'] must be a time-zone-aware datetime")
+    keys = _order_entity_keys(str(order["courier_id"]))
+    store_error: str | None = None
+    try:
+        stored = online_store.read_states(store_namespace(tenant=tenant), keys)
+    except OnlineStoreUnavailable as exc:
+        logger.warning("feature store unavailable, computing from the database: %s", exc)
+        stored, store_error = {}, str(exc)
+    usable = {
+        key: value
+        for key, value in stored.items()
+        if value.state.last_completed_at is None or value.state.last_completed_at < ordered_at
+    }
+    missing = [key for key in keys if key not in usable]
+    states: dict[EntityKey, EntityState] = {key: value.state for key, value in usable.items()}
+    now = timezone.now()
+    if missing:
+        states.update(_states_from_database(tenant=tenant, keys=missing, as_of=ordered_at))
+    values = build_order_features(order, states, time_zone=ZoneInfo(tenant.time_zone))
+
+    stale_after = dt.timedelta(seconds=settings.FEATURE_STALE_AFTER_SECONDS)
+    by_entity: dict[Entity, FeatureFreshness] = {}
+    for key in keys:
+        if key in usable:
+            computed_at = usable[key].computed_at
+            status = Freshness.STALE if now - computed_at > stale_after else Freshness.FRESH
+            by_entity[key.entity] = FeatureFreshness(status, FeatureSource.ONLINE_STORE, computed_at)
+        else:
+            by_entity[key.entity] = FeatureFreshness(Freshness.MISSING, FeatureSource.DATABASE, now)
+    # Order features, and history features of an entity the courier id does not name (no restaurant part),
+    # follow from the request alone.
+    from_request = FeatureFreshness(Freshness.FRESH, FeatureSource.REQUEST, None)
+    freshness = {feature.name: by_entity.get(feature.entity, from_request) for feature in FEATURES}
+    return OnlineFeatures(
+        feature_set=FEATURE_SET_NAME,
+        feature_set_version=FEATURE_SET_VERSION,
+        values=values,
+        freshness=freshness,
+        used_fallback=bool(missing),
+        fallback_reason=_fallback_reason(missing, stored, store_error),
+    )
+
+
+def _fallback_reason(
+    missing: list[EntityKey], stored: Mapping[EntityKey, StoredState], store_error: str | None
+) -> str | None:
+    if not missing:
+        return None
+    if store_error is not None:
+        return store_error
+    return "; ".join(
+        f"{key.entity.value} {key.key}: "
+        + ("stored state counts deliveries completed after the order" if key in stored else "not in the store")
+        for key in missing
+    )
+
+
+def _completed_at(delivery: Delivery) -> dt.datetime:
+    # The same arithmetic as the ML core's completion events (nanoseconds, minutes rounded to whole
+    # nanoseconds), so an incrementally applied completion equals the recomputed one.
+    ordered_ns = int(pd.Timestamp(delivery.ordered_at).as_unit("ns").value)
+    completed_ns = ordered_ns + int(np.round(np.float64(delivery.delivery_minutes) * NS_PER_MINUTE))
+    return pd.Timestamp(completed_ns, tz="UTC").to_pydatetime()
+
+
+def features_apply_outcome(*, tenant: Tenant, delivery: Delivery) -> OutcomeApplied:
+    """Fold a newly stored delivery's outcome into its courier's, restaurant's and city's online states.
+
+    A state whose last completion is strictly earlier gets `EntityState.with_completion`. Otherwise (the
+    outcome arrived out of completion order, ties included, or the state is not in the store) that entity
+    is recomputed from the database, because "recent" durations depend on completion order. So applying
+    the same outcome twice changes nothing. The read-modify-write is atomic per key (Redis WATCH). Raises
+    `OnlineStoreUnavailable` when Redis cannot be reached; the next materialisation catches up.
+    """
+    if delivery.tenant_id != tenant.pk:
+        raise ValueError(f"delivery {delivery.pk} belongs to another tenant")
+    feature_set = feature_set_register_current()
+    completed_at = _completed_at(delivery)
+    keys = _order_entity_keys(delivery.courier_id)
+    # An outcome always counts, even one that the reporting system's clock puts slightly in our future.
+    recompute_as_of = max(timezone.now(), completed_at + dt.timedelta(microseconds=1))
+    applied = OutcomeApplied(incremental=[], recomputed=[])
+
+    def fold_in(stored: dict[EntityKey, StoredState]) -> dict[EntityKey, EntityState]:
+        # Redis may rerun this after a concurrent write to the same keys: start from scratch each time.
+        applied.incremental.clear()
+        applied.recomputed.clear()
+        new_states: dict[EntityKey, EntityState] = {}
+        for key in keys:
+            current = stored.get(key)
+            last = current.state.last_completed_at if current is not None else None
+            if current is not None and last is not None and completed_at > last:
+                new_states[key] = current.state.with_completion(delivery.delivery_minutes, completed_at)
+                applied.incremental.append(key)
+            else:
+                applied.recomputed.append(key)
+        if applied.recomputed:
+            new_states.update(_states_from_database(tenant=tenant, keys=applied.recomputed, as_of=recompute_as_of))
+        return new_states
+
+    online_store.update_states(
+        store_namespace(tenant=tenant),
+        keys,
+        fold_in,
+        computed_at=timezone.now(),
+        ttl_seconds=feature_set.ttl_seconds,
+    )
+    return applied
