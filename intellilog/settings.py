@@ -110,6 +110,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The beat schedule lives in code; django-celery-beat's database scheduler stores and runs it.
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "train-eta-nightly": {"task": "registry.tasks.train_eta_all_tenants_task", "schedule": crontab(hour=2, minute=0)},
+    "materialize-features": {
+        "task": "features.tasks.materialize_features_all_tenants_task",
+        "schedule": crontab(minute="*/15"),
+    },
 }
 
 AUTH_PASSWORD_VALIDATORS = [
