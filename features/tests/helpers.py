@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import pandas as pd
 import redis
-
-from predictions.ml.features import FEATURE_NAMES
 
 
 class CountingRedis(redis.Redis):
@@ -25,21 +21,3 @@ class CountingRedis(redis.Redis):
     def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
         self.round_trips.append("PIPELINE")
         return super().pipeline(transaction=transaction, shard_hint=shard_hint)
-
-
-def order_from(history: pd.DataFrame, position: int) -> dict[str, object]:
-    """A delivery of ``history`` as the prediction path sees it: every field but the outcome."""
-    order = history.iloc[position].to_dict()
-    del order["delivery_minutes"]
-    return order
-
-
-def assert_same_vector(online: dict[str, object], offline: pd.Series) -> None:
-    """Exact equality, NaN equal to NaN: served and training features must agree bit for bit."""
-    assert list(online) == list(FEATURE_NAMES)
-    for name in FEATURE_NAMES:
-        left, right = online[name], offline[name]
-        if isinstance(left, float) and math.isnan(left):
-            assert isinstance(right, float) and math.isnan(right), name
-        else:
-            assert left == right, (name, left, right)

@@ -24,7 +24,7 @@ from features.services import (
     online_features_for_order,
     store_namespace,
 )
-from features.tests.helpers import CountingRedis, assert_same_vector, order_from
+from features.tests.helpers import CountingRedis
 from predictions.ml.features import (
     FEATURE_SET_NAME,
     FEATURE_SET_VERSION,
@@ -37,6 +37,7 @@ from predictions.ml.features import (
     entity_keys,
     entity_states_as_of,
 )
+from predictions.tests.ml import assert_same_vector, order_from
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+
+from predictions.ml.features import FEATURE_NAMES
 
 TIME_ZONE = ZoneInfo("Asia/Kolkata")
 REAL_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "eta" / "deliveries.csv.gz"
@@ -66,3 +69,21 @@ def synthetic_deliveries(rows: int = 1200, days: int = 20, seed: int = 0) -> pd.
             "fixes": [()] * rows,
         }
     )
+
+
+def order_from(history: pd.DataFrame, position: int) -> dict[str, object]:
+    """A delivery of ``history`` as the prediction path sees it: every field but the outcome."""
+    order = history.iloc[position].to_dict()
+    del order["delivery_minutes"]
+    return order
+
+
+def assert_same_vector(online: dict[str, object], offline: pd.Series) -> None:
+    """Exact equality, NaN equal to NaN: served and training features must agree bit for bit."""
+    assert list(online) == list(FEATURE_NAMES)
+    for name in FEATURE_NAMES:
+        left, right = online[name], offline[name]
+        if isinstance(left, float) and math.isnan(left):
+            assert isinstance(right, float) and math.isnan(right), name
+        else:
+            assert left == right, (name, left, right)

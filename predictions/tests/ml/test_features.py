@@ -26,24 +26,7 @@ from predictions.ml.features import (
     entity_states_as_of,
     restaurant_id,
 )
-from predictions.tests.ml import REAL_DATA, TIME_ZONE, synthetic_deliveries
-
-
-def _assert_same_vector(online: dict[str, object], offline: pd.Series) -> None:
-    """Exact equality, NaN equal to NaN: the two paths must agree bit for bit."""
-    assert list(online) == list(FEATURE_NAMES)
-    for name in FEATURE_NAMES:
-        left, right = online[name], offline[name]
-        if isinstance(left, float) and math.isnan(left):
-            assert isinstance(right, float) and math.isnan(right), name
-        else:
-            assert left == right, (name, left, right)
-
-
-def _order(deliveries: pd.DataFrame, position: int) -> dict[str, object]:
-    order = deliveries.iloc[position].to_dict()
-    del order["delivery_minutes"]  # the online path never sees the outcome
-    return order
+from predictions.tests.ml import REAL_DATA, TIME_ZONE, assert_same_vector, order_from, synthetic_deliveries
 
 
 def test_definitions_are_unique_and_typed() -> None:
@@ -77,7 +60,7 @@ def test_order_features_from_a_constructed_delivery() -> None:
     assert math.isnan(row["courier_mean_minutes"])
 
 
-def test_history_counts_only_deliveries_completed_strictly_before_the_order() -> None:
+def test_history_counts_only_deliveries_completed_strictly_before_theorder_from() -> None:
     start = pd.Timestamp("2022-03-01 10:00", tz=TIME_ZONE)
     deliveries = synthetic_deliveries(rows=4)
     deliveries["courier_id"] = "INDORES1DEL01"
@@ -95,7 +78,7 @@ def test_history_counts_only_deliveries_completed_strictly_before_the_order() ->
     assert features.loc[2, "courier_hours_since_last"] == pytest.approx(5 / 60)
 
 
-def test_no_leakage_from_deliveries_completing_after_the_order() -> None:
+def test_no_leakage_from_deliveries_completing_after_theorder_from() -> None:
     deliveries = synthetic_deliveries(rows=600)
     features = build_training_features(deliveries, time_zone=TIME_ZONE)
     position = 400
@@ -124,9 +107,9 @@ def test_offline_equals_online_on_synthetic_history() -> None:
     offline = build_training_features(deliveries, time_zone=TIME_ZONE)
 
     for position in (0, 50, 333, 799):
-        order = _order(deliveries, position)
+        order = order_from(deliveries, position)
         states = entity_states_as_of(deliveries, order["ordered_at"])
-        _assert_same_vector(build_order_features(order, states, time_zone=TIME_ZONE), offline.iloc[position])
+        assert_same_vector(build_order_features(order, states, time_zone=TIME_ZONE), offline.iloc[position])
 
 
 def test_incremental_state_equals_state_from_history() -> None:
@@ -144,7 +127,7 @@ def test_incremental_state_equals_state_from_history() -> None:
 
 
 def test_online_order_without_pickup_or_history_and_in_utc() -> None:
-    order = _order(synthetic_deliveries(rows=1), 0)
+    order = order_from(synthetic_deliveries(rows=1), 0)
     order["picked_at"] = None
     order["ordered_at"] = dt.datetime(2022, 3, 7, 13, 45, tzinfo=ZoneInfo("UTC"))
     order["weather"] = "hail"  # unknown levels pass through so the model can flag them
@@ -158,7 +141,7 @@ def test_online_order_without_pickup_or_history_and_in_utc() -> None:
 
 
 def test_naive_times_are_refused() -> None:
-    order = _order(synthetic_deliveries(rows=1), 0)
+    order = order_from(synthetic_deliveries(rows=1), 0)
     order["ordered_at"] = dt.datetime(2022, 3, 7, 13, 45)
     with pytest.raises(ValueError, match="naive"):
         build_order_features(order, {}, time_zone=TIME_ZONE)
@@ -170,9 +153,9 @@ def test_offline_equals_online_on_the_real_file() -> None:
     offline = build_training_features(deliveries, time_zone=TIME_ZONE)
 
     for position in np.random.default_rng(7).choice(len(deliveries), 4, replace=False):
-        order = _order(deliveries, int(position))
+        order = order_from(deliveries, int(position))
         states = entity_states_as_of(deliveries, order["ordered_at"])
-        _assert_same_vector(build_order_features(order, states, time_zone=TIME_ZONE), offline.iloc[int(position)])
+        assert_same_vector(build_order_features(order, states, time_zone=TIME_ZONE), offline.iloc[int(position)])
 
 
 def test_orders_against_a_separate_history_equal_the_online_vectors() -> None:
@@ -185,8 +168,8 @@ def test_orders_against_a_separate_history_equal_the_online_vectors() -> None:
     for position in (0, 17, 39):
         order = new_orders.iloc[position]
         states = entity_states_as_of(stored, order["ordered_at"])
-        online = build_order_features(_order(new_orders, position), states, time_zone=TIME_ZONE)
-        _assert_same_vector(online, offline.iloc[position])
+        online = build_order_features(order_from(new_orders, position), states, time_zone=TIME_ZONE)
+        assert_same_vector(online, offline.iloc[position])
     # The new orders' own outcomes must not feed each other's history features.
     alone = build_features(new_orders, history=stored.iloc[:0], time_zone=TIME_ZONE)
     assert (alone["courier_completed_count"] == 0).all()
