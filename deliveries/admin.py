@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
@@ -10,7 +9,7 @@ from django.utils.safestring import SafeString
 
 from deliveries.charts import distribution_charts
 from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
-from deliveries.selectors import DELIVERY_FRAME_COLUMNS
+from deliveries.selectors import delivery_rows_frame
 from intellilog.admin import ReadOnlyAdminMixin
 
 
@@ -88,8 +87,7 @@ class ImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="column distributions of the imported rows")
     def distributions(self, batch: ImportBatch) -> SafeString:
-        rows = batch.deliveries.values_list(*DELIVERY_FRAME_COLUMNS)
-        charts = distribution_charts(pd.DataFrame.from_records(list(rows), columns=DELIVERY_FRAME_COLUMNS))
+        charts = distribution_charts(delivery_rows_frame(batch.deliveries.all()))
         if not charts:
             return format_html("<em>{}</em>", "no rows imported in this batch")
         return format_html_join(

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from django.db.models import Exists, Max, OuterRef
+from django.db.models import Exists, Max, OuterRef, QuerySet
 
 from deliveries.constants import SHIFT_REFERENCE_SAMPLE
 from deliveries.models import DataQualityReport, Delivery, ImportBatch
@@ -35,12 +35,19 @@ def deliveries_frame(
         queryset = queryset.filter(id__lte=id_at_most)
     if sample:
         queryset = queryset[:SHIFT_REFERENCE_SAMPLE]
-    frame = pd.DataFrame.from_records(
-        list(queryset.values_list(*DELIVERY_FRAME_COLUMNS)), columns=DELIVERY_FRAME_COLUMNS
-    )
+    return delivery_rows_frame(queryset).iloc[::-1].reset_index(drop=True)
+
+
+def delivery_rows_frame(queryset: QuerySet[Delivery]) -> pd.DataFrame:
+    """Deliveries as a DataFrame in the `schema.CleanDelivery` columns, in the queryset's order.
+
+    The one conversion every reader of delivery history uses, so all see the same dtypes (UTC times).
+    """
+    rows = list(queryset.values_list(*DELIVERY_FRAME_COLUMNS))
+    frame = pd.DataFrame.from_records(rows, columns=DELIVERY_FRAME_COLUMNS)
     frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True)
     frame["picked_at"] = pd.to_datetime(frame["picked_at"], utc=True)
-    return frame.iloc[::-1].reset_index(drop=True)
+    return frame
 
 
 def deliveries_latest_id(*, tenant: Tenant) -> int:

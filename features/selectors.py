@@ -9,7 +9,7 @@ import pandas as pd
 from django.db.models import Q
 
 from deliveries.models import Delivery
-from deliveries.selectors import DELIVERY_FRAME_COLUMNS
+from deliveries.selectors import delivery_rows_frame
 from predictions.ml.features import Entity, EntityKey
 from tenants.models import Tenant
 
@@ -34,9 +34,4 @@ def entity_history_frame(
     # An empty Q matches every row: no entities means no deliveries, not the whole history.
     deliveries = Delivery.objects.filter(matches) if matches else Delivery.objects.none()
     queryset = deliveries.filter(tenant=tenant, ordered_at__lt=ordered_before).order_by("ordered_at", "id")
-    frame = pd.DataFrame.from_records(
-        list(queryset.values_list(*DELIVERY_FRAME_COLUMNS)), columns=DELIVERY_FRAME_COLUMNS
-    )
-    frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True)
-    frame["picked_at"] = pd.to_datetime(frame["picked_at"], utc=True)
-    return frame
+    return delivery_rows_frame(queryset)
