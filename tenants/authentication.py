@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hmac
 
 from django.utils import timezone
 from rest_framework import authentication, exceptions
@@ -47,7 +48,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         if parts is not None:
             api_key = ApiKey.objects.select_related("tenant").filter(prefix=parts[0]).first()
         if api_key is None:
-            secret_matches(ApiKey(hashed_secret=_DUMMY_HASH), parts[1] if parts else raw_key)
+            hmac.compare_digest(_DUMMY_HASH, hash_secret(parts[1] if parts else raw_key))
             raise exceptions.AuthenticationFailed("invalid API key", code="invalid_api_key")
         if not secret_matches(api_key, parts[1]):
             raise exceptions.AuthenticationFailed("invalid API key", code="invalid_api_key")
