@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from deliveries.schema import SchemaError
 from registry.artifacts import ArtifactError
-from registry.selectors import eta_version_for_command
+from registry.management.version_argument import eta_version_for_command
 from registry.training import model_version_evaluate_file
 
 

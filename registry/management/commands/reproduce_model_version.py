@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from registry.selectors import eta_version_for_command
+from registry.management.version_argument import eta_version_for_command
 from registry.training import model_version_reproduce
 
 
