@@ -114,7 +114,20 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "features.tasks.materialize_features_all_tenants_task",
         "schedule": crontab(minute="*/15"),
     },
+    "deliver-alert-notifications": {
+        "task": "monitoring.tasks.deliver_alert_notifications_task",
+        "schedule": crontab(minute="*"),
+    },
 }
+
+# Alert delivery (monitoring outbox): per-request timeout; retries back off exponentially from the base delay,
+# with jitter, capped at the maximum delay; after the last attempt a notification is marked failed (and kept).
+ALERT_DELIVERY_TIMEOUT_SECONDS = env_float("ALERT_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=120)
+ALERT_DELIVERY_MAX_ATTEMPTS = env_int("ALERT_DELIVERY_MAX_ATTEMPTS", 8, minimum=1)
+ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30, minimum=1)
+ALERT_RETRY_MAX_SECONDS = env_int("ALERT_RETRY_MAX_SECONDS", 3600, minimum=1)
+if ALERT_RETRY_MAX_SECONDS < ALERT_RETRY_BASE_SECONDS:
+    raise ImproperlyConfigured("ALERT_RETRY_MAX_SECONDS: must be at least ALERT_RETRY_BASE_SECONDS")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
