@@ -84,8 +84,13 @@ DATABASE_URL = env_url(
 if DATABASE_URL.startswith("sqlite"):
     VAR_DIR.mkdir(parents=True, exist_ok=True)  # the quickstart's embedded database lives here
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60))}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+# django-prometheus's wrappers of the same backends count queries, errors and connections per database.
+_PROMETHEUS_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+_engine = DATABASES["default"]["ENGINE"]
+DATABASES["default"]["ENGINE"] = _PROMETHEUS_DB_ENGINES.get(_engine, _engine)
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", schemes=("redis", "rediss", "unix"))
 
@@ -179,6 +184,14 @@ ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
 MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow.db'}")
 MLFLOW_ARTIFACT_LOCATION = env_str("MLFLOW_ARTIFACT_LOCATION", (VAR_DIR / "mlartifacts").as_uri())
 
+# Metrics (GET /metrics, monitoring/metrics.py). With a token set, a scrape must send it as a bearer token.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# Distinct tenants with their own label value in the ML metrics, per process; the rest are "other".
+METRICS_MAX_TENANTS = env_int("METRICS_MAX_TENANTS", 50, minimum=1)
+# A Celery worker serves its pool's metrics on this port (0: not at all). Multiprocess mode itself is
+# switched on by PROMETHEUS_MULTIPROC_DIR, which prometheus_client reads (see monitoring/exporter.py).
+WORKER_METRICS_PORT = env_int("WORKER_METRICS_PORT", 0, minimum=0)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -190,6 +203,8 @@ LOGGING = {
 # Production hardening: on unless DEBUG, so `manage.py check --deploy` passes with DEBUG=false.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Prometheus scrapes the web service directly on the private network, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
