@@ -109,6 +109,20 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The parts of a URL that may carry a token, longest first: the URL, its path with query, path, query,
+    password. A receiver's error often echoes only the path (Slack's token is there), so all are scrubbed."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password or ""
+    except ValueError:
+        return (url,)
+    path_and_query = parts.path + (f"?{parts.query}" if parts.query else "")
+    candidates = {url, path_and_query, parts.path, parts.query, password}
+    # A bare "/" or an empty part is no secret, and replacing it would garble every message.
+    return tuple(sorted((part for part in candidates if len(part) > 1), key=len, reverse=True))
+
+
 def url_for_display(url: str) -> str:
     """Scheme and host of a URL, enough to recognise the destination; path and query may carry a token."""
     try:

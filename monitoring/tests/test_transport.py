@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from monitoring.alerting.transport import REDACTED, backoff_delay, post_json, redact, url_for_display
+from monitoring.alerting.transport import REDACTED, backoff_delay, post_json, redact, url_for_display, url_secrets
 
 
 def test_post_json_sends_json_and_reports_success(receiver) -> None:  # type: ignore[no-untyped-def]
@@ -63,3 +63,17 @@ def test_secrets_are_scrubbed_and_urls_shown_by_host_only() -> None:
     assert url_for_display(url) == "https://hooks.slack.com/…"
     assert url_for_display("http://user:pw@127.0.0.1:8080/x?token=1") == "http://127.0.0.1:8080/…"
     assert url_for_display("not a url") == REDACTED
+
+
+def test_every_part_of_a_url_that_may_hold_a_token_is_a_secret() -> None:
+    secrets = url_secrets("https://bot:pa55@hooks.example.com/services/T0/B0/TOKEN?sig=abc")
+
+    assert secrets == (
+        "https://bot:pa55@hooks.example.com/services/T0/B0/TOKEN?sig=abc",
+        "/services/T0/B0/TOKEN?sig=abc",
+        "/services/T0/B0/TOKEN",
+        "sig=abc",
+        "pa55",
+    )
+    assert redact("404 for /services/T0/B0/TOKEN", secrets) == f"404 for {REDACTED}"
+    assert url_secrets("https://events.pagerduty.com/") == ("https://events.pagerduty.com/",)

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django.db import models
+
+# --- Alerts -------------------------------------------------------------------------------------------------
+
+
+class AlertRule(models.TextChoices):
+    DRIFT = "drift", "Drift"
+    ACCURACY_DEGRADATION = "accuracy_degradation", "Accuracy degradation"
+    DATA_QUALITY = "data_quality", "Data quality below threshold"
+    SERVING_ERRORS = "serving_errors", "Serving errors"
+    STALE_FEATURES = "stale_features", "Stale features"
+
+
+class AlertSeverity(models.TextChoices):
+    # Declared from least to most severe: `severity_rank` relies on this order.
+    INFO = "info", "Info"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+def severity_rank(severity: str) -> int:
+    """0 for info, 1 for warning, 2 for critical: compares severities ("at least warning")."""
+    return AlertSeverity.values.index(severity)
+
+
+class AlertStatus(models.TextChoices):
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
+class ChannelKind(models.TextChoices):
+    WEBHOOK = "webhook", "Generic webhook (JSON)"
+    PAGERDUTY = "pagerduty", "PagerDuty Events API v2"
+    SLACK = "slack", "Slack-compatible incoming webhook"
+
+
+class NotificationEvent(models.TextChoices):
+    TRIGGER = "trigger", "Trigger"
+    RESOLVE = "resolve", "Resolve"
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
