@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,27 @@ def make_tenant_client(live_server) -> Callable[..., TenantClient]:  # type: ign
         return TenantClient(tenant=tenant, raw_key=issued.raw_key, base_url=live_server.url)
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def store_prefix(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Each test keeps its Redis keys (feature store, rate limits) under its own prefix, removed afterwards.
+
+    The Redis is real and shared with other suites and earlier runs, whose tenants and keys may have
+    the same ids: nothing here may read or touch keys outside the test's prefix.
+    """
+    import redis
+
+    prefix = f"test:{uuid.uuid4().hex}"
+    settings.FEATURE_STORE_KEY_PREFIX = f"{prefix}:features"
+    settings.RATE_LIMIT_KEY_PREFIX = f"{prefix}:ratelimit"
+    # Read now: a test may point REDIS_URL at a closed port, and that override is still active at teardown.
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    yield settings.FEATURE_STORE_KEY_PREFIX
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture

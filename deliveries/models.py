@@ -84,7 +84,10 @@ class Delivery(TenantOwned):
     vehicle = models.CharField(max_length=16, choices=VEHICLE_CHOICES)
     area = models.CharField(max_length=16, choices=AREA_CHOICES, null=True, blank=True)
     delivery_minutes = models.FloatField()
-    import_batch = models.ForeignKey(ImportBatch, on_delete=models.PROTECT, related_name="deliveries")
+    # Empty for an outcome reported through the API (POST /api/v1/deliveries/{order_id}/outcome).
+    import_batch = models.ForeignKey(
+        ImportBatch, on_delete=models.PROTECT, related_name="deliveries", null=True, blank=True
+    )
 
     class Meta:
         ordering = ["-ordered_at"]

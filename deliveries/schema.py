@@ -91,12 +91,14 @@ class CleanDelivery:
     drop_longitude: float
     has_usable_coordinates: bool
     ordered_at: dt.datetime
-    picked_at: dt.datetime
+    # None only for orders read for prediction (``outcome_required=False``): not yet picked up.
+    picked_at: dt.datetime | None
     weather: str | None
     traffic: str | None
     vehicle: str
     area: str | None
-    delivery_minutes: float
+    # None only for orders read for prediction: the outcome is what is being predicted.
+    delivery_minutes: float | None
     fixes: tuple[str, ...] = field(default=())
 
     def as_dict(self) -> dict[str, object]:
@@ -177,8 +179,42 @@ def _fix_sign_typos(store: float, drop: float) -> tuple[float, float, bool]:
     return store, drop, False
 
 
-def normalize_row(raw: dict[str, str], *, line_number: int, time_zone: ZoneInfo) -> RowResult:
-    """Normalise one raw row; every problem found is reported, not only the first."""
+@dataclass(frozen=True)
+class RepairedCoordinates:
+    """Store and drop coordinates after sign-typo repair, and whether the store is a real place."""
+
+    pickup_latitude: float
+    pickup_longitude: float
+    drop_latitude: float
+    drop_longitude: float
+    has_usable_coordinates: bool
+    fixes: tuple[str, ...]
+
+
+def repair_coordinates(
+    store_latitude: float, store_longitude: float, drop_latitude: float, drop_longitude: float
+) -> RepairedCoordinates:
+    """The importer's coordinate repairs; the prediction API applies the same so features agree."""
+    fixes: list[str] = []
+    store_lat, drop_lat, lat_fixed = _fix_sign_typos(store_latitude, drop_latitude)
+    store_lon, drop_lon, lon_fixed = _fix_sign_typos(store_longitude, drop_longitude)
+    if lat_fixed or lon_fixed:
+        fixes.append("coordinate_sign_typo")
+    # A restaurant at exactly (0, 0) is a placeholder: the offset to the drop still measures a distance,
+    # but neither point is a real place, so location features must not use them.
+    usable = not (store_lat == 0 and store_lon == 0)
+    if not usable:
+        fixes.append("zero_store_coordinates")
+    return RepairedCoordinates(store_lat, store_lon, drop_lat, drop_lon, usable, tuple(fixes))
+
+
+def normalize_row(
+    raw: dict[str, str], *, line_number: int, time_zone: ZoneInfo, outcome_required: bool = True
+) -> RowResult:
+    """Normalise one raw row; every problem found is reported, not only the first.
+
+    With ``outcome_required=False`` (orders to predict) the delivery time and pickup time may be missing.
+    """
     errors: list[FieldError] = []
     fixes: list[str] = []
 
@@ -222,14 +258,14 @@ def normalize_row(raw: dict[str, str], *, line_number: int, time_zone: ZoneInfo)
         except ValueError:
             errors.append(FieldError("order_date", f"not a date YYYY-MM-DD: {order_date_text!r}"))
     order_time = _clock(raw, "order_time", errors)
-    pickup_time = _clock(raw, "pickup_time", errors)
+    pickup_time = _clock(raw, "pickup_time", errors) if outcome_required or _text(raw.get("pickup_time")) else None
 
     weather = _category(raw, "weather", WEATHER_VALUES, errors, required=False)
     traffic = _category(raw, "traffic", TRAFFIC_VALUES, errors, required=False)
     vehicle = _category(raw, "vehicle", VEHICLE_VALUES, errors, required=True)
     area = _category(raw, "area", AREA_VALUES, errors, required=False)
 
-    minutes = _number(raw, "delivery_minutes", errors, required=True)
+    minutes = _number(raw, "delivery_minutes", errors, required=outcome_required)
     if minutes is not None and not (DELIVERY_MINUTES_RANGE[0] <= minutes <= DELIVERY_MINUTES_RANGE[1]):
         errors.append(
             FieldError(
@@ -239,9 +275,10 @@ def normalize_row(raw: dict[str, str], *, line_number: int, time_zone: ZoneInfo)
         )
 
     ordered_at = picked_at = None
-    if order_date is not None and order_time is not None and pickup_time is not None:
+    if order_date is not None and order_time is not None:
         ordered_at = dt.datetime.combine(order_date, order_time, tzinfo=time_zone)
-        picked_at = dt.datetime.combine(order_date, pickup_time, tzinfo=time_zone)
+    if ordered_at is not None and pickup_time is not None:
+        picked_at = dt.datetime.combine(ordered_at.date(), pickup_time, tzinfo=time_zone)
         if picked_at < ordered_at:
             # The order crossed midnight: the pickup clock time belongs to the next day.
             picked_at += dt.timedelta(days=1)
@@ -252,28 +289,25 @@ def normalize_row(raw: dict[str, str], *, line_number: int, time_zone: ZoneInfo)
     if errors:
         return RowResult(line_number, raw, None, errors)
 
-    assert order_id and courier_id and age is not None and minutes is not None and vehicle
-    assert ordered_at is not None and picked_at is not None
-    store_lat, drop_lat, lat_fixed = _fix_sign_typos(coordinates["store_latitude"], coordinates["drop_latitude"])
-    store_lon, drop_lon, lon_fixed = _fix_sign_typos(coordinates["store_longitude"], coordinates["drop_longitude"])
-    if lat_fixed or lon_fixed:
-        fixes.append("coordinate_sign_typo")
-    # A restaurant at exactly (0, 0) is a placeholder: the offset to the drop still measures a distance,
-    # but neither point is a real place, so location features must not use them.
-    usable = not (store_lat == 0 and store_lon == 0)
-    if not usable:
-        fixes.append("zero_store_coordinates")
+    assert order_id and courier_id and age is not None and vehicle and ordered_at is not None
+    repaired = repair_coordinates(
+        coordinates["store_latitude"],  # type: ignore[arg-type]
+        coordinates["store_longitude"],  # type: ignore[arg-type]
+        coordinates["drop_latitude"],  # type: ignore[arg-type]
+        coordinates["drop_longitude"],  # type: ignore[arg-type]
+    )
+    fixes.extend(repaired.fixes)
 
     delivery = CleanDelivery(
         external_order_id=order_id,
         courier_id=courier_id,
         courier_age=int(age),
         courier_rating=rating,
-        pickup_latitude=store_lat,
-        pickup_longitude=store_lon,
-        drop_latitude=drop_lat,
-        drop_longitude=drop_lon,
-        has_usable_coordinates=usable,
+        pickup_latitude=repaired.pickup_latitude,
+        pickup_longitude=repaired.pickup_longitude,
+        drop_latitude=repaired.drop_latitude,
+        drop_longitude=repaired.drop_longitude,
+        has_usable_coordinates=repaired.has_usable_coordinates,
         ordered_at=ordered_at,
         picked_at=picked_at,
         weather=weather,
@@ -330,17 +364,20 @@ def read_raw_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         raise SchemaError(f"{path}: unreadable content ({exc})") from exc
 
 
-def load_clean_frame(path: Path, *, time_zone: ZoneInfo) -> tuple[pd.DataFrame, list[RowResult]]:
+def load_clean_frame(
+    path: Path, *, time_zone: ZoneInfo, outcome_required: bool = True
+) -> tuple[pd.DataFrame, list[RowResult]]:
     """Read and normalise a whole file into a DataFrame of clean deliveries plus the refused rows.
 
     Duplicated order ids keep their first occurrence, as the importer does. Used where deliveries are
-    needed without the database (benchmarks, evaluation of a file).
+    needed without the database (benchmarks, evaluation of a file, batch prediction with
+    ``outcome_required=False``).
     """
     accepted: list[dict[str, object]] = []
     rejected: list[RowResult] = []
     seen: set[str] = set()
     for line_number, raw in read_raw_rows(path):
-        result = normalize_row(raw, line_number=line_number, time_zone=time_zone)
+        result = normalize_row(raw, line_number=line_number, time_zone=time_zone, outcome_required=outcome_required)
         if result.delivery is None:
             rejected.append(result)
             continue
@@ -349,4 +386,6 @@ def load_clean_frame(path: Path, *, time_zone: ZoneInfo) -> tuple[pd.DataFrame, 
         seen.add(result.delivery.external_order_id)
         accepted.append(result.delivery.as_dict())
     frame = pd.DataFrame(accepted, columns=[f.name for f in CleanDelivery.__dataclass_fields__.values()])
+    # A column of orders none of which is picked up yet holds only None: give it the datetime dtype anyway.
+    frame["picked_at"] = pd.to_datetime(frame["picked_at"], utc=True)
     return frame, rejected

@@ -18,7 +18,7 @@ from deliveries.choices import ImportSource
 from deliveries.constants import BULK_CREATE_BATCH_SIZE, EXISTING_ID_LOOKUP_CHUNK
 from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
 from deliveries.quality import assess_quality
-from deliveries.schema import RowResult, normalize_row, read_raw_rows
+from deliveries.schema import CleanDelivery, RowResult, normalize_row, read_raw_rows
 from deliveries.selectors import deliveries_frame
 from tenants.models import Tenant
 
@@ -117,7 +117,10 @@ def deliveries_import(
             created_by=created_by,
         )
         Delivery.objects.bulk_create(
-            (Delivery(tenant=tenant, import_batch=batch, **_model_fields(result)) for result in new_rows),
+            (
+                Delivery(tenant=tenant, import_batch=batch, **_model_fields(result.delivery))  # type: ignore[arg-type]
+                for result in new_rows
+            ),
             batch_size=BULK_CREATE_BATCH_SIZE,
         )
         RejectedRow.objects.bulk_create(
@@ -157,7 +160,15 @@ def deliveries_import(
     return ImportOutcome(batch=batch, report=report, already_imported_batch=previous)
 
 
-def _model_fields(result: RowResult) -> dict[str, object]:
-    fields = result.delivery.as_dict()  # type: ignore[union-attr]
+def delivery_record_outcome(*, tenant: Tenant, delivery: CleanDelivery) -> Delivery:
+    """Store one delivery whose outcome a tenant reported through the API (no import batch).
+
+    Call inside the caller's transaction; the unique order id per tenant refuses a second outcome.
+    """
+    return Delivery.objects.create(tenant=tenant, import_batch=None, **_model_fields(delivery))
+
+
+def _model_fields(delivery: CleanDelivery) -> dict[str, object]:
+    fields = delivery.as_dict()
     fields.pop("fixes")
     return fields

@@ -14,19 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis
-from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
-from features.constants import STORE_RETRIES, STORE_SOCKET_TIMEOUT_SECONDS, STORE_WRITE_BATCH_SIZE
+from features.constants import STORE_WRITE_BATCH_SIZE
+from intellilog.redis_client import get_client
 from predictions.ml.features import EntityKey, EntityState
 
 
@@ -54,37 +48,6 @@ class StoredState:
 
     state: EntityState
     computed_at: dt.datetime
-
-
-_client: redis.Redis | None = None
-_client_lock = threading.Lock()
-
-
-def get_client() -> redis.Redis:
-    """The process's Redis client, created on first use; its connection pool is shared by all threads."""
-    global _client
-    if _client is None:
-        with _client_lock:
-            if _client is None:
-                _client = redis.Redis.from_url(
-                    settings.REDIS_URL,
-                    socket_timeout=STORE_SOCKET_TIMEOUT_SECONDS,
-                    socket_connect_timeout=STORE_SOCKET_TIMEOUT_SECONDS,
-                    retry=Retry(NoBackoff(), STORE_RETRIES),
-                )
-    return _client
-
-
-@receiver(setting_changed)
-def _forget_client_on_new_url(*, setting: str, **kwargs: Any) -> None:
-    # Tests (and anything else that overrides settings) must reach the Redis they point at, not the one
-    # the cached client was created for.
-    global _client
-    if setting == "REDIS_URL":
-        with _client_lock:
-            if _client is not None:
-                _client.close()
-            _client = None
 
 
 def _encode(state: EntityState, computed_at: dt.datetime) -> str:

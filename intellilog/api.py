@@ -15,7 +15,12 @@ def _first_field_error(detail: Any, prefix: str = "") -> tuple[str, str] | None:
     """Walk DRF's nested error structure to the first (field path, message)."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
+            if key == "non_field_errors" and prefix:
+                path = prefix  # an error about the nested object as a whole names the object
+            elif prefix:
+                path = f"{prefix}.{key}"
+            else:
+                path = str(key)
             found = _first_field_error(value, path)
             if found:
                 return found

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "intellilog.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -158,7 +159,13 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "intellilog.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.ApiKeyRateThrottle"],
 }
+# Requests per minute per API key unless the key sets its own limit; counted in Redis under this prefix.
+API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1)
+RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "intellilog:ratelimit")
+# Most orders one batch prediction request may carry: bounds one request's memory and latency.
+PREDICTION_BATCH_MAX_ORDERS = env_int("PREDICTION_BATCH_MAX_ORDERS", 1000, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "IntelliLog API",
     "DESCRIPTION": "Audited, explained delivery ETAs, model registry and routing for delivery tenants.",

@@ -1,3 +1,9 @@
 # How often a worker re-reads which version is the champion: a promotion or rollback is served by every
 # worker within this many seconds, without a restart, at the cost of one small query per interval.
 CHAMPION_RECHECK_SECONDS = 2.0
+# Longest pickup-to-drop distance the API accepts: far beyond any food delivery, it only refuses typos.
+MAX_DISTANCE_KM = 500.0
+# Idempotency keys are stored in an indexed column of this width.
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
+# A refused batch file names this many invalid rows in its error (the count says how many there are).
+BATCH_ERRORS_SHOWN = 5

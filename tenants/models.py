@@ -49,6 +49,9 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="requests per minute; empty uses API_RATE_LIMIT_PER_MINUTE"
+    )
 
     class Meta:
         ordering = ["-created_at"]

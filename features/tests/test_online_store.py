@@ -12,12 +12,12 @@ from django.test import override_settings
 from features.online_store import (
     OnlineStoreUnavailable,
     StoreNamespace,
-    get_client,
     read_states,
     update_states,
     write_states,
 )
 from features.tests.helpers import CountingRedis
+from intellilog.redis_client import get_client
 from predictions.ml.features import Entity, EntityKey, EntityState
 
 COURIER = EntityKey(Entity.COURIER, "INDORES13DEL02")

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from deliveries.selectors import deliveries_frame
 from deliveries.tests.factories import DeliveryFactory
-from features import online_store
 from features.choices import FeatureSource, Freshness
 from features.models import FeatureSet
 from features.online_store import OnlineStoreUnavailable, read_states, write_states
@@ -25,6 +24,7 @@ from features.services import (
     store_namespace,
 )
 from features.tests.helpers import CountingRedis
+from intellilog import redis_client
 from predictions.ml.features import (
     FEATURE_SET_NAME,
     FEATURE_SET_VERSION,
@@ -194,7 +194,7 @@ def test_serving_reads_all_entities_in_one_round_trip(monkeypatch, tenant_with_h
     order = order_from(history, 700)
     features_materialize(tenant=tenant_with_history, as_of=order["ordered_at"])
     client = CountingRedis.from_url(django_settings.REDIS_URL)
-    monkeypatch.setattr(online_store, "_client", client)
+    monkeypatch.setattr(redis_client, "_client", client)
 
     served = online_features_for_order(tenant=tenant_with_history, order=order)
 

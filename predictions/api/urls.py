@@ -1,5 +1,10 @@
 from django.urls import path
 
-from predictions.api.views import ModelInfoView
+from predictions.api.views import EtaBatchPredictionView, EtaPredictionView, ModelInfoView, OutcomeView
 
-urlpatterns = [path("models/info", ModelInfoView.as_view(), name="model-info")]
+urlpatterns = [
+    path("predictions/eta", EtaPredictionView.as_view(), name="prediction-eta"),
+    path("predictions/eta/batch", EtaBatchPredictionView.as_view(), name="prediction-eta-batch"),
+    path("deliveries/<str:order_id>/outcome", OutcomeView.as_view(), name="delivery-outcome"),
+    path("models/info", ModelInfoView.as_view(), name="model-info"),
+]

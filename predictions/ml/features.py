@@ -71,6 +71,9 @@ class FeatureDefinition:
     entity: Entity
     description: str
     levels: tuple[str, ...] = ()
+    # False for a count that grows with history: every order after the training period exceeds the
+    # training range, so an out-of-distribution range check would flag them all.
+    has_stable_range: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -113,7 +116,13 @@ _HISTORY_STATISTICS: tuple[tuple[str, str], ...] = (
 )
 
 HISTORY_FEATURES: tuple[FeatureDefinition, ...] = tuple(
-    _numeric(f"{entity.value}_{statistic}", f"{entity.value.capitalize()}: {description}", entity)
+    FeatureDefinition(
+        f"{entity.value}_{statistic}",
+        FeatureKind.NUMERIC,
+        entity,
+        f"{entity.value.capitalize()}: {description}",
+        has_stable_range=statistic != "completed_count",
+    )
     for entity in HISTORY_ENTITIES
     for statistic, description in _HISTORY_STATISTICS
 )
@@ -409,7 +418,9 @@ def build_order_features(
     """The feature vector for one order at order time, from its fields and its entities' states.
 
     ``order`` has the clean delivery fields except the outcome; ``picked_at`` may be missing or None when
-    the pickup has not happened yet. Entities absent from ``entity_states`` have no history.
+    the pickup has not happened yet. When the caller knows only the distance, not the coordinates, the
+    coordinates are None and ``distance_km`` gives the distance (with ``has_usable_coordinates`` false, as
+    for a placeholder location in training). Entities absent from ``entity_states`` have no history.
     """
     ordered_at = order["ordered_at"]
     if not isinstance(ordered_at, dt.datetime):
@@ -423,8 +434,14 @@ def build_order_features(
         else np.array([_timestamp_ns(picked_at) - ordered_ns], dtype=np.int64).astype(np.float64)  # type: ignore[arg-type]
     )
     numeric = _order_features(
-        pickup=(np.array([order["pickup_latitude"]]), np.array([order["pickup_longitude"]])),
-        drop=(np.array([order["drop_latitude"]]), np.array([order["drop_longitude"]])),
+        pickup=(
+            np.array([_optional_float(order["pickup_latitude"])]),
+            np.array([_optional_float(order["pickup_longitude"])]),
+        ),
+        drop=(
+            np.array([_optional_float(order["drop_latitude"])]),
+            np.array([_optional_float(order["drop_longitude"])]),
+        ),
         has_usable_coordinates=np.array([bool(order["has_usable_coordinates"])]),
         local_hour=np.array([float(local.hour)]),
         local_minute=np.array([float(local.minute)]),
@@ -435,6 +452,8 @@ def build_order_features(
         courier_rating=np.array([_optional_float(order.get("courier_rating"))]),
     )
     vector: FeatureVector = {name: float(values[0]) for name, values in numeric.items()}
+    if order["pickup_latitude"] is None:
+        vector["distance_km"] = float(order["distance_km"])  # type: ignore[arg-type]
     for name in ("weather", "traffic", "vehicle", "area"):
         vector[name] = _category_values([order.get(name)])[0]
 

@@ -251,6 +251,8 @@ class ETAPredictor:
             for name, bounds in ood["numeric_bounds"].items()  # type: ignore[index]
         }
         self.seen_levels = {name: frozenset(levels) for name, levels in ood["seen_levels"].items()}  # type: ignore[index]
+        # Artifacts written before counts were exempted from range checks lack the list.
+        self.unchecked_features = frozenset(ood.get("unchecked", ()))  # type: ignore[union-attr]
         self._codes = {
             spec.name: {level: float(code) for code, level in enumerate(spec.levels)}
             for spec in self.features
@@ -403,17 +405,35 @@ class ETAPredictor:
 
     def predict(self, features: Mapping[str, FeatureValue], *, explain: bool = True) -> ETAPrediction:
         """Predict one order from its feature vector (`build_order_features`); the fast serving path."""
-        x = self._encode_row(features)
-        eta = float(self._point.inplace_predict(x)[0])
-        raw = np.asarray(self._quantile.inplace_predict(x), dtype=np.float64).reshape(1, len(QUANTILE_LEVELS))
-        quantiles = _apply_calibration(raw, self.calibration)[0]
-        return ETAPrediction(
-            eta_minutes=eta,
-            quantiles=QuantileForecast(*(float(q) for q in quantiles)),
-            confidence=float(self._confidence(np.array([quantiles[-1] - quantiles[0]]))[0]),
-            out_of_range=self.out_of_range(features),
-            explanation=self._explain(x, features) if explain else None,
-        )
+        return self.predict_many([features], explain=explain)[0]
+
+    def predict_many(
+        self, vectors: Sequence[Mapping[str, FeatureValue]], *, explain: bool = True
+    ) -> list[ETAPrediction]:
+        """Predict several orders in one pass over the boosters; row i equals ``predict(vectors[i])``.
+
+        XGBoost scores each row independently, so batching changes the cost, never a row's outputs:
+        a prediction served in a batch replays exactly one at a time.
+        """
+        if not vectors:
+            return []
+        x = np.vstack([self._encode_row(features) for features in vectors])
+        eta = np.asarray(self._point.inplace_predict(x), dtype=np.float64)
+        raw = np.asarray(self._quantile.inplace_predict(x), dtype=np.float64).reshape(len(x), len(QUANTILE_LEVELS))
+        quantiles = _apply_calibration(raw, self.calibration)
+        confidence = self._confidence(quantiles[:, -1] - quantiles[:, 0])
+        # One thread for a handful of rows: building a matrix with a thread pool costs more than the rows.
+        contributions = self._contributions(x, nthread=1 if len(x) < 64 else -1) if explain else None
+        return [
+            ETAPrediction(
+                eta_minutes=float(eta[i]),
+                quantiles=QuantileForecast(*(float(q) for q in quantiles[i])),
+                confidence=float(confidence[i]),
+                out_of_range=self.out_of_range(features),
+                explanation=self._explanation(contributions[i], features) if contributions is not None else None,
+            )
+            for i, features in enumerate(vectors)
+        ]
 
     def predict_frame(self, features: pd.DataFrame) -> BatchPrediction:
         """Vectorised predictions for many rows (evaluation, batch scoring)."""
@@ -430,6 +450,7 @@ class ETAPredictor:
         """The features whose value lies outside the training range or is a level training never saw.
 
         A missing value is not out of range: the model was trained with missing values and routes them.
+        Counts that grow with history (`has_stable_range` false) are not range-checked.
         """
         flagged: list[OutOfRangeFeature] = []
         for spec in self.features:
@@ -440,6 +461,8 @@ class ETAPredictor:
                 if value not in self.seen_levels[spec.name]:
                     flagged.append(OutOfRangeFeature(spec.name, value, f"level {value!r} not seen in training"))
                 continue
+            if spec.name in self.unchecked_features:
+                continue
             bounds = self.numeric_bounds.get(spec.name)
             number = float(value)
             if bounds is None:
@@ -449,6 +472,25 @@ class ETAPredictor:
             elif number > bounds.upper:
                 flagged.append(OutOfRangeFeature(spec.name, value, f"above the training range ({bounds.upper:.4g})"))
         return tuple(flagged)
+
+    def out_of_range_mask(self, features: pd.DataFrame) -> np.ndarray:
+        """Vectorised `out_of_range` for many rows: True where any feature is out of distribution."""
+        flagged = np.zeros(len(features), dtype=bool)
+        for spec in self.features:
+            column = features[spec.name]
+            if spec.kind is FeatureKind.CATEGORICAL:
+                flagged |= (column.notna() & ~column.isin(self.seen_levels[spec.name])).to_numpy()
+                continue
+            if spec.name in self.unchecked_features:
+                continue
+            values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
+            present = ~np.isnan(values)
+            bounds = self.numeric_bounds.get(spec.name)
+            if bounds is None:
+                flagged |= present
+            else:
+                flagged |= present & ((values < bounds.lower) | (values > bounds.upper))
+        return flagged
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-row TreeSHAP contributions to the point ETA in minutes; columns: the features, then "base".
@@ -468,9 +510,7 @@ class ETAPredictor:
         )
         return np.asarray(self._point.predict(matrix, pred_contribs=True), dtype=np.float64)
 
-    def _explain(self, x: np.ndarray, features: Mapping[str, FeatureValue]) -> Explanation:
-        # nthread=1: building a one-row matrix with a thread pool costs more than the row itself.
-        contributions = self._contributions(x, nthread=1)[0]
+    def _explanation(self, contributions: np.ndarray, features: Mapping[str, FeatureValue]) -> Explanation:
         per_feature, base = contributions[:-1], float(contributions[-1])
         top_k = self.config.explanation_top_k
         # Stable sort on -|contribution| so ties keep feature order: explanations are reproducible.
@@ -598,11 +638,15 @@ def _apply_calibration(raw: np.ndarray, calibration: Calibration) -> np.ndarray:
 def _ood_bounds(x: np.ndarray, specs: Sequence[_FeatureSpec], config: TrainingConfig) -> dict[str, object]:
     numeric_bounds: dict[str, dict[str, float]] = {}
     seen_levels: dict[str, list[str]] = {}
+    unchecked: list[str] = []
     for i, spec in enumerate(specs):
         column = x[:, i].astype(np.float64)
         present = column[~np.isnan(column)]
         if spec.kind is FeatureKind.CATEGORICAL:
             seen_levels[spec.name] = [spec.levels[int(code)] for code in np.unique(present)]
+            continue
+        if not FEATURES_BY_NAME[spec.name].has_stable_range:
+            unchecked.append(spec.name)
             continue
         if len(present) == 0:
             continue  # never observed in training: `out_of_range` flags any value
@@ -612,6 +656,7 @@ def _ood_bounds(x: np.ndarray, specs: Sequence[_FeatureSpec], config: TrainingCo
     return {
         "numeric_bounds": numeric_bounds,
         "seen_levels": seen_levels,
+        "unchecked": unchecked,
         "percentiles": [config.ood_lower_percentile, config.ood_upper_percentile],
         "margin_fraction": config.ood_margin_fraction,
     }

@@ -1,0 +1,141 @@
+"""The audit trail of served ETAs and the outcomes reported against them.
+
+Both tables are append-only: rows are inserted by services and never updated or deleted through the API
+or the admin, and the models refuse `save()` on an existing row and `delete()` outright, so a past
+prediction stays exactly as it was served.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from predictions.choices import PredictionSource
+from registry.models import ModelVersion
+from tenants.models import TenantOwned
+
+
+class AppendOnlyError(Exception):
+    """Raised on an attempt to change or delete an append-only row."""
+
+
+class AppendOnlyModel(models.Model):
+    """Abstract base whose rows can be inserted but never updated or deleted through the ORM."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
+
+
+class PredictionAudit(TenantOwned, AppendOnlyModel):
+    """One served ETA, written before the response is returned: everything needed to reproduce it.
+
+    ``request`` is the body as the caller sent it, ``order`` the normalised order the features were
+    computed from, ``features`` the exact vector the model read (NaN as null) with each feature's
+    freshness, and ``response`` the body returned. `replay_prediction` recomputes the outputs from
+    ``features`` with ``model_version`` and compares them with ``response``.
+
+    An idempotency key, when given, is unique per tenant: a retried request finds its row and gets the
+    stored response back (``request_sha256`` tells a retry from a different request under the same key).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.CharField(max_length=16, choices=PredictionSource.choices)
+    request_id = models.CharField(max_length=64)
+    order_id = models.CharField(max_length=64)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)
+    request_sha256 = models.CharField(max_length=64)
+    request = models.JSONField()
+    order = models.JSONField()
+    features = models.JSONField()
+    feature_freshness = models.JSONField()
+    used_fallback = models.BooleanField()
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    artifact_sha256 = models.CharField(max_length=64)
+    predicted_eta_minutes = models.FloatField()
+    quantiles = models.JSONField()
+    confidence_score = models.FloatField()
+    is_ood = models.BooleanField()
+    response = models.JSONField()
+    latency_ms = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="prediction_audit_unique_idempotency_key",
+            )
+        ]
+        indexes = [
+            # Monitoring reads the last hour of one tenant's traffic, per serving version.
+            models.Index(fields=["tenant", "model_version", "created_at"], name="audit_tenant_version_time_idx"),
+            models.Index(fields=["tenant", "created_at"], name="audit_tenant_time_idx"),
+            # Outcomes and the admin find an order's predictions.
+            models.Index(fields=["tenant", "order_id"], name="audit_tenant_order_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: {self.predicted_eta_minutes:.1f} min ({self.id})"
+
+
+class PredictionOutcome(TenantOwned, AppendOnlyModel):
+    """The actual delivery time of an order, joined to one prediction served for it (ground truth).
+
+    One row per audited prediction of the order, so realized accuracy can be computed per model version
+    without re-joining on order ids. ``error_minutes`` is predicted minus actual (positive = too slow).
+    """
+
+    audit = models.OneToOneField(PredictionAudit, on_delete=models.PROTECT, related_name="outcome")
+    delivery = models.ForeignKey("deliveries.Delivery", on_delete=models.PROTECT, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    actual_minutes = models.FloatField()
+    error_minutes = models.FloatField()
+    reported_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-reported_at"]
+        indexes = [
+            models.Index(fields=["tenant", "model_version", "reported_at"], name="outcome_tenant_version_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.audit_id}: actual {self.actual_minutes:g} min, error {self.error_minutes:+.1f}"
+
+
+class BatchPredictionRun(TenantOwned, AppendOnlyModel):
+    """One `predict_batch` file run: the audit of a file scoring, reproducible by running it again.
+
+    Per-row audit rows would cost more than the scoring itself at file volumes; the input and output
+    checksums with the model version pin exactly what was computed.
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    artifact_sha256 = models.CharField(max_length=64)
+    input_name = models.CharField(max_length=500)
+    input_sha256 = models.CharField(max_length=64)
+    output_name = models.CharField(max_length=500)
+    output_sha256 = models.CharField(max_length=64)
+    rows = models.PositiveIntegerField()
+    history_delivery_id = models.PositiveBigIntegerField(help_text="history features used deliveries up to this id")
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    created_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"{self.input_name}: {self.rows} rows with {self.model_version}"

@@ -1,0 +1,551 @@
+"""Serving ETAs: predict with the tenant's champion, explain, audit, and take reported outcomes.
+
+Every prediction is audited before its response leaves: the audit row holds the request, the normalised
+order, the exact feature vector with freshness, the model version and checksum, and the response body;
+`prediction_replay` recomputes it from the row. A request keeps the champion it started with even if a
+promotion lands while it runs (`serving_model` hands out an immutable `ServingModel`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deliveries.models import Delivery
+from deliveries.schema import DELIVERY_MINUTES_RANGE, CleanDelivery, SchemaError, load_clean_frame
+from deliveries.selectors import deliveries_frame, deliveries_latest_id
+from deliveries.services import delivery_record_outcome, file_sha256
+from features.services import OnlineFeatures, online_features_for_order
+from features.tasks import features_apply_outcome_task
+from monitoring import metrics
+from predictions.choices import PredictionSource
+from predictions.constants import BATCH_ERRORS_SHOWN
+from predictions.ml.features import EARTH_RADIUS_KM, FeatureVector, build_features
+from predictions.ml.model import QUANTILE_NAMES, ETAPrediction
+from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
+from predictions.orders import OrderInput
+from predictions.selectors import ServingModel, serving_model
+from registry.training import Progress, model_version_load
+from tenants.models import Tenant
+
+
+class NoChampionServing(Exception):
+    """The tenant has no champion model, so nothing can be predicted (HTTP 503 no_champion)."""
+
+
+class IdempotencyConflict(Exception):
+    """The idempotency key was already used for a different request (HTTP 409)."""
+
+
+class UnknownOrder(Exception):
+    """No prediction was served for this order id, so its outcome cannot be joined to one (HTTP 404)."""
+
+
+class OutcomeConflict(Exception):
+    """The order already has a different reported outcome (HTTP 409)."""
+
+
+class InvalidOutcome(ValueError):
+    """The reported outcome cannot be right; ``field`` names the request field at fault (HTTP 400)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class ServedPrediction:
+    """A prediction's response body and its audit row; ``is_replay`` when an idempotent retry found it."""
+
+    body: dict[str, object]
+    audit: PredictionAudit
+    is_replay: bool
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """One order to serve: its normalised form and the request body it came from (kept in the audit)."""
+
+    order: OrderInput
+    body: Mapping[str, object]
+
+
+def json_safe(value: object) -> object:
+    """``value`` with NaN and infinities as None, so it is valid JSON (and jsonb) and replays exactly."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def request_sha256(body: Mapping[str, object]) -> str:
+    """A canonical digest of a request body: tells an idempotent retry from a different request."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def prediction_outputs(prediction: ETAPrediction) -> dict[str, object]:
+    """The model's outputs as the response shows them; `prediction_replay` compares exactly these."""
+    explanation = prediction.explanation
+    return json_safe(  # type: ignore[return-value]
+        {
+            "predicted_eta_minutes": prediction.eta_minutes,
+            "quantiles": asdict(prediction.quantiles),
+            "confidence_score": prediction.confidence,
+            "is_ood": not prediction.is_in_distribution,
+            "out_of_range_features": [asdict(flag) for flag in prediction.out_of_range],
+            "explanation": asdict(explanation) if explanation is not None else None,
+        }
+    )
+
+
+def _freshness_json(online: OnlineFeatures) -> dict[str, object]:
+    return {
+        name: {
+            "status": freshness.status.value,
+            "source": freshness.source.value,
+            "computed_at": freshness.computed_at.isoformat() if freshness.computed_at else None,
+        }
+        for name, freshness in online.freshness.items()
+    }
+
+
+def _serving_model(tenant: Tenant) -> ServingModel:
+    serving = serving_model(tenant=tenant)  # raises ArtifactError when the champion cannot be loaded
+    if serving is None:
+        raise NoChampionServing(f"no ETA model is serving for tenant {tenant.slug} yet")
+    return serving
+
+
+def _stored_replay(tenant: Tenant, idempotency_key: str, digest: str) -> ServedPrediction | None:
+    audit = PredictionAudit.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+    if audit is None:
+        return None
+    if audit.request_sha256 != digest:
+        raise IdempotencyConflict(
+            f"Idempotency-Key {idempotency_key!r} was already used for a different request (order {audit.order_id})"
+        )
+    return ServedPrediction(body=audit.response, audit=audit, is_replay=True)
+
+
+def _build_audit(
+    *,
+    tenant: Tenant,
+    serving: ServingModel,
+    item: OrderRequest,
+    online: OnlineFeatures,
+    prediction: ETAPrediction,
+    source: str,
+    request_id: str,
+    idempotency_key: str | None,
+    digest: str,
+    started: float,
+) -> PredictionAudit:
+    audit = PredictionAudit(
+        tenant=tenant,
+        source=source,
+        request_id=request_id,
+        order_id=item.order.order_id,
+        idempotency_key=idempotency_key,
+        request_sha256=digest,
+        request=json_safe(dict(item.body)),
+        order=item.order.as_json(),
+        features=json_safe(dict(online.values)),
+        feature_freshness=_freshness_json(online),
+        used_fallback=online.used_fallback,
+        model_version=serving.version,
+        artifact_sha256=serving.version.artifact_sha256,
+        predicted_eta_minutes=prediction.eta_minutes,
+        quantiles=json_safe(asdict(prediction.quantiles)),
+        confidence_score=prediction.confidence,
+        is_ood=not prediction.is_in_distribution,
+        response={},
+        latency_ms=0.0,
+    )
+    latency_ms = (time.perf_counter() - started) * 1000.0
+    audit.latency_ms = latency_ms
+    audit.response = {
+        "order_id": item.order.order_id,
+        **prediction_outputs(prediction),
+        "model_version": serving.version.version,
+        "model_name": serving.version.registered_model.name,
+        "artifact_sha256": serving.version.artifact_sha256,
+        "feature_set": {"name": online.feature_set, "version": online.feature_set_version},
+        "feature_freshness": audit.feature_freshness,
+        "used_fallback": online.used_fallback,
+        "fallback_reason": online.fallback_reason,
+        "processing_time_ms": latency_ms,
+        "audit_id": str(audit.id),
+        "request_id": request_id,
+    }
+    return audit
+
+
+def _observe(tenant: Tenant, audit: PredictionAudit) -> None:
+    metrics.prediction_observed(
+        tenant=tenant.slug,
+        model_version=str(audit.response["model_version"]),
+        latency_seconds=audit.latency_ms / 1000.0,
+        used_fallback=audit.used_fallback,
+        is_ood=audit.is_ood,
+    )
+
+
+def prediction_serve(
+    *,
+    tenant: Tenant,
+    item: OrderRequest,
+    request_id: str,
+    idempotency_key: str | None = None,
+    started: float | None = None,
+) -> ServedPrediction:
+    """Predict one order with the tenant's champion, audit it, and return the response body.
+
+    With an ``idempotency_key`` already used for the same request, the stored response comes back
+    unchanged (no new prediction, no new audit row); used for a different request, `IdempotencyConflict`.
+    ``started`` (a `time.perf_counter` reading) lets the view count its own parsing in the latency.
+    """
+    started = time.perf_counter() if started is None else started
+    digest = request_sha256(item.body)
+    if idempotency_key is not None:
+        stored = _stored_replay(tenant, idempotency_key, digest)
+        if stored is not None:
+            return stored
+    serving = _serving_model(tenant)
+    online = online_features_for_order(tenant=tenant, order=item.order.feature_input())
+    prediction = serving.predictor.predict(online.values)
+    audit = _build_audit(
+        tenant=tenant,
+        serving=serving,
+        item=item,
+        online=online,
+        prediction=prediction,
+        source=PredictionSource.API,
+        request_id=request_id,
+        idempotency_key=idempotency_key,
+        digest=digest,
+        started=started,
+    )
+    try:
+        with transaction.atomic():
+            audit.save(force_insert=True)
+    except IntegrityError:
+        # A concurrent retry with the same key won the insert: answer as the retry it is.
+        if idempotency_key is None:
+            raise
+        stored = _stored_replay(tenant, idempotency_key, digest)
+        if stored is None:
+            raise
+        return stored
+    _observe(tenant, audit)
+    return ServedPrediction(body=audit.response, audit=audit, is_replay=False)
+
+
+def predictions_serve_batch(
+    *, tenant: Tenant, items: Sequence[OrderRequest], request_id: str
+) -> list[ServedPrediction]:
+    """Predict many orders with one champion in one pass over the model, auditing every one.
+
+    All audit rows are written in one transaction and one INSERT: the batch is answered whole or not at
+    all. Each row's outputs equal what `prediction_serve` would give the same order (the model scores
+    rows independently), so every batch prediction replays exactly.
+    """
+    started = time.perf_counter()
+    serving = _serving_model(tenant)
+    online = [online_features_for_order(tenant=tenant, order=item.order.feature_input()) for item in items]
+    predictions = serving.predictor.predict_many([features.values for features in online])
+    audits = [
+        _build_audit(
+            tenant=tenant,
+            serving=serving,
+            item=item,
+            online=features,
+            prediction=prediction,
+            source=PredictionSource.BATCH_API,
+            request_id=request_id,
+            idempotency_key=None,
+            digest=request_sha256(item.body),
+            started=started,
+        )
+        for item, features, prediction in zip(items, online, predictions, strict=True)
+    ]
+    with transaction.atomic():
+        PredictionAudit.objects.bulk_create(audits)
+    for audit in audits:
+        _observe(tenant, audit)
+    return [ServedPrediction(body=audit.response, audit=audit, is_replay=False) for audit in audits]
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """A recomputed prediction beside the audited one; ``differences`` names every output that differs."""
+
+    audit: PredictionAudit
+    recomputed: dict[str, object]
+    differences: list[str]
+
+    @property
+    def matches(self) -> bool:
+        return not self.differences
+
+
+def prediction_replay(*, audit: PredictionAudit) -> ReplayResult:
+    """Recompute an audited prediction from its recorded feature vector with its recorded model version.
+
+    The artifact is loaded by checksum (a tampered or missing file raises `ArtifactError`), and the
+    outputs are compared exactly, float for float, with the response that was returned.
+    """
+    predictor = model_version_load(version=audit.model_version)
+    vector: FeatureVector = {name: value for name, value in audit.features.items()}
+    recomputed = prediction_outputs(predictor.predict(vector))
+    differences = [
+        f"{name}: audited {audit.response.get(name)!r}, recomputed {value!r}"
+        for name, value in recomputed.items()
+        if audit.response.get(name) != value
+    ]
+    return ReplayResult(audit=audit, recomputed=recomputed, differences=differences)
+
+
+@dataclass(frozen=True)
+class RecordedOutcome:
+    """An order's reported outcome and the predictions it was joined to; ``created`` false on a retry."""
+
+    delivery: Delivery
+    outcomes: list[PredictionOutcome]
+    created: bool
+
+
+def _outcome_minutes(order: OrderInput, delivery_minutes: float | None, delivered_at: dt.datetime | None) -> float:
+    if delivery_minutes is None:
+        if delivered_at is None:
+            raise InvalidOutcome("delivery_minutes", "give delivery_minutes or delivered_at")
+        delivery_minutes = (delivered_at - order.ordered_at).total_seconds() / 60.0
+        field = "delivered_at"
+    else:
+        field = "delivery_minutes"
+    low, high = DELIVERY_MINUTES_RANGE
+    if not low <= delivery_minutes <= high:
+        raise InvalidOutcome(field, f"a delivery of {delivery_minutes:g} minutes is outside {low:g}..{high:g}")
+    return delivery_minutes
+
+
+def prediction_outcome_record(
+    *,
+    tenant: Tenant,
+    order_id: str,
+    delivery_minutes: float | None = None,
+    delivered_at: dt.datetime | None = None,
+    picked_at: dt.datetime | None = None,
+    driver_age: int | None = None,
+) -> RecordedOutcome:
+    """Store the actual delivery time of a predicted order as ground truth and join it to its predictions.
+
+    The order's fields come from its latest audited prediction; the delivery is stored in the tenant's
+    history (so it feeds features and retraining) and folded into the online feature store once the
+    transaction commits. Reporting the same outcome again changes nothing; a different one is refused.
+    """
+    audits = list(
+        PredictionAudit.objects.filter(tenant=tenant, order_id=order_id)
+        .select_related("model_version")
+        .order_by("created_at")
+    )
+    if not audits:
+        raise UnknownOrder(f"no prediction was served for order {order_id!r}")
+    order = OrderInput.from_json(audits[-1].order)
+    minutes = _outcome_minutes(order, delivery_minutes, delivered_at)
+    picked_at = picked_at or order.picked_at
+    if picked_at is None:
+        raise InvalidOutcome("picked_at", "required: the prediction did not record when the order was picked up")
+    if picked_at < order.ordered_at:
+        raise InvalidOutcome(
+            "picked_at", f"{picked_at.isoformat()} is before the order ({order.ordered_at.isoformat()})"
+        )
+    age = driver_age if driver_age is not None else order.courier_age
+    if age is None:
+        raise InvalidOutcome("driver_age", "required: the prediction did not record the driver's age")
+    with transaction.atomic():
+        existing = Delivery.objects.select_for_update().filter(tenant=tenant, external_order_id=order_id).first()
+        if existing is not None:
+            if existing.delivery_minutes != minutes:
+                raise OutcomeConflict(
+                    f"order {order_id!r} already has an outcome of {existing.delivery_minutes:g} minutes"
+                )
+            outcomes = list(PredictionOutcome.objects.filter(tenant=tenant, delivery=existing))
+            return RecordedOutcome(delivery=existing, outcomes=outcomes, created=False)
+        delivery = delivery_record_outcome(tenant=tenant, delivery=_clean_delivery(order, picked_at, minutes, int(age)))
+        outcomes = PredictionOutcome.objects.bulk_create(
+            PredictionOutcome(
+                tenant=tenant,
+                audit=audit,
+                delivery=delivery,
+                model_version=audit.model_version,
+                actual_minutes=minutes,
+                error_minutes=audit.predicted_eta_minutes - minutes,
+            )
+            for audit in audits
+        )
+        transaction.on_commit(lambda: features_apply_outcome_task.delay(delivery.pk))
+    for outcome in outcomes:
+        metrics.prediction_error_observed(
+            tenant=tenant.slug,
+            model_version=str(outcome.model_version.version),
+            error_minutes=abs(outcome.error_minutes),
+        )
+    return RecordedOutcome(delivery=delivery, outcomes=outcomes, created=True)
+
+
+def _clean_delivery(order: OrderInput, picked_at: dt.datetime, minutes: float, age: int) -> CleanDelivery:
+    if order.pickup_latitude is None:
+        # A distance-only order is stored the way the history stores placeholder locations: the store at
+        # (0, 0), flagged unusable, and the drop due east along the equator at exactly that distance, so
+        # training computes the same distance_km the prediction used.
+        assert order.distance_km is not None
+        coordinates = (0.0, 0.0, 0.0, math.degrees(order.distance_km / EARTH_RADIUS_KM))
+    else:
+        coordinates = (order.pickup_latitude, order.pickup_longitude, order.drop_latitude, order.drop_longitude)  # type: ignore[assignment]
+    return CleanDelivery(
+        external_order_id=order.order_id,
+        courier_id=order.courier_id,
+        courier_age=age,
+        courier_rating=order.courier_rating,
+        pickup_latitude=coordinates[0],
+        pickup_longitude=coordinates[1],
+        drop_latitude=coordinates[2],
+        drop_longitude=coordinates[3],
+        has_usable_coordinates=order.has_usable_coordinates,
+        ordered_at=order.ordered_at,
+        picked_at=picked_at,
+        weather=order.weather,
+        traffic=order.traffic,
+        vehicle=order.vehicle,
+        area=order.area,
+        delivery_minutes=minutes,
+    )
+
+
+class BatchInputError(ValueError):
+    """A batch file cannot be scored; the message names the lines and fields at fault."""
+
+
+@dataclass(frozen=True)
+class FileScoring:
+    """What a `predictions_score_file` run did, with its stage timings in seconds."""
+
+    run: BatchPredictionRun
+    timings: dict[str, float]
+
+
+def predictions_score_file(
+    *,
+    tenant: Tenant,
+    input_path: Path,
+    output_path: Path,
+    created_by: str,
+    explain: bool = False,
+    progress: Progress | None = None,
+) -> FileScoring:
+    """Score a CSV of orders (the deliveries schema, outcome columns optional) with the champion.
+
+    Vectorised end to end: history features for every row at once from the tenant's stored deliveries
+    (point-in-time per order), one prediction pass over each booster. Any invalid row refuses the whole
+    file, naming its line and field, and nothing is written; the output appears atomically (written
+    beside, then renamed). The run is recorded with input and output checksums.
+    """
+    report = progress or (lambda message: None)
+    started_at = timezone.now()
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = now - clock
+        clock = now
+        report(f"{stage}: {timings[stage]:.2f} s")
+
+    serving = _serving_model(tenant)
+    time_zone = ZoneInfo(tenant.time_zone)
+    try:
+        orders, rejected = load_clean_frame(input_path, time_zone=time_zone, outcome_required=False)
+    except SchemaError as error:
+        raise BatchInputError(str(error)) from error
+    if rejected:
+        shown = "; ".join(
+            f"line {row.line_number}: " + ", ".join(f"{e.column}: {e.reason}" for e in row.errors)
+            for row in rejected[:BATCH_ERRORS_SHOWN]
+        )
+        raise BatchInputError(f"{input_path}: {len(rejected)} invalid rows, nothing scored ({shown})")
+    lap(f"read {len(orders)} orders")
+    history_id = deliveries_latest_id(tenant=tenant)
+    history = deliveries_frame(tenant=tenant, id_at_most=history_id)
+    lap(f"read {len(history)} stored deliveries")
+    features = build_features(orders, history=history, time_zone=time_zone)
+    lap("features")
+    predictor = serving.predictor
+    scored = predictor.predict_frame(features)
+    output = pd.DataFrame(
+        {
+            "order_id": orders["external_order_id"],
+            "predicted_eta_minutes": scored.eta_minutes,
+            **{name: scored.quantile(name) for name in QUANTILE_NAMES},
+            "confidence_score": scored.confidence,
+            "is_ood": predictor.out_of_range_mask(features),
+            "model_version": serving.version.version,
+        }
+    )
+    lap("predictions")
+    if explain:
+        output["top_reasons"] = _top_reasons(predictor.contributions(features), predictor.config.explanation_top_k)
+        lap("explanations")
+    output_sha256 = _write_atomically(output, output_path)
+    lap(f"wrote {output_path}")
+    run = BatchPredictionRun.objects.create(
+        tenant=tenant,
+        model_version=serving.version,
+        artifact_sha256=serving.version.artifact_sha256,
+        input_name=str(input_path),
+        input_sha256=file_sha256(input_path),
+        output_name=str(output_path),
+        output_sha256=output_sha256,
+        rows=len(output),
+        history_delivery_id=history_id,
+        started_at=started_at,
+        finished_at=timezone.now(),
+        created_by=created_by,
+    )
+    return FileScoring(run=run, timings=timings)
+
+
+def _top_reasons(contributions: pd.DataFrame, top_k: int) -> list[str]:
+    """Per row, the top-k TreeSHAP contributions as ``feature:+minutes`` joined by spaces."""
+    per_feature = contributions.drop(columns="base")
+    values = per_feature.to_numpy()
+    ranked = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :top_k]
+    names = np.asarray(per_feature.columns)
+    return [" ".join(f"{names[j]}:{values[i, j]:+.2f}" for j in ranked[i]) for i in range(len(values))]
+
+
+def _write_atomically(frame: pd.DataFrame, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("wb", dir=path.parent, suffix=".partial", delete=False) as handle:
+        frame.to_csv(handle, index=False)
+        temporary = Path(handle.name)
+    os.replace(temporary, path)
+    return file_sha256(path)
