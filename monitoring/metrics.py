@@ -18,7 +18,10 @@ and in Prometheus):
 - ``model_version``: a well-formed version string (letters, digits, ``. _ - / :``; at most 64) is kept
   for the ``MAX_MODEL_VERSIONS_PER_TENANT`` versions of a tenant most recently seen first by the process
   (champion and challenger are the newest); an older version seen again, or a malformed value, is
-  ``"other"``. An empty version (no model answered) is ``"none"``.
+  ``"other"``; so is every version of a tenant that is itself ``"other"``. An empty version (no model
+  answered) is ``"none"``. The series of a version that was replaced stay exported, unchanging, until the
+  metric files are wiped (a restart): the number of series grows with the versions served since then
+  (at most one a night per tenant with the nightly retraining), not with traffic.
 - ``feature``: one of the model's feature names (`predictions.ml.features.FEATURE_NAMES`) or one of
   `DRIFT_AGGREGATE_FEATURES` (``"multivariate"`` for the joint MMD test, ``"prediction"`` for the drift of
   predicted ETAs); anything else is ``"other"``.
@@ -198,6 +201,12 @@ class _RecentVersions:
 _tenants = _FirstSeen()
 _model_versions = _RecentVersions()
 _error_codes = _FirstSeen()
+
+
+def label_bounds_clear() -> None:
+    """Forget which tenants, versions and codes this process admitted (tests; the series already exported stay)."""
+    global _tenants, _model_versions, _error_codes
+    _tenants, _model_versions, _error_codes = _FirstSeen(), _RecentVersions(), _FirstSeen()
 
 
 def tenant_label(tenant: str) -> str:
