@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -35,9 +36,21 @@ def _first_field_error(detail: Any, prefix: str = "") -> tuple[str, str] | None:
     return None
 
 
+class DatabaseUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "the database is unavailable; retry shortly"
+    default_code = "database_unavailable"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Shape every DRF error as {"code", "detail"[, "field", "errors"]}."""
-    if isinstance(exc, Http404):
+    """Shape every DRF error as {"code", "detail"[, "field", "errors"]}.
+
+    A lost database connection is a 503 the caller can retry, not a 500: nothing was stored (every write
+    is transactional), so a retry is safe.
+    """
+    if isinstance(exc, OperationalError | InterfaceError):
+        exc = DatabaseUnavailable()
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()

@@ -29,12 +29,13 @@ from deliveries.models import Delivery
 from deliveries.schema import DELIVERY_MINUTES_RANGE, CleanDelivery, SchemaError, load_clean_frame
 from deliveries.selectors import deliveries_frame, deliveries_latest_id
 from deliveries.services import delivery_record_outcome, file_sha256
+from features.choices import FeatureSource
 from features.services import OnlineFeatures, online_features_for_order
 from features.tasks import features_apply_outcome_task
 from monitoring import metrics
 from predictions.choices import PredictionSource
 from predictions.constants import BATCH_ERRORS_SHOWN
-from predictions.ml.features import EARTH_RADIUS_KM, FeatureVector, build_features
+from predictions.ml.features import EARTH_RADIUS_KM, FEATURES_BY_NAME, Entity, FeatureVector, build_features
 from predictions.ml.model import QUANTILE_NAMES, ETAPrediction
 from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
@@ -198,7 +199,7 @@ def _build_audit(
     return audit
 
 
-def _observe(tenant: Tenant, audit: PredictionAudit) -> None:
+def _observe(tenant: Tenant, audit: PredictionAudit, online: OnlineFeatures) -> None:
     metrics.prediction_observed(
         tenant=tenant.slug,
         model_version=str(audit.response["model_version"]),
@@ -206,6 +207,14 @@ def _observe(tenant: Tenant, audit: PredictionAudit) -> None:
         used_fallback=audit.used_fallback,
         is_ood=audit.is_ood,
     )
+    # One observation per history entity (every feature of an entity shares its state's age).
+    by_entity = {FEATURES_BY_NAME[name].entity: freshness for name, freshness in online.freshness.items()}
+    for entity, freshness in by_entity.items():
+        if entity is Entity.ORDER:
+            continue
+        is_stored = freshness.source is FeatureSource.ONLINE_STORE and freshness.computed_at is not None
+        age = (audit.created_at - freshness.computed_at).total_seconds() if is_stored else None  # type: ignore[operator]
+        metrics.feature_age_observed(tenant=tenant.slug, entity=entity.value, age_seconds=age)
 
 
 def prediction_serve(
@@ -254,7 +263,7 @@ def prediction_serve(
         if stored is None:
             raise
         return stored
-    _observe(tenant, audit)
+    _observe(tenant, audit, online)
     return ServedPrediction(body=audit.response, audit=audit, is_replay=False)
 
 
@@ -288,8 +297,8 @@ def predictions_serve_batch(
     ]
     with transaction.atomic():
         PredictionAudit.objects.bulk_create(audits)
-    for audit in audits:
-        _observe(tenant, audit)
+    for audit, features in zip(audits, online, strict=True):
+        _observe(tenant, audit, features)
     return [ServedPrediction(body=audit.response, audit=audit, is_replay=False) for audit in audits]
 
 

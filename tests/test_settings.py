@@ -72,3 +72,14 @@ def test_production_settings_pass_check_deploy_without_warnings() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+def test_a_lost_database_connection_is_a_503_with_a_code() -> None:
+    from django.db import OperationalError
+    from rest_framework.views import APIView
+
+    from intellilog.api import exception_handler
+
+    response = exception_handler(OperationalError("server closed the connection"), {"view": APIView()})
+    assert response is not None
+    assert (response.status_code, response.data["code"]) == (503, "database_unavailable")

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import pytest
+import requests
 from django.core.management import call_command
 from django.db import DatabaseError, transaction
 
@@ -311,3 +312,14 @@ def test_audit_rows_are_append_only_in_the_orm_and_the_database(serving_tenant) 
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         PredictionAudit.objects.filter(pk=audit.pk).delete()
     assert PredictionAudit.objects.get(pk=audit.pk).response == body
+
+
+def test_predictions_and_feature_ages_reach_the_prometheus_metrics(serving_tenant) -> None:  # type: ignore[no-untyped-def]
+    client = serving_tenant.client
+    call_command("materialize_features", tenant=client.tenant.slug)
+    client.post(ETA, json=order_body())
+
+    exposition = requests.get(f"{client.base_url}/metrics", timeout=10).text
+    labels = f'model_version="{serving_tenant.version.version}",tenant="{client.tenant.slug}"'
+    assert f"intellilog_prediction_latency_seconds_count{{{labels}}} 1.0" in exposition
+    assert f'intellilog_feature_age_seconds_count{{entity="courier",tenant="{client.tenant.slug}"}} 1.0' in exposition

@@ -9,6 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from deliveries.models import ImportBatch
+from features.online_store import OnlineStoreUnavailable
+from features.services import features_materialize
 from registry.choices import Alias
 from registry.constants import ETA_MODEL_NAME
 from registry.evidence import promotion_evidence
@@ -54,14 +56,23 @@ class Command(BaseCommand):
         issued = api_key_create(tenant=tenant, name="bootstrap_demo")
         self._import_history(tenant, options)
         self._train_and_promote(tenant, admin)
+        self._materialize_features(tenant)
 
         self.stdout.write("")
         self.stdout.write("IntelliLog demo is ready.")
         self.stdout.write(f"  Admin:   http://127.0.0.1:8000/admin/  user {ADMIN_USERNAME}  password {password}")
         self.stdout.write(f"  API key for tenant '{tenant.slug}' (shown once): {issued.raw_key}")
-        self.stdout.write(
-            f"  Try:     curl -H 'Authorization: Api-Key {issued.raw_key}' 'http://127.0.0.1:8000/api/v1/deliveries?limit=2'"
-        )
+        self.stdout.write(f"  For the README's curl examples: export KEY={issued.raw_key}")
+
+    def _materialize_features(self, tenant: Tenant) -> None:
+        try:
+            result = features_materialize(tenant=tenant)
+        except OnlineStoreUnavailable as error:
+            self.stdout.write(
+                f"Feature store not reachable ({error}): predictions will compute features from the database."
+            )
+            return
+        self.stdout.write(f"Materialised {result.entities_written} entity states into the online feature store.")
 
     def _import_history(self, tenant: Tenant, options: dict[str, Any]) -> None:
         history = settings.DELIVERY_HISTORY_PATH
