@@ -39,7 +39,8 @@ exited (``max`` would keep a stale worse value forever, ``livesum``/``liveall`` 
 the pool process that computed it is recycled, and ``sum`` would add two checks of the same thing).
 
 A value outside its domain (negative, NaN, a share above 1) is a bug in the caller and raises
-``ValueError``; a drift effect size may be NaN (a constant feature has none) and is exported as NaN.
+``ValueError``, with two exceptions: a drift effect size may be NaN (a constant feature has none) and is
+exported as NaN, and a negative feature age (clock skew between hosts) counts as 0.
 """
 
 from __future__ import annotations
@@ -284,8 +285,11 @@ def feature_age_observed(*, tenant: str, entity: str, age_seconds: float | None)
     if age_seconds is None:
         FEATURE_MISSING.labels(tenant=tenant_value, entity=entity_value).inc()
         return
-    _non_negative("age_seconds", age_seconds)
-    FEATURE_AGE.labels(tenant=tenant_value, entity=entity_value).observe(age_seconds)
+    if math.isnan(age_seconds):
+        raise ValueError("age_seconds: expected a number or None, got nan")
+    # The state was written on another host (the materialiser's): a clock a little ahead of ours makes a
+    # fresh state look younger than zero, which is fresh, not an error in the prediction path.
+    FEATURE_AGE.labels(tenant=tenant_value, entity=entity_value).observe(max(age_seconds, 0.0))
 
 
 def prediction_error_observed(*, tenant: str, model_version: str, error_minutes: float) -> None:

@@ -250,6 +250,13 @@ def test_values_outside_their_domain_are_refused(call) -> None:  # type: ignore[
         call()
 
 
+def test_a_feature_state_from_a_clock_slightly_ahead_counts_as_fresh(client: Client) -> None:
+    metrics.feature_age_observed(tenant="skew", entity="courier", age_seconds=-0.02)
+    samples = scrape(client)
+    assert value(samples, "intellilog_feature_age_seconds_bucket", tenant="skew", entity="courier", le="60.0") == 1
+    assert value(samples, "intellilog_feature_age_seconds_sum", tenant="skew", entity="courier") == 0
+
+
 def test_a_constant_feature_exports_nan_effect_size(client: Client) -> None:
     metrics.drift_score_set(
         tenant="nan-drift", model_version="1", feature="area", effect_size=math.nan, is_drifted=False
