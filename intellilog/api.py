@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from monitoring import metrics
+
 
 def _first_field_error(detail: Any, prefix: str = "") -> tuple[str, str] | None:
     """Walk DRF's nested error structure to the first (field path, message)."""
@@ -74,4 +76,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         if response.status_code == status.HTTP_401_UNAUTHORIZED:
             response["WWW-Authenticate"] = 'Api-Key realm="api"'
     response.data = body
+    _count_error(context, body["code"])
     return response
+
+
+def _count_error(context: dict[str, Any], code: str) -> None:
+    """Count the error per tenant for the serving-error alert (unauthenticated requests as tenant "none")."""
+    request = context.get("request")
+    # request.user would run authentication again for a request that failed it; read what DRF stored.
+    principal = getattr(request, "_user", None)
+    tenant = getattr(getattr(principal, "tenant", None), "slug", "")
+    metrics.serving_error_observed(tenant=tenant, code=code)

@@ -323,3 +323,10 @@ def test_predictions_and_feature_ages_reach_the_prometheus_metrics(serving_tenan
     labels = f'model_version="{serving_tenant.version.version}",tenant="{client.tenant.slug}"'
     assert f"intellilog_prediction_latency_seconds_count{{{labels}}} 1.0" in exposition
     assert f'intellilog_feature_age_seconds_count{{entity="courier",tenant="{client.tenant.slug}"}} 1.0' in exposition
+
+
+def test_error_responses_are_counted_per_tenant_and_code(serving_tenant) -> None:  # type: ignore[no-untyped-def]
+    client = serving_tenant.client
+    client.post(ETA, json=order_body(vehicle_type="rocket"))
+    exposition = requests.get(f"{client.base_url}/metrics", timeout=10).text
+    assert f'intellilog_serving_errors_total{{code="invalid",tenant="{client.tenant.slug}"}} 1.0' in exposition
