@@ -1,5 +1,35 @@
 """Drift and A/B statistics of the monitoring app, in plain Python (numpy, scipy, pandas; no Django).
 
-The monitoring services call these and store the results' `as_dict()`; nothing here reads or writes the
+The monitoring services call these and store the `as_dict()` of the results; nothing here reads or writes the
 database, so every statistic is unit-tested on arrays alone.
+
+    drift_check(reference, current, numeric=..., categorical=..., prediction_column=..., thresholds=..., seed=...)
+        -> DriftResult              per-feature KS / chi-square + effect sizes, missing shares, prediction
+                                    drift, MMD; Benjamini-Hochberg across the check; effect-size gate
+    feature_histogram(reference, current, kind=...) -> FeatureHistogram   reference-vs-current plot data
+
+Modules: `drift` (the check), `univariate` and `mmd` (the tests), `effect_sizes`, `multiple_testing`,
+`histogram`, `results`/`thresholds` (the dataclasses), `columns`
+(reading a column's present values), `constants`, `serialise` (JSON without NaN).
 """
+
+from __future__ import annotations
+
+from monitoring.stats.drift import drift_check, drift_verdict
+from monitoring.stats.histogram import FeatureHistogram, feature_histogram
+from monitoring.stats.multiple_testing import benjamini_hochberg
+from monitoring.stats.results import DriftResult, FeatureDrift, MultivariateDrift, Severity
+from monitoring.stats.thresholds import DriftThresholds
+
+__all__ = [
+    "DriftResult",
+    "DriftThresholds",
+    "FeatureDrift",
+    "FeatureHistogram",
+    "MultivariateDrift",
+    "Severity",
+    "benjamini_hochberg",
+    "drift_check",
+    "drift_verdict",
+    "feature_histogram",
+]
