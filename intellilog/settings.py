@@ -210,8 +210,8 @@ LOGGING = {
 # Production hardening: on unless DEBUG, so `manage.py check --deploy` passes with DEBUG=false.
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Prometheus scrapes the web service directly on the private network, over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+# Prometheus and the health probes reach the web service directly on the private network, over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$", r"^health/"]
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from intellilog.health import liveness, readiness
 from monitoring.views import metrics_view
 
 api_v1 = [
@@ -21,4 +22,6 @@ urlpatterns = [
         name="api-docs",
     ),
     path("metrics", metrics_view, name="metrics"),
+    path("health/live", liveness, name="health-live"),
+    path("health/ready", readiness, name="health-ready"),
 ]

@@ -16,3 +16,11 @@ def eta_champion(*, tenant: Tenant) -> ModelVersion | None:
         .first()
     )
     return alias.version if alias else None
+
+
+def tenants_with_champion() -> list[Tenant]:
+    """Active tenants whose ETA model has a champion: the ones a serving worker must be able to load."""
+    tenant_ids = ModelAlias.objects.filter(registered_model__name=ETA_MODEL_NAME, alias=Alias.CHAMPION).values(
+        "tenant_id"
+    )
+    return list(Tenant.objects.filter(pk__in=tenant_ids, is_active=True))
