@@ -7,14 +7,17 @@ database, so every statistic is unit-tested on arrays alone.
         -> DriftResult              per-feature KS / chi-square + effect sizes, missing shares, prediction
                                     drift, MMD; Benjamini-Hochberg across the check; effect-size gate
     feature_histogram(reference, current, kind=...) -> FeatureHistogram   reference-vs-current plot data
+    shadow_ab_decision(champion_errors, challenger_errors, settings=...) -> ABDecision
+                                    paired Wilcoxon with minimum sample and effect, alpha spending over looks
 
 Modules: `drift` (the check), `univariate` and `mmd` (the tests), `effect_sizes`, `multiple_testing`,
-`histogram`, `results`/`thresholds` (the dataclasses), `columns`
+`sequential` (alpha spending), `ab_test`, `histogram`, `results`/`thresholds` (the dataclasses), `columns`
 (reading a column's present values), `constants`, `serialise` (JSON without NaN).
 """
 
 from __future__ import annotations
 
+from monitoring.stats.ab_test import ABDecision, ABOutcome, ABTestSettings, shadow_ab_decision
 from monitoring.stats.drift import drift_check, drift_verdict
 from monitoring.stats.histogram import FeatureHistogram, feature_histogram
 from monitoring.stats.multiple_testing import benjamini_hochberg
@@ -22,6 +25,9 @@ from monitoring.stats.results import DriftResult, FeatureDrift, MultivariateDrif
 from monitoring.stats.thresholds import DriftThresholds
 
 __all__ = [
+    "ABDecision",
+    "ABOutcome",
+    "ABTestSettings",
     "DriftResult",
     "DriftThresholds",
     "FeatureDrift",
@@ -32,4 +38,5 @@ __all__ = [
     "drift_check",
     "drift_verdict",
     "feature_histogram",
+    "shadow_ab_decision",
 ]
