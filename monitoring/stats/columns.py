@@ -59,10 +59,33 @@ def numeric_column(series: pd.Series) -> NumericColumn:
 
 
 def categorical_column(series: pd.Series) -> CategoricalColumn:
-    """Split a categorical column into its present values (as strings) and the count of missing ones."""
+    """Split a categorical column into its present values (as labels, see `category_labels`) and the count of
+    missing ones."""
     is_missing = series.isna().to_numpy()
-    present = series[~is_missing].astype(str).to_numpy(dtype=object)
-    return CategoricalColumn(present=present, missing_count=int(is_missing.sum()))
+    return CategoricalColumn(present=category_labels(series[~is_missing]), missing_count=int(is_missing.sum()))
+
+
+def category_labels(values: pd.Series) -> np.ndarray:
+    """Present category values as string labels, with whole-number floats written as integers.
+
+    A numeric code column (hour of day, zone id) is int64 in a complete training frame but float64 as soon as
+    one value is missing, and str(3.0) is "3.0" while str(3) is "3": without this every category of the
+    current window would look new.
+    """
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.to_numpy(dtype=float)
+        is_whole = np.isfinite(numbers) & (numbers == np.round(numbers))
+        labels = values.astype(str).to_numpy(dtype=object)
+        labels[is_whole] = numbers[is_whole].astype(np.int64).astype(str)
+        return labels
+    return values.map(_label).to_numpy(dtype=object)
+
+
+def _label(value: object) -> str:
+    # Object columns can mix ints and floats (values decoded from JSON): same rule per value.
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def category_counts(reference: np.ndarray, current: np.ndarray) -> tuple[list[str], np.ndarray, np.ndarray]:

@@ -314,13 +314,13 @@ def _correct_and_decide(
     Checks without a test pass through unchanged.
     """
     tested_positions = [index for index, check in enumerate(checks) if check.status == "tested"]
-    corrected = benjamini_hochberg([float(checks[index].p_value or 0.0) for index in tested_positions])
+    corrected = benjamini_hochberg([_tested_value(checks[index].p_value) for index in tested_positions])
     decided = list(checks)
     for position, corrected_p_value in zip(tested_positions, corrected, strict=True):
         check = checks[position]
         is_drifted, severity = drift_verdict(
             float(corrected_p_value),
-            float(check.effect_size or 0.0),
+            _tested_value(check.effect_size),
             min_effect=check.min_effect,
             thresholds=thresholds,
         )
@@ -328,6 +328,13 @@ def _correct_and_decide(
             check, corrected_p_value=float(corrected_p_value), is_drifted=is_drifted, severity=severity
         )
     return decided
+
+
+def _tested_value(value: float | None) -> float:
+    # A tested check always has its p-value and effect; a default here would turn a bug into a verdict.
+    if value is None:
+        raise ValueError("a tested check lacks its p-value or effect size")
+    return float(value)
 
 
 def _share(part: int, whole: int) -> float | None:

@@ -43,10 +43,14 @@ def standardise_by_reference(reference: np.ndarray, current: np.ndarray) -> tupl
     Statistics ignore missing values; missing values then become 0 (the reference mean). A constant
     reference column is only centred (a scale of 1), since dividing by 0 would make it infinite.
     """
-    means = np.nanmean(reference, axis=0)
-    scales = np.nanstd(reference, axis=0)
-    means = np.where(np.isfinite(means), means, 0.0)
-    scales = np.where(np.isfinite(scales) & (scales > 0), scales, 1.0)
+    is_present = ~np.isnan(reference)
+    counts = is_present.sum(axis=0)
+    filled = np.where(is_present, reference, 0.0)
+    # Written out rather than np.nanmean/nanstd, which warn on a column missing everywhere (then: 0 and 1).
+    means = np.divide(filled.sum(axis=0), counts, out=np.zeros(reference.shape[1]), where=counts > 0)
+    squared_deviations = np.where(is_present, (reference - means) ** 2, 0.0)
+    variances = np.divide(squared_deviations.sum(axis=0), counts, out=np.zeros(reference.shape[1]), where=counts > 0)
+    scales = np.where(variances > 0, np.sqrt(variances), 1.0)
     return (
         np.nan_to_num((reference - means) / scales, nan=0.0, posinf=0.0, neginf=0.0),
         np.nan_to_num((current - means) / scales, nan=0.0, posinf=0.0, neginf=0.0),

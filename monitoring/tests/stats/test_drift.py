@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring.stats import DriftThresholds, drift_check, drift_verdict
+from monitoring.stats import DriftResult, DriftThresholds, FeatureDrift, drift_check, drift_verdict
 from monitoring.tests.stats.synthetic import (
     CATEGORICAL,
     NUMERIC,
@@ -22,19 +23,19 @@ from monitoring.tests.stats.synthetic import (
 P_VALUE_GATE_ONLY = DriftThresholds(numeric_min_effect=0.0, categorical_min_effect=0.0, mmd_min_effect=0.0)
 
 
-def _check(reference: pd.DataFrame, current: pd.DataFrame, **overrides: object):  # type: ignore[no-untyped-def]
-    arguments: dict[str, object] = {
+def _check(reference: pd.DataFrame, current: pd.DataFrame, **overrides: Any) -> DriftResult:
+    """drift_check on the synthetic delivery windows, with its columns and default thresholds."""
+    arguments: dict[str, Any] = {
         "numeric": NUMERIC,
         "categorical": CATEGORICAL,
         "prediction_column": PREDICTION,
         "thresholds": DriftThresholds(),
         "seed": 0,
     }
-    arguments.update(overrides)
-    return drift_check(reference, current, **arguments)  # type: ignore[arg-type]
+    return drift_check(reference, current, **{**arguments, **overrides})
 
 
-def _by_feature(result, kind: str = "numeric") -> dict:  # type: ignore[no-untyped-def]
+def _by_feature(result: DriftResult, kind: str = "numeric") -> dict[str, FeatureDrift]:
     return {check.feature: check for check in result.features if check.kind == kind}
 
 
@@ -146,6 +147,19 @@ def test_a_feature_going_from_complete_to_40_percent_missing_is_drift_even_if_pr
     assert _by_feature(result)["prep_minutes"].n_current == 500 - int(current["prep_minutes"].isna().sum())
     # Columns complete on both sides add no missing-share test.
     assert set(_by_feature(result, "missing_share")) == {"prep_minutes"}
+
+
+def test_an_int_category_column_in_training_matches_the_same_codes_as_floats_in_a_window_with_gaps() -> None:
+    rng = np.random.default_rng(14)
+    reference = pd.DataFrame({"hour": rng.integers(8, 22, size=2000)})
+    current = pd.DataFrame({"hour": rng.integers(8, 22, size=500).astype(float)})
+    current.loc[:4, "hour"] = np.nan  # now float64: 8.0, 9.0, ...
+
+    result = drift_check(reference, current, numeric=[], categorical=["hour"])
+
+    hour = _by_feature(result, "categorical")["hour"]
+    assert hour.test == "chi_square" and not hour.is_drifted
+    assert hour.histogram is not None and set(hour.histogram.categories) == {str(h) for h in range(8, 22)}
 
 
 def test_infinity_is_missing_and_categorical_missing_values_are_tested_too() -> None:
@@ -265,6 +279,6 @@ def test_text_in_a_numeric_column_is_an_error_not_a_missing_value() -> None:
         {"min_samples_mmd": 1},
     ],
 )
-def test_thresholds_reject_settings_that_make_no_sense(bad: dict[str, float]) -> None:
+def test_thresholds_reject_settings_that_make_no_sense(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        DriftThresholds(**bad)  # type: ignore[arg-type]
+        DriftThresholds(**bad)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -77,6 +79,17 @@ def test_standardising_uses_reference_statistics_and_puts_missing_values_at_the_
     # Column 0: mean 2, sd 1 (missing ignored); column 1 is constant: centred only.
     np.testing.assert_allclose(scaled_reference, [[-1.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
     np.testing.assert_allclose(scaled_current, [[3.0, 0.0], [0.0, 2.0]])
+
+
+def test_a_column_missing_everywhere_in_the_reference_standardises_without_warnings() -> None:
+    reference = np.array([[np.nan, 1.0], [np.nan, 3.0]])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scaled_reference, scaled_current = standardise_by_reference(reference, np.array([[4.0, 2.0]]))
+
+    np.testing.assert_allclose(scaled_reference, [[0.0, -1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(scaled_current, [[4.0, 0.0]])
 
 
 def test_permutation_test_is_deterministic_for_a_seed_and_subsamples_large_windows() -> None:
