@@ -1,7 +1,8 @@
 """A request id for every HTTP request: the caller's ``X-Request-ID`` when it is sane, else a new one.
 
-It is returned in the response header and recorded in prediction audit rows, so one id ties a caller's
-log line to our audit row.
+It is returned in the response header, recorded in prediction audit rows, and put on every log line and
+every Celery task queued while the request runs (`intellilog.log_context`), so one id ties a caller's
+log line to our logs, tasks and audit row.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+
+from intellilog.log_context import request_id_var
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Accept only short printable ids: the value goes into logs and the audit table unescaped.
@@ -31,6 +34,10 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
         request.request_id = offered if _ACCEPTABLE_ID.match(offered) else uuid.uuid4().hex  # type: ignore[attr-defined]
-        response = self.get_response(request)
+        token = request_id_var.set(request.request_id)  # type: ignore[attr-defined]
+        try:
+            response = self.get_response(request)
+        finally:
+            request_id_var.reset(token)
         response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
         return response
