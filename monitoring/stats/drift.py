@@ -92,7 +92,8 @@ def drift_check(
     if len(numeric) >= 2:
         multivariate = _multivariate_drift(reference, current, list(numeric), thresholds, np.random.default_rng(seed))
 
-    undecided = [*value_checks, *(check for check in missing_share_checks if check is not None)]
+    undecided: list[FeatureDrift | MultivariateDrift] = [*value_checks]
+    undecided += [check for check in missing_share_checks if check is not None]
     undecided += [check for check in (prediction, multivariate) if check is not None]
     decided = _correct_and_decide(undecided, thresholds)
     tested = [check for check in decided if check.status == "tested"]

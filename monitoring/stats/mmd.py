@@ -115,27 +115,30 @@ def mmd_permutation_test(
 ) -> MMDOutcome:
     """MMD^2 between two (rows x features) samples with a permutation p-value.
 
-    Each side is subsampled without replacement to at most `max_rows_per_side` rows; features are standardised
-    by the reference; the RBF kernel exp(-d^2 / (2 h^2)) uses the pooled median distance h. The p-value
-    (1 + #{permuted >= observed}) / (1 + permutations) is exact for a permutation test, never 0, and
+    Features are standardised by the reference; then each side is subsampled without replacement to at most
+    `max_rows_per_side` rows; the RBF kernel exp(-d^2 / (2 h^2)) uses the pooled median distance h. The p-value
+    (1 + #{permuted >= observed}) / (1 + permutations) is valid (under no drift it is below a level at most that
+    often), never 0, and
     deterministic for a given `rng` state.
     """
     if reference.ndim != 2 or current.ndim != 2 or reference.shape[1] != current.shape[1]:
         raise ValueError("reference and current must be 2-D arrays with the same columns")
     if min(reference.shape[0], current.shape[0]) < 2:
         raise ValueError("MMD needs at least two rows on each side")
-    reference = _subsample_rows(reference, max_rows_per_side, rng)
-    current = _subsample_rows(current, max_rows_per_side, rng)
+    # Standardise with the whole reference's statistics, then subsample: the scale is the training data's,
+    # not that of whichever rows the subsample happened to draw.
     reference_scaled, current_scaled = standardise_by_reference(reference, current)
+    reference_scaled = _subsample_rows(reference_scaled, max_rows_per_side, rng)
+    current_scaled = _subsample_rows(current_scaled, max_rows_per_side, rng)
     pooled = np.vstack([reference_scaled, current_scaled])
     squared_distances = pairwise_squared_distances(pooled)
     bandwidth = median_heuristic_bandwidth(squared_distances)
     if bandwidth == 0.0:
         # Every row is the same point: the two samples are identical, there is nothing to detect.
-        return MMDOutcome(0.0, 1.0, 0.0, reference.shape[0], current.shape[0], permutations)
+        return MMDOutcome(0.0, 1.0, 0.0, reference_scaled.shape[0], current_scaled.shape[0], permutations)
     kernel = np.exp(-squared_distances / (2.0 * bandwidth**2))
     observed_membership = np.zeros(pooled.shape[0])
-    observed_membership[: reference.shape[0]] = 1.0
+    observed_membership[: reference_scaled.shape[0]] = 1.0
     permuted_memberships = rng.permuted(np.tile(observed_membership, (permutations, 1)), axis=1)
     # The observed labelling rides along as row 0, so the kernel is prepared once for all labellings.
     statistics = unbiased_mmd_squared(kernel, np.vstack([observed_membership, permuted_memberships]))
@@ -145,8 +148,8 @@ def mmd_permutation_test(
         statistic=observed,
         p_value=(1 + at_least_as_extreme) / (1 + permutations),
         bandwidth=bandwidth,
-        n_reference=reference.shape[0],
-        n_current=current.shape[0],
+        n_reference=reference_scaled.shape[0],
+        n_current=current_scaled.shape[0],
         permutations=permutations,
     )
 
