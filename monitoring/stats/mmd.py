@@ -117,9 +117,8 @@ def mmd_permutation_test(
 
     Features are standardised by the reference; then each side is subsampled without replacement to at most
     `max_rows_per_side` rows; the RBF kernel exp(-d^2 / (2 h^2)) uses the pooled median distance h. The p-value
-    (1 + #{permuted >= observed}) / (1 + permutations) is valid (under no drift it is below a level at most that
-    often), never 0, and
-    deterministic for a given `rng` state.
+    (1 + #{permuted >= observed}) / (1 + permutations) is valid (under no drift it falls below a level at most
+    that often), is never 0, and is deterministic for a given `rng` state.
     """
     if reference.ndim != 2 or current.ndim != 2 or reference.shape[1] != current.shape[1]:
         raise ValueError("reference and current must be 2-D arrays with the same columns")
