@@ -7,6 +7,7 @@ PostgreSQL and Redis.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -134,6 +135,55 @@ ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30, minimum=1)
 ALERT_RETRY_MAX_SECONDS = env_int("ALERT_RETRY_MAX_SECONDS", 3600, minimum=1)
 if ALERT_RETRY_MAX_SECONDS < ALERT_RETRY_BASE_SECONDS:
     raise ImproperlyConfigured("ALERT_RETRY_MAX_SECONDS: must be at least ALERT_RETRY_BASE_SECONDS")
+
+# Monitoring of live traffic (monitoring/live/): every MONITORING_CHECK_MINUTES, per tenant and serving version
+# (champion and challenger), drift of the last DRIFT_WINDOW_MINUTES of audited predictions against the
+# version's training data, realized accuracy of reported outcomes, and live data quality.
+MONITORING_CHECK_MINUTES = env_int("MONITORING_CHECK_MINUTES", 5, minimum=1)
+CELERY_BEAT_SCHEDULE["monitoring-checks"] = {
+    "task": "monitoring.tasks.monitoring_checks_all_tenants_task",
+    "schedule": timedelta(minutes=MONITORING_CHECK_MINUTES),
+}
+DRIFT_WINDOW_MINUTES = env_int("DRIFT_WINDOW_MINUTES", 60, minimum=1)
+# The reference is the last DRIFT_REFERENCE_DAYS of the version's training snapshot (history features such as
+# a courier's mean are still warming up in its first days), at most DRIFT_REFERENCE_MAX_ROWS rows sampled once.
+DRIFT_REFERENCE_DAYS = env_int("DRIFT_REFERENCE_DAYS", 7, minimum=1)
+DRIFT_REFERENCE_MAX_ROWS = env_int("DRIFT_REFERENCE_MAX_ROWS", 5000, minimum=100)
+# A test declares drift only when its Benjamini-Hochberg corrected p-value is below DRIFT_ALPHA and its effect
+# reaches the minimum for its kind (numeric: Wasserstein in reference sds; categorical and missing share:
+# Jensen-Shannon distance; MMD^2 for the joint test); critical at DRIFT_CRITICAL_MULTIPLIER times the minimum.
+DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.05, minimum=1e-6, maximum=0.5)
+DRIFT_NUMERIC_MIN_EFFECT = env_float("DRIFT_NUMERIC_MIN_EFFECT", 0.1, minimum=0.0)
+DRIFT_CATEGORICAL_MIN_EFFECT = env_float("DRIFT_CATEGORICAL_MIN_EFFECT", 0.1, minimum=0.0, maximum=1.0)
+DRIFT_MMD_MIN_EFFECT = env_float("DRIFT_MMD_MIN_EFFECT", 0.005, minimum=0.0)
+DRIFT_CRITICAL_MULTIPLIER = env_float("DRIFT_CRITICAL_MULTIPLIER", 2.0, minimum=1.0)
+# Fewer values than this on either side: the test reports insufficient data instead of a verdict.
+DRIFT_MIN_SAMPLES = env_int("DRIFT_MIN_SAMPLES", 50, minimum=2)
+# MMD's cost bound: rows per side after subsampling, and permutations for its p-value.
+DRIFT_MMD_MAX_ROWS = env_int("DRIFT_MMD_MAX_ROWS", 500, minimum=2)
+DRIFT_MMD_PERMUTATIONS = env_int("DRIFT_MMD_PERMUTATIONS", 200, minimum=1)
+if DRIFT_MMD_MAX_ROWS < DRIFT_MIN_SAMPLES:
+    raise ImproperlyConfigured("DRIFT_MMD_MAX_ROWS: must be at least DRIFT_MIN_SAMPLES")
+# Realized accuracy: outcomes reported in the last ACCURACY_WINDOW_HOURS, and the most recent
+# ACCURACY_RECENT_WINDOW_MINUTES of them on their own (so a sudden change shows within the hour). Either MAE above
+# the version's validation MAE by more than ACCURACY_TOLERANCE (a share), on at least ACCURACY_MIN_OUTCOMES
+# outcomes, raises the accuracy alert.
+ACCURACY_WINDOW_HOURS = env_int("ACCURACY_WINDOW_HOURS", 24, minimum=1)
+ACCURACY_RECENT_WINDOW_MINUTES = env_int("ACCURACY_RECENT_WINDOW_MINUTES", 60, minimum=1)
+ACCURACY_TOLERANCE = env_float("ACCURACY_TOLERANCE", 0.15, minimum=0.0)
+ACCURACY_MIN_OUTCOMES = env_int("ACCURACY_MIN_OUTCOMES", 100, minimum=1)
+# Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
+# shares of out-of-distribution orders and of feature-store fallbacks (data_quality alert), and of predictions
+# with a stale feature state (stale_features alert), each alerting above its maximum (critical at twice it).
+LIVE_QUALITY_WINDOW_MINUTES = env_int("LIVE_QUALITY_WINDOW_MINUTES", 60, minimum=1)
+LIVE_QUALITY_MIN_PREDICTIONS = env_int("LIVE_QUALITY_MIN_PREDICTIONS", 50, minimum=1)
+LIVE_MAX_OOD_SHARE = env_float("LIVE_MAX_OOD_SHARE", 0.10, minimum=0.0, maximum=1.0)
+LIVE_MAX_FALLBACK_SHARE = env_float("LIVE_MAX_FALLBACK_SHARE", 0.20, minimum=0.0, maximum=1.0)
+LIVE_MAX_STALE_SHARE = env_float("LIVE_MAX_STALE_SHARE", 0.20, minimum=0.0, maximum=1.0)
+# A drift or accuracy alert that newly fires on a champion queues a retraining whose version becomes the
+# challenger, unless a version was trained (or a retraining queued) in the last RETRAIN_COOLDOWN_HOURS.
+RETRAIN_ON_ALERT = env_bool("RETRAIN_ON_ALERT", True)
+RETRAIN_COOLDOWN_HOURS = env_int("RETRAIN_COOLDOWN_HOURS", 6, minimum=0)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
