@@ -28,6 +28,7 @@ from features.constants import NS_PER_MINUTE
 from features.models import FeatureSet
 from features.online_store import OnlineStoreUnavailable, StoredState, StoreNamespace
 from features.selectors import entity_history_frame
+from intellilog.tracing import traced
 from predictions.ml.features import (
     FEATURE_SET_NAME,
     FEATURE_SET_VERSION,
@@ -180,6 +181,7 @@ def _order_entity_keys(courier_id: str) -> list[EntityKey]:
     return [EntityKey(entity, key) for entity, key in entity_keys(courier_id).items() if key is not None]
 
 
+@traced("features.online_read")
 def online_features_for_order(*, tenant: Tenant, order: Mapping[str, object]) -> OnlineFeatures:
     """The feature vector for a new order, from the request and the online store, for the prediction path.
 

@@ -6,7 +6,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_shutdown
+from celery.signals import beat_init, worker_init, worker_process_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "intellilog.settings")
 
@@ -31,3 +31,19 @@ def _worker_process_mark_dead(pid: int, **_: Any) -> None:
     from monitoring.exporter import process_mark_dead
 
     process_mark_dead(pid)
+
+
+@worker_process_init.connect
+def _worker_process_tracing(**_: Any) -> None:
+    # In each pool process, after the fork: the span exporter's thread would not survive it.
+    from intellilog.tracing import tracing_configure
+
+    tracing_configure(role="worker")
+
+
+@beat_init.connect
+def _beat_tracing(**_: Any) -> None:
+    # Beat only publishes; its publish spans start the traces of scheduled tasks.
+    from intellilog.tracing import tracing_configure
+
+    tracing_configure(role="beat")

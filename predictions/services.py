@@ -32,6 +32,7 @@ from deliveries.services import delivery_record_outcome, file_sha256
 from features.choices import FeatureSource
 from features.services import OnlineFeatures, online_features_for_order
 from features.tasks import features_apply_outcome_task
+from intellilog.tracing import span, traced
 from monitoring import metrics
 from predictions.choices import PredictionSource
 from predictions.constants import BATCH_ERRORS_SHOWN
@@ -217,6 +218,7 @@ def _observe(tenant: Tenant, audit: PredictionAudit, online: OnlineFeatures) -> 
         metrics.feature_age_observed(tenant=tenant.slug, entity=entity.value, age_seconds=age)
 
 
+@traced("predictions.serve")
 def prediction_serve(
     *,
     tenant: Tenant,
@@ -239,7 +241,8 @@ def prediction_serve(
             return stored
     serving = _serving_model(tenant)
     online = online_features_for_order(tenant=tenant, order=item.order.feature_input())
-    prediction = serving.predictor.predict(online.values)
+    with span("model.predict"):
+        prediction = serving.predictor.predict(online.values)
     audit = _build_audit(
         tenant=tenant,
         serving=serving,
@@ -253,7 +256,7 @@ def prediction_serve(
         started=started,
     )
     try:
-        with transaction.atomic():
+        with span("audit.write"), transaction.atomic():
             audit.save(force_insert=True)
     except IntegrityError:
         # A concurrent retry with the same key won the insert: answer as the retry it is.

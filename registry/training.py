@@ -23,6 +23,7 @@ from django.conf import settings
 
 from deliveries.schema import load_clean_frame
 from deliveries.selectors import deliveries_frame, deliveries_latest_id, tenant_quality_gate
+from intellilog.tracing import traced
 from predictions.ml.evaluation import EvaluationReport, delivery_segments, evaluate
 from predictions.ml.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
 from predictions.ml.model import ETAPredictor, TrainingConfig, default_candidates, train_best_of
@@ -128,6 +129,7 @@ def _snapshot(tenant: Tenant, until: dt.date | None) -> tuple[pd.DataFrame, dict
     return history, selection
 
 
+@traced("registry.train")
 def eta_model_train(
     *,
     tenant: Tenant,
