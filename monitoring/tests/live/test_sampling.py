@@ -1,0 +1,69 @@
+"""The plain-Python inputs of a drift check: tested features, reference JSON and hour matching."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from monitoring.live.sampling import (
+    columns_to_frame,
+    drift_features,
+    frame_to_columns,
+    hour_matched_reference,
+    reference_sample,
+)
+from predictions.ml.features import FEATURE_NAMES
+
+
+def test_day_of_week_and_growing_counts_are_not_tested() -> None:
+    features = drift_features(FEATURE_NAMES)
+
+    assert "day_of_week" not in features.names and "courier_completed_count" not in features.names
+    assert "distance_km" in features.numeric and "traffic" in features.categorical and "order_hour" in features.numeric
+    assert features.names == tuple(n for n in features.numeric + features.categorical)
+
+
+def test_reference_columns_round_trip_with_missing_values() -> None:
+    frame = pd.DataFrame({"distance_km": [1.5, np.nan, 3.0], "traffic": ["Jam", None, "Low"], "flag": [1, 0, 1]})
+
+    columns = frame_to_columns(frame)
+    back = columns_to_frame(columns, {"traffic": "categorical"})
+
+    assert columns == {"distance_km": [1.5, None, 3.0], "traffic": ["Jam", None, "Low"], "flag": [1.0, 0.0, 1.0]}
+    assert back["distance_km"].dtype == np.float64 and math.isnan(back["distance_km"][1])
+    assert back["traffic"].tolist() == ["Jam", None, "Low"]
+
+
+def test_a_sample_is_bounded_seeded_and_keeps_row_order() -> None:
+    frame = pd.DataFrame({"x": np.arange(1000)})
+
+    first = reference_sample(frame, max_rows=100, seed=3)
+
+    assert len(first) == 100 and first["x"].is_monotonic_increasing
+    assert first.equals(reference_sample(frame, max_rows=100, seed=3))
+    assert len(reference_sample(frame, max_rows=5000, seed=3)) == 1000
+
+
+def test_the_matched_reference_has_the_windows_hour_mix() -> None:
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"order_hour": rng.uniform(8, 24, size=4000)})
+    reference["hour"] = np.floor(reference["order_hour"]).astype(int)
+    window_hours = np.concatenate([np.full(300, 19.5), np.full(100, 20.2), np.full(10, 3.0)])  # 03:00: unseen
+
+    matched = hour_matched_reference(reference, window_hours, seed=1)
+
+    shares = matched.frame["hour"].value_counts(normalize=True)
+    assert matched.hours == (19, 20) and math.isclose(matched.unmatched_share, 10 / 410)
+    assert abs(shares[19] - 0.75) < 0.01 and abs(shares[20] - 0.25) < 0.01
+    assert len(matched.frame) >= 300  # hour 20 (about 250 rows) limits the sample to about 4/3 of them
+    assert matched.frame.equals(hour_matched_reference(reference, window_hours, seed=1).frame)
+
+
+def test_a_window_without_hours_is_compared_with_the_whole_reference() -> None:
+    reference = pd.DataFrame({"order_hour": [9.0, 10.0, 11.0]})
+
+    matched = hour_matched_reference(reference, np.array([np.nan, np.nan]), seed=0)
+
+    assert matched.frame is reference and matched.hours == ()
