@@ -45,3 +45,26 @@ class NotificationStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+
+
+# --- Live-traffic checks ------------------------------------------------------------------------------------
+
+
+class CheckStatus(models.TextChoices):
+    """Whether a check had enough data for a verdict (the drift statistics' own status values)."""
+
+    OK = "ok", "Checked"
+    INSUFFICIENT_DATA = "insufficient_data", "Insufficient data"
+
+
+class DriftSeverity(models.TextChoices):
+    # The drift statistics' severity levels; declared from least to most severe.
+    NONE = "none", "None"
+    WARNING = "warning", "Warning"
+    CRITICAL = "critical", "Critical"
+
+
+class RetrainingDecision(models.TextChoices):
+    QUEUED = "queued", "Retraining queued"
+    COOLING_DOWN = "cooling_down", "Skipped: a version was trained or queued within the cool-down"
+    DISABLED = "disabled", "Skipped: retraining on alerts is switched off"

@@ -12,12 +12,16 @@ from monitoring.choices import (
     AlertSeverity,
     AlertStatus,
     ChannelKind,
+    CheckStatus,
+    DriftSeverity,
     NotificationEvent,
     NotificationStatus,
+    RetrainingDecision,
     severity_rank,
 )
 from monitoring.constants import DEDUP_KEY_MAX_LENGTH, PAGERDUTY_EVENTS_URL
-from tenants.models import Tenant
+from registry.models import ModelVersion
+from tenants.models import Tenant, TenantOwned
 
 # --- Alerts -------------------------------------------------------------------------------------------------
 
@@ -165,3 +169,125 @@ class AlertNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event} of alert {self.alert_id} to {self.channel}"
+
+
+# --- Live-traffic checks: drift, realized accuracy, retraining ------------------------------------------------
+
+
+class DriftReference(TenantOwned):
+    """What a serving version's live traffic is compared with: a sample of its training data, built once.
+
+    Rebuilt from the version's recorded training snapshot (lineage), restricted to the snapshot's last
+    DRIFT_REFERENCE_DAYS, and sampled to at most DRIFT_REFERENCE_MAX_ROWS rows (seeded), with the version's
+    own ETA for each row; so a drift check every few minutes neither retrains nor rebuilds history. `columns`
+    holds the tested features, `order_hour` (for hour matching) and `predicted_eta_minutes`, as JSON lists
+    (missing values null); `features` names the tested ones by kind. Never changed once written.
+    """
+
+    model_version = models.OneToOneField(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    features = models.JSONField(help_text='tested features: {"numeric": [...], "categorical": [...]}')
+    columns = models.JSONField(help_text="the sample, column by column")
+    rows = models.PositiveIntegerField(help_text="rows in the sample")
+    source = models.JSONField(help_text="where the sample came from: snapshot selection, period, row counts")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"reference of {self.model_version} ({self.rows} rows)"
+
+
+class DriftReport(TenantOwned):
+    """One drift check of a serving version: its last window of audited predictions against the reference.
+
+    `result` is the statistics' `DriftResult.as_dict()` (every test with its p-values, effect sizes and
+    plot histograms, and the thresholds used); the columns beside it are what lists and filters need. One
+    report per version and window end, so a check that runs twice for the same minute stores one report.
+    `alert` is the drift alert this report raised or updated, if any.
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    reference = models.ForeignKey(DriftReference, on_delete=models.PROTECT, related_name="reports", null=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=24, choices=CheckStatus.choices)
+    severity = models.CharField(max_length=16, choices=DriftSeverity.choices, default=DriftSeverity.NONE)
+    is_drifted = models.BooleanField(default=False)
+    drifted_features = models.JSONField(default=list, blank=True)
+    n_reference = models.PositiveIntegerField(default=0, help_text="reference rows after hour matching")
+    n_current = models.PositiveIntegerField(default=0, help_text="predictions in the window")
+    result = models.JSONField(default=dict, blank=True)
+    note = models.TextField(blank=True)
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    duration_ms = models.FloatField(default=0.0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-window_end", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "window_end"], name="drift_report_one_per_window")
+        ]
+        indexes = [models.Index(fields=["tenant", "model_version", "-window_end"], name="drift_report_version_idx")]
+
+    def __str__(self) -> str:
+        return f"drift of {self.model_version} to {self.window_end:%Y-%m-%d %H:%M} ({self.severity})"
+
+
+class AccuracyReport(TenantOwned):
+    """Realized accuracy of a serving version: reported outcomes joined to their predictions over a window.
+
+    Over the last ACCURACY_WINDOW_HOURS: MAE, share within 5 minutes, mean signed error (positive: too
+    slow) and per-segment figures; the same for the most recent ACCURACY_RECENT_WINDOW_MINUTES. Compared
+    with the version's validation MAE (`baseline_mae`): `is_degraded` when either window is worse by more
+    than `tolerance` on at least the minimum number of outcomes. One report per version and window end.
+    """
+
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    recent_window_start = models.DateTimeField()
+    status = models.CharField(max_length=24, choices=CheckStatus.choices)
+    outcomes = models.PositiveIntegerField(default=0)
+    mae = models.FloatField(null=True, blank=True)
+    within_5_share = models.FloatField(null=True, blank=True)
+    mean_error = models.FloatField(null=True, blank=True, help_text="predicted minus actual, averaged")
+    recent_outcomes = models.PositiveIntegerField(default=0)
+    recent_mae = models.FloatField(null=True, blank=True)
+    recent_within_5_share = models.FloatField(null=True, blank=True)
+    baseline_mae = models.FloatField(null=True, blank=True, help_text="the version's validation MAE")
+    tolerance = models.FloatField()
+    min_outcomes = models.PositiveIntegerField()
+    is_degraded = models.BooleanField(default=False)
+    segments = models.JSONField(default=list, blank=True, help_text="per area, vehicle, weather, traffic")
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-window_end", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_version", "window_end"], name="accuracy_report_one_per_window")
+        ]
+        indexes = [models.Index(fields=["tenant", "model_version", "-window_end"], name="accuracy_report_version_idx")]
+
+    def __str__(self) -> str:
+        return f"accuracy of {self.model_version} to {self.window_end:%Y-%m-%d %H:%M}"
+
+
+class RetrainingTrigger(TenantOwned):
+    """A drift or accuracy alert that newly fired on a champion, and whether it queued a retraining.
+
+    Written under a lock on the tenant, so two alerts firing at once queue one training; the cool-down reads
+    these rows and the versions' creation times. Never changed once written.
+    """
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=16, choices=RetrainingDecision.choices)
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} for alert {self.alert_id}"
