@@ -1,0 +1,144 @@
+"""The drift reference of a serving version: a sample of its training data, built on first use and cached.
+
+Reference = the version's training data. The lineage of a trained version pins the data snapshot (which
+deliveries, ordered before when, up to which id), so the same rows are read back here and their features
+rebuilt point-in-time with the same code that trained it, then scored by the version itself for the
+prediction-drift reference. Only the snapshot's last DRIFT_REFERENCE_DAYS are used: history features (a
+courier's mean, hours since the last delivery) are still warming up in the first days of any history, and
+those rows would look like drift against every live window. The sample is stored as a `DriftReference` row
+and parsed once per process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections import OrderedDict
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from deliveries.selectors import deliveries_frame
+from monitoring.constants import REFERENCE_CACHE_SIZE, REFERENCE_SEED
+from monitoring.live.sampling import (
+    HOUR_COLUMN,
+    PREDICTION_COLUMN,
+    DriftFeatures,
+    columns_to_frame,
+    drift_features,
+    frame_to_columns,
+    reference_sample,
+)
+from monitoring.models import DriftReference
+from predictions.ml.features import build_features
+from registry.models import ModelVersion
+from registry.training import model_version_load
+
+logger = logging.getLogger(__name__)
+
+
+class ReferenceUnavailable(Exception):
+    """The version's training data cannot be read back (no deliveries in its snapshot any more)."""
+
+
+def drift_reference_get_or_build(*, version: ModelVersion) -> DriftReference:
+    """The version's stored reference, built now if it has none (once: concurrent builders store one row).
+
+    Building reads the snapshot's deliveries, computes their features and scores them with the version
+    (seconds for a large history); it happens outside any transaction, and a builder that loses the race
+    to store it returns the winner's row. Raises `ReferenceUnavailable` when the snapshot has no rows.
+    """
+    existing = DriftReference.objects.filter(model_version=version).first()
+    if existing is not None:
+        return existing
+    features, columns, rows, source = _build(version)
+    try:
+        with transaction.atomic():
+            return DriftReference.objects.create(
+                tenant_id=version.tenant_id,
+                model_version=version,
+                features=features.as_dict(),
+                columns=columns,
+                rows=rows,
+                source=source,
+            )
+    except IntegrityError:
+        return DriftReference.objects.get(model_version=version)
+
+
+_cache: OrderedDict[int, pd.DataFrame] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def drift_reference_frame(reference: DriftReference) -> pd.DataFrame:
+    """The reference sample as a DataFrame (numeric columns float64 with NaN), parsed once per process.
+
+    A reference row never changes, so its id is a safe cache key. Callers must not modify the frame.
+    """
+    with _cache_lock:
+        frame = _cache.get(reference.pk)
+        if frame is not None:
+            _cache.move_to_end(reference.pk)
+            return frame
+    kinds = {name: "categorical" for name in reference.features["categorical"]}
+    frame = columns_to_frame(reference.columns, kinds)
+    with _cache_lock:
+        _cache[reference.pk] = frame
+        while len(_cache) > REFERENCE_CACHE_SIZE:
+            _cache.popitem(last=False)
+    return frame
+
+
+def reference_cache_clear() -> None:
+    """Forget the parsed references (tests)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _snapshot_history(version: ModelVersion) -> tuple[pd.DataFrame, dict[str, object]]:
+    """The deliveries the version was trained on, and a description of how they were selected."""
+    recorded = (version.lineage or {}).get("data") or {}
+    if "delivery_id_at_most" in recorded:
+        ordered_before = recorded.get("ordered_before")
+        history = deliveries_frame(
+            tenant=version.tenant,
+            ordered_before=dt.datetime.fromisoformat(ordered_before) if ordered_before else None,
+            id_at_most=recorded["delivery_id_at_most"],
+        )
+        return history, {
+            "snapshot": "lineage",
+            "ordered_before": ordered_before,
+            "delivery_id_at_most": recorded["delivery_id_at_most"],
+        }
+    # A version registered without lineage (imported, or made by hand): the history it could have seen.
+    history = deliveries_frame(tenant=version.tenant, ordered_before=version.created_at)
+    return history, {"snapshot": "deliveries ordered before the version was registered", "ordered_before": None}
+
+
+def _build(version: ModelVersion) -> tuple[DriftFeatures, dict[str, list[object]], int, dict[str, object]]:
+    history, source = _snapshot_history(version)
+    if history.empty:
+        raise ReferenceUnavailable(f"{version}: its training snapshot has no deliveries")
+    predictor = model_version_load(version=version)
+    features = drift_features(predictor.feature_names)
+    period_start = history["ordered_at"].max() - pd.Timedelta(days=settings.DRIFT_REFERENCE_DAYS)
+    period = history[history["ordered_at"] > period_start]
+    orders = reference_sample(period, max_rows=settings.DRIFT_REFERENCE_MAX_ROWS, seed=REFERENCE_SEED)
+    # Point-in-time against the whole snapshot: each row gets exactly the vector it had in training.
+    vectors = build_features(orders, history=history, time_zone=ZoneInfo(version.tenant.time_zone))
+    sample = vectors[[*features.names, HOUR_COLUMN]].copy()
+    sample[PREDICTION_COLUMN] = predictor.predict_frame(vectors).eta_minutes
+    sample = sample.loc[:, ~sample.columns.duplicated()]  # order_hour may also be a tested feature
+    logger.info("built the drift reference of %s from %d of %d snapshot rows", version, len(sample), len(history))
+    source = {
+        **source,
+        "snapshot_rows": len(history),
+        "period_start": period_start.isoformat(),
+        "period_end": history["ordered_at"].max().isoformat(),
+        "period_rows": len(period),
+        "sample_seed": REFERENCE_SEED,
+    }
+    return features, frame_to_columns(sample), len(sample), source
