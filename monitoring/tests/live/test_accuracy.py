@@ -1,0 +1,74 @@
+"""Realized accuracy: outcomes against predictions, compared with the version's validation MAE."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from monitoring.choices import AlertRule, AlertStatus, CheckStatus
+from monitoring.live.accuracy import realized_accuracy_check
+from monitoring.models import AccuracyReport, Alert
+from monitoring.tests.live.conftest import BASELINE_MAE, audits_create, outcomes_create, recent_vectors
+
+pytestmark = pytest.mark.django_db
+
+END = dt.datetime(2026, 3, 2, 19, 0, tzinfo=dt.UTC)
+
+
+def _errors(count: int, mae: float, seed: int) -> np.ndarray:
+    """Errors of both signs whose absolute mean is exactly `mae`."""
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=count)
+    return signs * mae
+
+
+def test_degradation_raises_the_alert_and_a_good_window_resolves_it(monitored, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.ACCURACY_WINDOW_HOURS = 2
+    audits = audits_create(monitored, recent_vectors(monitored, 150, seed=1), end=END - dt.timedelta(minutes=40))
+    outcomes_create(
+        monitored, audits, _errors(150, BASELINE_MAE * 1.5, seed=1), reported_at=END - dt.timedelta(minutes=5)
+    )
+
+    degraded = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+
+    assert degraded.status == CheckStatus.OK and degraded.is_degraded
+    assert degraded.outcomes == 150 and degraded.mae == pytest.approx(4.5) and degraded.within_5_share == 1.0
+    assert degraded.recent_outcomes == 150 and degraded.baseline_mae == BASELINE_MAE
+    assert {segment["dimension"] for segment in degraded.segments} == {"area", "vehicle", "weather", "traffic"}
+    alert = Alert.objects.get(rule=AlertRule.ACCURACY_DEGRADATION, status=AlertStatus.FIRING)
+    assert alert.severity == "critical"  # +50% is beyond twice the 15% tolerance
+    assert alert.subject == str(monitored.version) and "+50%" in alert.summary and degraded.alert == alert
+
+    later = END + dt.timedelta(hours=3)
+    audits = audits_create(monitored, recent_vectors(monitored, 150, seed=2), end=later - dt.timedelta(minutes=40))
+    outcomes_create(monitored, audits, _errors(150, BASELINE_MAE, seed=2), reported_at=later - dt.timedelta(minutes=5))
+    recovered = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=later)
+
+    assert recovered.status == CheckStatus.OK and not recovered.is_degraded and recovered.mae == pytest.approx(3.0)
+    alert.refresh_from_db()
+    assert alert.status == AlertStatus.RESOLVED
+
+
+def test_a_recent_hour_of_bad_outcomes_alerts_before_the_day_average_moves(monitored) -> None:  # type: ignore[no-untyped-def]
+    early = audits_create(monitored, recent_vectors(monitored, 600, seed=3), end=END - dt.timedelta(hours=5))
+    outcomes_create(monitored, early, _errors(600, 2.5, seed=3), reported_at=END - dt.timedelta(hours=4))
+    recent = audits_create(monitored, recent_vectors(monitored, 120, seed=4), end=END - dt.timedelta(minutes=30))
+    outcomes_create(monitored, recent, _errors(120, 4.0, seed=4), reported_at=END - dt.timedelta(minutes=10))
+
+    report = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+
+    assert report.mae < BASELINE_MAE * 1.15 < report.recent_mae
+    assert report.is_degraded and Alert.objects.filter(rule=AlertRule.ACCURACY_DEGRADATION).count() == 1
+
+
+def test_too_few_outcomes_judge_nothing(monitored) -> None:  # type: ignore[no-untyped-def]
+    audits = audits_create(monitored, recent_vectors(monitored, 30, seed=5), end=END - dt.timedelta(minutes=40))
+    outcomes_create(monitored, audits, _errors(30, 10.0, seed=5), reported_at=END - dt.timedelta(minutes=5))
+
+    report = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+    again = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+
+    assert report.status == CheckStatus.INSUFFICIENT_DATA and not report.is_degraded and report.mae == 10.0
+    assert again.pk == report.pk and AccuracyReport.objects.count() == 1
+    assert not Alert.objects.exists()
