@@ -8,10 +8,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from intellilog.admin import ReadOnlyAdminMixin
-from monitoring.models import Alert, AlertChannel, AlertNotification
+from monitoring.charts import drift_report_charts
+from monitoring.models import AccuracyReport, Alert, AlertChannel, AlertNotification, DriftReport, RetrainingTrigger
 from monitoring.services import alert_notification_retry_now
 
 # --- Alerts -------------------------------------------------------------------------------------------------
@@ -147,3 +149,181 @@ class AlertNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if skipped:
             message += f" {skipped} already sent, left alone."
         self.message_user(request, message, messages.SUCCESS)
+
+
+# --- Live-traffic checks ------------------------------------------------------------------------------------
+
+
+@admin.register(DriftReport)
+class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "window_end",
+        "tenant",
+        "model_version",
+        "status",
+        "severity",
+        "drifted_list",
+        "n_current",
+        "n_reference",
+        "alert",
+    )
+    list_filter = ("severity", "status", "is_drifted", "tenant", "model_version")
+    list_select_related = ("tenant", "model_version__registered_model__tenant", "alert")
+    date_hierarchy = "window_end"
+    fields = (
+        "tenant",
+        "model_version",
+        "window_start",
+        "window_end",
+        "status",
+        "severity",
+        "drifted_list",
+        "n_current",
+        "n_reference",
+        "note",
+        "alert",
+        "feature_table",
+        "plots",
+        "thresholds",
+        "duration_ms",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DriftReport]:
+        # The list never shows the result JSON (histograms of every feature): not loaded for 100 rows; the
+        # detail page reads it with one more query.
+        return super().get_queryset(request).defer("result")
+
+    @admin.display(description="drifted")
+    def drifted_list(self, report: DriftReport) -> str:
+        return ", ".join(report.drifted_features) or "-"
+
+    @admin.display(description="tests")
+    def feature_table(self, report: DriftReport) -> SafeString:
+        rows = [*report.result.get("features", [])]
+        if report.result.get("prediction"):
+            rows.append(report.result["prediction"])
+        multivariate = report.result.get("multivariate")
+        if multivariate:
+            rows.append({**multivariate, "feature": "multivariate (MMD)", "kind": "joint", "test": "mmd"})
+        if not rows:
+            return format_html("<em>{}</em>", "no tests ran")
+        body = format_html_join(
+            "",
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    mark_safe(" style='background:#fde2e1'") if row.get("is_drifted") else "",
+                    row["feature"],
+                    row["kind"],
+                    row.get("test") or row.get("status"),
+                    f"{row.get('n_current', 0)} / {row.get('n_reference', 0)}",
+                    _number(row.get("p_value")),
+                    _number(row.get("corrected_p_value")),
+                    f"{row['effect_metric']} {_number(row.get('effect_size'))} (min {row['min_effect']:g})",
+                    row.get("severity", ""),
+                )
+                for row in rows
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>feature</th><th>kind</th><th>test</th><th>current / reference</th>"
+            "<th>p</th><th>corrected p</th><th>effect</th><th>severity</th></tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+    @admin.display(description="reference vs current (drifted tests)")
+    def plots(self, report: DriftReport) -> SafeString:
+        charts = drift_report_charts(report.result)
+        if not charts:
+            return format_html("<em>{}</em>", "nothing drifted")
+        return format_html_join(
+            "",
+            "<img src='{}' alt='{}' style='margin:2px;border:1px solid #ddd'>",
+            ((chart.data_uri, chart.title) for chart in charts),
+        )
+
+    @admin.display(description="thresholds")
+    def thresholds(self, report: DriftReport) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(report.result.get("thresholds", {}), indent=2))
+
+
+@admin.register(AccuracyReport)
+class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "window_end",
+        "tenant",
+        "model_version",
+        "status",
+        "outcomes",
+        "mae",
+        "recent_mae",
+        "baseline_mae",
+        "within_5_share",
+        "is_degraded",
+        "alert",
+    )
+    list_filter = ("is_degraded", "status", "tenant", "model_version")
+    list_select_related = ("tenant", "model_version__registered_model__tenant", "alert")
+    date_hierarchy = "window_end"
+    fields = (
+        "tenant",
+        "model_version",
+        "window_start",
+        "window_end",
+        "status",
+        "outcomes",
+        "mae",
+        "within_5_share",
+        "mean_error",
+        "recent_window_start",
+        "recent_outcomes",
+        "recent_mae",
+        "recent_within_5_share",
+        "baseline_mae",
+        "tolerance",
+        "min_outcomes",
+        "is_degraded",
+        "alert",
+        "segment_table",
+        "created_at",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="segments")
+    def segment_table(self, report: AccuracyReport) -> SafeString:
+        if not report.segments:
+            return format_html("<em>{}</em>", "no outcomes")
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    segment["dimension"],
+                    segment["value"],
+                    segment["count"],
+                    _number(segment["mae"]),
+                    f"{segment['within_5_share']:.0%}",
+                )
+                for segment in report.segments
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>dimension</th><th>value</th><th>outcomes</th><th>MAE</th><th>within 5 min</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            body,
+        )
+
+
+@admin.register(RetrainingTrigger)
+class RetrainingTriggerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "tenant", "decision", "alert", "reason")
+    list_filter = ("decision", "tenant")
+    list_select_related = ("tenant", "alert")
+    fields = ("created_at", "tenant", "decision", "alert", "reason")
+    readonly_fields = fields
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"

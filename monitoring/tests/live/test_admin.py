@@ -1,0 +1,56 @@
+"""Admin pages of drift and accuracy reports: read-only lists with filters, details with tables and plots."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pytest
+from django.urls import reverse
+
+from monitoring.live.accuracy import realized_accuracy_check
+from monitoring.live.drift import drift_check_run
+from monitoring.tests.live.conftest import audits_create, outcomes_create, recent_vectors
+from registry.tests.factories import ModelVersionFactory
+
+pytestmark = pytest.mark.django_db
+
+END = dt.datetime(2026, 3, 2, 19, 0, tzinfo=dt.UTC)
+
+
+def test_drift_reports_are_listed_filtered_and_shown_with_plots_of_drifted_features(admin_client, monitored) -> None:  # type: ignore[no-untyped-def]
+    vectors = recent_vectors(monitored, 300, seed=1)
+    vectors["traffic"] = "jam"
+    audits_create(monitored, vectors, end=END)
+    report = drift_check_run(tenant=monitored.tenant, version=monitored.version, window_end=END)
+    ModelVersionFactory()  # a second tenant and version, so that their filters have a choice to offer
+
+    listing = admin_client.get(reverse("admin:monitoring_driftreport_changelist"))
+    filtered = admin_client.get(reverse("admin:monitoring_driftreport_changelist"), {"severity": "none"})
+    detail = admin_client.get(reverse("admin:monitoring_driftreport_change", args=[report.pk]))
+
+    assert listing.status_code == 200 and filtered.status_code == 200 and detail.status_code == 200
+    page = listing.content.decode()
+    for title in ("By severity", "By tenant", "By model version"):
+        assert title in page
+    assert "traffic" in page and listing.context["cl"].result_count == 1
+    assert filtered.context["cl"].result_count == 0  # the only report is critical
+    detail_page = detail.content.decode()
+    assert "chi_square" in detail_page or "fisher" in detail_page
+    assert detail_page.count("data:image/png;base64,") >= 1 and "traffic (" in detail_page
+    assert 'name="_save"' not in detail_page
+    assert admin_client.get(reverse("admin:monitoring_driftreport_add")).status_code == 403
+
+
+def test_accuracy_reports_are_read_only_with_their_segments(admin_client, monitored) -> None:  # type: ignore[no-untyped-def]
+    audits = audits_create(monitored, recent_vectors(monitored, 120, seed=2), end=END - dt.timedelta(minutes=40))
+    outcomes_create(monitored, audits, np.full(120, 2.0), reported_at=END - dt.timedelta(minutes=5))
+    report = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+
+    listing = admin_client.get(reverse("admin:monitoring_accuracyreport_changelist"))
+    detail = admin_client.get(reverse("admin:monitoring_accuracyreport_change", args=[report.pk]))
+
+    assert listing.status_code == 200 and detail.status_code == 200
+    assert "By is degraded" in listing.content.decode()
+    assert "metropolitan" in detail.content.decode() and "By is degraded" in listing.content.decode()
+    assert admin_client.post(reverse("admin:monitoring_accuracyreport_delete", args=[report.pk])).status_code == 403
