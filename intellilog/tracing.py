@@ -36,6 +36,7 @@ from intellilog.env import env_bool
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import Sampler
     from opentelemetry.trace import Tracer
 
 logger = logging.getLogger(__name__)
@@ -116,6 +117,33 @@ def _otlp_exporter() -> SpanExporter:
     return HttpExporter()
 
 
+def _without_orphan_client_spans(delegate: Sampler) -> Sampler:
+    """``delegate`` (the sampler OTEL_TRACES_SAMPLER names), except that a trace never starts at a client call.
+
+    A SQL statement or Redis command outside any request, task or named step is plumbing: beat's database
+    scheduler polling, the readiness probe's ``SELECT 1`` and ``PING`` (its request span is excluded), a
+    connection check. Each would otherwise be a one-span trace, several a second, burying the traces worth
+    reading. Such calls inside a traced request or task are kept as usual.
+    """
+    # Defined here so that the module imports no OpenTelemetry code while tracing is off.
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
+
+    class WithoutOrphanClientSpans(Sampler):
+        def should_sample(  # type: ignore[no-untyped-def]
+            self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
+        ) -> SamplingResult:
+            has_parent = trace.get_current_span(parent_context).get_span_context().is_valid
+            if kind is trace.SpanKind.CLIENT and not has_parent:
+                return SamplingResult(Decision.DROP)
+            return delegate.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+        def get_description(self) -> str:
+            return f"WithoutOrphanClientSpans{{{delegate.get_description()}}}"
+
+    return WithoutOrphanClientSpans()
+
+
 def _excluded_urls() -> str | None:
     # None lets the instrumentation read its own variables, which win when set.
     if os.environ.get("OTEL_PYTHON_DJANGO_EXCLUDED_URLS") or os.environ.get("OTEL_PYTHON_EXCLUDED_URLS"):
@@ -147,12 +175,15 @@ def tracing_configure(*, role: str, exporter: SpanExporter | None = None) -> boo
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-        # Resource.create also merges OTEL_RESOURCE_ATTRIBUTES; the sampler comes from OTEL_TRACES_SAMPLER.
-        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: _service_name(role)}))
-        if exporter is None:
-            provider.add_span_processor(BatchSpanProcessor(_otlp_exporter()))
-        else:
-            provider.add_span_processor(SimpleSpanProcessor(exporter))
+        processor = SimpleSpanProcessor(exporter) if exporter else BatchSpanProcessor(_otlp_exporter())
+        # A provider built without a sampler resolves OTEL_TRACES_SAMPLER/_ARG (default: parent-based,
+        # always on); that one is wrapped. Resource.create also merges OTEL_RESOURCE_ATTRIBUTES.
+        configured_sampler = TracerProvider(shutdown_on_exit=False).sampler
+        provider = TracerProvider(
+            sampler=_without_orphan_client_spans(configured_sampler),
+            resource=Resource.create({SERVICE_NAME: _service_name(role)}),
+        )
+        provider.add_span_processor(processor)
         # The global provider serves libraries that trace through the API on their own; it can be set once
         # per process, so the instrumentations below are handed this provider explicitly either way.
         if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
