@@ -146,9 +146,10 @@ CELERY_BEAT_SCHEDULE["monitoring-checks"] = {
 }
 DRIFT_WINDOW_MINUTES = env_int("DRIFT_WINDOW_MINUTES", 60, minimum=1)
 # The reference is the last DRIFT_REFERENCE_DAYS of the version's training snapshot (history features such as
-# a courier's mean are still warming up in its first days), at most DRIFT_REFERENCE_MAX_ROWS rows sampled once.
-DRIFT_REFERENCE_DAYS = env_int("DRIFT_REFERENCE_DAYS", 7, minimum=1)
-DRIFT_REFERENCE_MAX_ROWS = env_int("DRIFT_REFERENCE_MAX_ROWS", 5000, minimum=100)
+# a courier's mean are still warming up in its first days; two weeks hold every weekday twice and enough rows per
+# quarter hour of the day), at most DRIFT_REFERENCE_MAX_ROWS rows sampled once.
+DRIFT_REFERENCE_DAYS = env_int("DRIFT_REFERENCE_DAYS", 14, minimum=1)
+DRIFT_REFERENCE_MAX_ROWS = env_int("DRIFT_REFERENCE_MAX_ROWS", 10000, minimum=100)
 # A test declares drift only when its Benjamini-Hochberg corrected p-value is below DRIFT_ALPHA and its effect
 # reaches the minimum for its kind (numeric: Wasserstein in reference sds; categorical and missing share:
 # Jensen-Shannon distance; MMD^2 for the joint test); critical at DRIFT_CRITICAL_MULTIPLIER times the minimum.
@@ -169,7 +170,7 @@ if DRIFT_MMD_MAX_ROWS < DRIFT_MIN_SAMPLES:
 # the version's validation MAE by more than ACCURACY_TOLERANCE (a share), on at least ACCURACY_MIN_OUTCOMES
 # outcomes, raises the accuracy alert.
 ACCURACY_WINDOW_HOURS = env_int("ACCURACY_WINDOW_HOURS", 24, minimum=1)
-ACCURACY_RECENT_WINDOW_MINUTES = env_int("ACCURACY_RECENT_WINDOW_MINUTES", 60, minimum=1)
+ACCURACY_RECENT_WINDOW_MINUTES = env_int("ACCURACY_RECENT_WINDOW_MINUTES", 30, minimum=1)
 ACCURACY_TOLERANCE = env_float("ACCURACY_TOLERANCE", 0.15, minimum=0.0)
 ACCURACY_MIN_OUTCOMES = env_int("ACCURACY_MIN_OUTCOMES", 100, minimum=1)
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
