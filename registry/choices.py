@@ -28,5 +28,16 @@ class EventKind(models.TextChoices):
     PROMOTION_REJECTED = "promotion_rejected", "Promotion rejected"
     PROMOTED = "promoted", "Champion moved"
     ROLLED_BACK = "rolled_back", "Rolled back"
+    # The champion was restored by the post-promotion watch because the new one's realized error was
+    # significantly worse; kept apart from a person's rollback so the log says which was which.
+    AUTOMATIC_ROLLBACK = "automatic_rollback", "Rolled back automatically"
     CHALLENGER_SET = "challenger_set", "Challenger set"
     ARCHIVED = "archived", "Version archived"
+
+
+class ShadowOutcome(models.TextChoices):
+    """What one look at the shadow A/B test decided (`monitoring.stats.ab_test.ABOutcome`)."""
+
+    CHALLENGER_BETTER = "challenger_better", "Challenger significantly better"
+    NOT_BETTER = "not_better", "Not better (test ended)"
+    KEEP_COLLECTING = "keep_collecting", "No decision yet (keep collecting)"

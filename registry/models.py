@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
+from registry.choices import Alias, EventKind, RequestStatus, ShadowOutcome, VersionStatus
 from tenants.models import TenantOwned
 
 
@@ -132,3 +132,61 @@ class RegistryEvent(TenantOwned):
         if self.pk is not None:
             raise ValueError("registry events are append-only")
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+
+class ShadowEvaluation(TenantOwned):
+    """One look at the shadow A/B test of a challenger against the champion, on the same live orders.
+
+    Written by the periodic evaluation each time new paired outcomes arrived; never updated, so the record
+    shows every look and what it said. ``look`` numbers the looks of one (champion, challenger) pair from 1.
+    The decision rule (paired one-sided Wilcoxon on absolute errors, minimum sample, minimum improvement,
+    O'Brien-Fleming alpha spending over the looks) is `monitoring.stats.ab_test`; ``decision`` keeps its
+    full result, with the reasons in words and the settings the test ran under.
+    """
+
+    registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="shadow_evaluations")
+    champion = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    challenger = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    look = models.PositiveIntegerField()
+    pairs = models.PositiveIntegerField(help_text="orders with both a served and a shadow prediction and an outcome")
+    outcome = models.CharField(max_length=20, choices=ShadowOutcome.choices)
+    p_value = models.FloatField(null=True, blank=True, help_text="one-sided, challenger better")
+    boundary = models.FloatField(help_text="the p-value this look had to beat (alpha spending)")
+    effect_minutes = models.FloatField(
+        null=True, blank=True, help_text="Hodges-Lehmann improvement per order, champion minus challenger error"
+    )
+    champion_mae = models.FloatField(null=True, blank=True)
+    challenger_mae = models.FloatField(null=True, blank=True)
+    decision = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["champion", "challenger", "look"], name="shadow_evaluation_unique_look")
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.challenger.version} vs v{self.champion.version}, look {self.look}: {self.summary}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # Append-only: a look that was recorded is never rewritten.
+        if self.pk is not None:
+            raise ValueError("shadow evaluations are append-only")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def is_significant(self) -> bool:
+        """The challenger was shown better at this look (significant and at least the minimum improvement)."""
+        return self.outcome == ShadowOutcome.CHALLENGER_BETTER
+
+    @property
+    def summary(self) -> str:
+        """One line for the approval page and the event log, e.g. "challenger significantly better (p=…)"."""
+        p_value = "-" if self.p_value is None else f"{self.p_value:.3g}"
+        effect = "-" if self.effect_minutes is None else f"{self.effect_minutes:+.2f} min per order"
+        figures = f"p={p_value} vs boundary {self.boundary:.3g}, n={self.pairs}, effect {effect}, look {self.look}"
+        if self.is_significant:
+            return f"challenger significantly better ({figures})"
+        reasons = self.decision.get("reasons") or [self.get_outcome_display()]
+        return f"no significant evidence ({figures}; {reasons[-1]})"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from registry.choices import Alias
+from dataclasses import dataclass
+
+from registry.choices import Alias, EventKind
 from registry.constants import ETA_MODEL_NAME
-from registry.models import ModelAlias, ModelVersion
+from registry.models import ModelAlias, ModelVersion, RegisteredModel, RegistryEvent, ShadowEvaluation
 from tenants.models import Tenant
+
+# Events that move the champion alias; the latest one tells whether the champion came from a promotion.
+CHAMPION_MOVES = (EventKind.PROMOTED, EventKind.ROLLED_BACK, EventKind.AUTOMATIC_ROLLBACK)
 
 
 def eta_champion(*, tenant: Tenant) -> ModelVersion | None:
@@ -16,6 +21,101 @@ def eta_champion(*, tenant: Tenant) -> ModelVersion | None:
         .first()
     )
     return alias.version if alias else None
+
+
+def eta_challenger(*, tenant: Tenant) -> ModelVersion | None:
+    """The tenant's shadow-scored ETA version (the `challenger` alias), unless it is also the champion.
+
+    Promoting the challenger leaves the alias on it; a version never competes with itself, so that
+    counts as no challenger until the next one is set.
+    """
+    aliases = {
+        row.alias: row.version
+        for row in ModelAlias.objects.filter(tenant=tenant, registered_model__name=ETA_MODEL_NAME).select_related(
+            "version"
+        )
+    }
+    challenger, champion = aliases.get(Alias.CHALLENGER), aliases.get(Alias.CHAMPION)
+    if challenger is None or champion is None or challenger.pk == champion.pk:
+        return None
+    return challenger
+
+
+def tenants_with_challenger() -> list[Tenant]:
+    """Active tenants whose ETA model has a challenger alias (the A/B evaluation's candidates)."""
+    tenant_ids = ModelAlias.objects.filter(registered_model__name=ETA_MODEL_NAME, alias=Alias.CHALLENGER).values(
+        "tenant_id"
+    )
+    return list(Tenant.objects.filter(pk__in=tenant_ids, is_active=True))
+
+
+def shadow_evaluation_latest(*, champion: ModelVersion, challenger: ModelVersion) -> ShadowEvaluation | None:
+    """The most recent look at the A/B test of `challenger` against `champion`, if any."""
+    return (
+        ShadowEvaluation.objects.filter(champion=champion, challenger=challenger)
+        .select_related("champion", "challenger")
+        .order_by("-look")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class PromotionGate:
+    """What the A/B evidence says about promoting `version` over `champion`, and whether an override is needed.
+
+    An override reason is required unless the latest look at this exact pair found the challenger
+    significantly better. A first champion has nothing to be compared with: no A/B test applies to it.
+    """
+
+    version: ModelVersion
+    champion: ModelVersion | None
+    evaluation: ShadowEvaluation | None
+    summary: str
+
+    @property
+    def is_significant(self) -> bool:
+        return self.evaluation is not None and self.evaluation.is_significant
+
+    @property
+    def is_override_required(self) -> bool:
+        return self.champion is not None and not self.is_significant
+
+
+def promotion_gate(*, version: ModelVersion, champion: ModelVersion | None) -> PromotionGate:
+    """The significance gate for making `version` the champion in place of `champion` (None: no champion)."""
+    if champion is None:
+        summary = "first champion: there is no champion to compare with, so no A/B test applies"
+        return PromotionGate(version=version, champion=None, evaluation=None, summary=summary)
+    evaluation = shadow_evaluation_latest(champion=champion, challenger=version)
+    if evaluation is None:
+        summary = (
+            f"no significant evidence (no shadow A/B evaluation of v{version.version} against the champion "
+            f"v{champion.version} yet)"
+        )
+    else:
+        summary = evaluation.summary
+    return PromotionGate(version=version, champion=champion, evaluation=evaluation, summary=summary)
+
+
+def champion_promotion_watched(*, registered_model: RegisteredModel) -> RegistryEvent | None:
+    """The promotion that made the current champion, if the champion's last move was that promotion.
+
+    None when the last move of the champion alias was a rollback (manual or automatic), or a promotion with
+    no previous champion: then there is no "previous champion" the current one must prove itself against,
+    which also keeps an automatic rollback from stepping back a second time.
+    """
+    last_move = (
+        RegistryEvent.objects.filter(registered_model=registered_model, kind__in=CHAMPION_MOVES)
+        .select_related("from_version", "to_version")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    if last_move is None or last_move.kind != EventKind.PROMOTED or last_move.from_version is None:
+        return None
+    champion = ModelAlias.objects.filter(registered_model=registered_model, alias=Alias.CHAMPION).first()
+    if champion is None or champion.version_id != last_move.to_version_id:
+        return None
+    return last_move
 
 
 def tenants_with_champion() -> list[Tenant]:

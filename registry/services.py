@@ -6,6 +6,7 @@ Every state change writes an append-only `RegistryEvent` in the same transaction
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,8 +16,19 @@ from django.utils import timezone
 
 from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, APPROVERS_GROUP
-from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel, RegistryEvent
+from registry.models import (
+    ModelAlias,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    RegistryEvent,
+    ShadowEvaluation,
+)
+from registry.selectors import CHAMPION_MOVES, promotion_gate
 from tenants.models import Tenant
+
+if TYPE_CHECKING:
+    from monitoring.stats.ab_test import ABDecision
 
 
 def approvers_group_ensure() -> Group:
@@ -212,14 +224,32 @@ def _decide(request: PromotionRequest, user: AbstractBaseUser, status: str, comm
     return locked
 
 
-def promotion_request_approve(*, request: PromotionRequest, user: AbstractBaseUser, comment: str) -> ModelVersion:
-    """The checker's step: approve, which moves the champion alias; returns the new champion."""
+def promotion_request_approve(
+    *, request: PromotionRequest, user: AbstractBaseUser, comment: str, override_reason: str = ""
+) -> ModelVersion:
+    """The checker's step: approve, which moves the champion alias; returns the new champion.
+
+    The significance gate: unless the latest shadow A/B look at this version against the current champion
+    found it significantly better (`registry.selectors.promotion_gate`), approval needs an explicit
+    ``override_reason`` (empty: ValidationError on ``override_reason``). The A/B summary, and the override
+    when one was needed, are written into the approval event. Significant evidence never replaces the
+    checker: approval is still this person's decision.
+    """
     _check_reviewer(request, user)
     with transaction.atomic():
         registered_model = RegisteredModel.objects.select_for_update().get(pk=request.version.registered_model_id)
         locked = _decide(request, user, RequestStatus.APPROVED, comment)
         if locked.version.status != VersionStatus.READY:
             raise ValidationError({"version": f"{locked.version} is {locked.version.status}"})
+        # Read under the model's lock: the gate is judged against the champion the alias move replaces.
+        gate = promotion_gate(
+            version=locked.version, champion=alias_version(registered_model=registered_model, alias=Alias.CHAMPION)
+        )
+        override = override_reason.strip()
+        if gate.is_override_required and not override:
+            raise ValidationError(
+                {"override_reason": f"{gate.summary}: approving without significant evidence needs an override reason"}
+            )
         actor = user.get_username()
         _event(
             registered_model,
@@ -227,7 +257,7 @@ def promotion_request_approve(*, request: PromotionRequest, user: AbstractBaseUs
             actor,
             to_version=locked.version,
             request=locked,
-            reason=locked.decision_comment,
+            reason=_approval_reason(locked.decision_comment, gate.summary, override, gate.is_override_required),
         )
         previous = _alias_move(registered_model=registered_model, alias=Alias.CHAMPION, version=locked.version)
         _event(
@@ -241,6 +271,15 @@ def promotion_request_approve(*, request: PromotionRequest, user: AbstractBaseUs
         )
     request.refresh_from_db()
     return locked.version
+
+
+def _approval_reason(comment: str, ab_summary: str, override: str, is_override_required: bool) -> str:
+    lines = [comment, f"A/B evidence: {ab_summary}"]
+    if is_override_required:
+        lines.append(f"OVERRIDE, approved without significant A/B evidence: {override}")
+    elif override:
+        lines.append(f"override reason given (not needed): {override}")
+    return "\n".join(line for line in lines if line)
 
 
 def promotion_request_reject(*, request: PromotionRequest, user: AbstractBaseUser, comment: str) -> None:
@@ -283,3 +322,77 @@ def champion_rollback(*, registered_model: RegisteredModel, actor: str, reason: 
         _alias_move(registered_model=locked_model, alias=Alias.CHAMPION, version=previous)
         _event(locked_model, EventKind.ROLLED_BACK, actor, from_version=current, to_version=previous, reason=reason)
     return previous
+
+
+def shadow_evaluation_record(
+    *, champion: ModelVersion, challenger: ModelVersion, decision: ABDecision
+) -> ShadowEvaluation:
+    """Record one look at the A/B test of `challenger` against `champion`; the look number is max + 1.
+
+    Numbers are allocated under the registered model's row lock (backed by a unique constraint), so two
+    evaluations running at once cannot both record look 3.
+    """
+    if champion.registered_model_id != challenger.registered_model_id:
+        raise ValidationError({"challenger": f"{challenger} and {champion} are versions of different models"})
+    with transaction.atomic():
+        registered_model = RegisteredModel.objects.select_for_update().get(pk=champion.registered_model_id)
+        looks = ShadowEvaluation.objects.filter(champion=champion, challenger=challenger)
+        latest = looks.aggregate(latest=Max("look"))["latest"] or 0
+        values = decision.as_dict()  # non-finite numbers as None
+        return ShadowEvaluation.objects.create(
+            tenant=registered_model.tenant,
+            registered_model=registered_model,
+            champion=champion,
+            challenger=challenger,
+            look=latest + 1,
+            pairs=decision.n,
+            outcome=decision.outcome,
+            p_value=values["p_value"],
+            boundary=decision.boundary,
+            effect_minutes=values["effect_minutes"],
+            champion_mae=values["champion_mae"],
+            challenger_mae=values["challenger_mae"],
+            decision=values,
+        )
+
+
+def champion_rollback_automatic(
+    *, registered_model: RegisteredModel, expected_champion: ModelVersion, restore: ModelVersion, reason: str
+) -> ModelVersion | None:
+    """Restore `restore` as champion because `expected_champion` proved worse; None when nothing was done.
+
+    Acts only while `expected_champion` is still the champion and `restore` is the champion its promotion
+    replaced, checked under the model's lock: a second run, a concurrent run, or a run after someone
+    promoted or rolled back in the meantime does nothing. Logged as an `automatic_rollback` event whose
+    reason carries the statistics.
+    """
+    if not reason.strip():
+        raise ValidationError({"reason": "an automatic rollback needs its statistics as the reason"})
+    with transaction.atomic():
+        locked_model = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
+        current = alias_version(registered_model=locked_model, alias=Alias.CHAMPION)
+        if current is None or current.pk != expected_champion.pk:
+            return None
+        last_move = (
+            RegistryEvent.objects.filter(registered_model=locked_model, kind__in=CHAMPION_MOVES)
+            .order_by("-created_at", "-id")
+            .first()
+        )
+        is_that_promotion = (
+            last_move is not None
+            and last_move.kind == EventKind.PROMOTED
+            and last_move.to_version_id == current.pk
+            and last_move.from_version_id == restore.pk
+        )
+        if not is_that_promotion:
+            return None
+        _alias_move(registered_model=locked_model, alias=Alias.CHAMPION, version=restore)
+        _event(
+            locked_model,
+            EventKind.AUTOMATIC_ROLLBACK,
+            "system:automatic-rollback",
+            from_version=current,
+            to_version=restore,
+            reason=reason,
+        )
+    return restore

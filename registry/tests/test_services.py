@@ -26,7 +26,10 @@ pytestmark = pytest.mark.django_db
 
 def promote(version, maker, checker):  # type: ignore[no-untyped-def]
     request = promotion_request_create(version=version, user=maker, reason="better MAE")
-    return promotion_request_approve(request=request, user=checker, comment="evidence ok")
+    # No shadow A/B evidence in these workflow tests: replacing a champion needs the override.
+    return promotion_request_approve(
+        request=request, user=checker, comment="evidence ok", override_reason="test: no shadow evidence"
+    )
 
 
 def test_the_requester_cannot_approve_their_own_request_even_with_the_permission() -> None:
@@ -161,7 +164,7 @@ def test_concurrent_allocation_and_promotion_never_duplicate_numbers_or_champion
 
     def approve(request) -> None:  # type: ignore[no-untyped-def]
         try:
-            promotion_request_approve(request=request, user=checker, comment="race")
+            promotion_request_approve(request=request, user=checker, comment="race", override_reason="test")
         except BaseException as exc:
             errors.append(exc)
         finally:

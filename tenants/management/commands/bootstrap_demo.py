@@ -113,6 +113,7 @@ class Command(BaseCommand):
             request=request,
             user=approver,
             comment="DEMO AUTO-APPROVAL: in production a second person approves in the admin (maker-checker).",
+            override_reason="demo auto-approval, no shadow evidence yet",
         )
         self.stdout.write(
             f"Promoted {version} to champion. NOTE: the demo auto-approved it as '{DEMO_APPROVER_USERNAME}'; "
