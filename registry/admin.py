@@ -15,8 +15,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from intellilog.admin import ReadOnlyAdminMixin
-from registry.choices import Alias
-from registry.evidence import promotion_evidence
+from registry.choices import Alias, RequestStatus
+from registry.evidence import ab_test_evidence, promotion_evidence
 from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel, RegistryEvent
 from registry.services import (
     alias_version,
@@ -44,8 +44,13 @@ def text_form_view(
     submit_label: str,
     cancel_url: str,
     on_submit: Callable[[str], str],
+    extra_field_label: str | None = None,
 ) -> HttpResponse:
-    """A small admin page asking for one text (reason or comment), then calling a service with it."""
+    """A small admin page asking for one text (reason or comment), then calling a service with it.
+
+    With ``extra_field_label`` it asks for a second, required text too (the approval's override reason,
+    posted as ``override_reason``); `on_submit` reads it from the request.
+    """
     if request.method == "POST":
         try:
             message = on_submit(request.POST.get("text", ""))
@@ -63,6 +68,7 @@ def text_form_view(
         "field_label": field_label,
         "submit_label": submit_label,
         "cancel_url": cancel_url,
+        "extra_field_label": extra_field_label,
     }
     return TemplateResponse(request, "admin/registry/action_form.html", context)
 
@@ -212,6 +218,16 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
 
+def _current_ab_test(promotion: PromotionRequest) -> dict[str, object]:
+    """The A/B evidence to show: the latest look while pending (what the gate judges), else the stored one."""
+    if promotion.status != RequestStatus.PENDING:
+        stored = promotion.evidence.get("ab_test")
+        if stored:
+            return {**stored, "is_stored": True}
+    champion = alias_version(registered_model=promotion.version.registered_model, alias=Alias.CHAMPION)
+    return {**ab_test_evidence(version=promotion.version, champion=champion), "is_stored": False}
+
+
 @admin.register(PromotionRequest)
 class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("__str__", "tenant", "requested_by", "created_at", "status", "decided_by", "decided_at")
@@ -239,25 +255,48 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _decision_view(self, request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
         promotion = get_object_or_404(PromotionRequest.objects.select_related("version"), pk=pk)
+        ab_test = _current_ab_test(promotion)
 
         def submit(comment: str) -> str:
             if approve:
-                champion = promotion_request_approve(request=promotion, user=request.user, comment=comment)
+                champion = promotion_request_approve(
+                    request=promotion,
+                    user=request.user,
+                    comment=comment,
+                    override_reason=request.POST.get("override_reason", ""),
+                )
                 return f"Approved: {champion} is now the champion."
             promotion_request_reject(request=promotion, user=request.user, comment=comment)
             return f"Rejected the promotion of {promotion.version}."
 
         verb = "Approve" if approve else "Reject"
+        explanation = f"Requested by {promotion.requested_by}: {promotion.reason}"
+        is_override_required = approve and bool(ab_test["is_override_required"])
+        if approve:
+            explanation += f" Shadow A/B test: {ab_test['summary']}."
+        if is_override_required:
+            explanation += " Approving without significant evidence needs an override reason, which is logged."
         return text_form_view(
             self,
             request,
             title=f"{verb} the promotion of {promotion.version}",
-            explanation=f"Requested by {promotion.requested_by}: {promotion.reason}",
+            explanation=explanation,
             field_label="Comment" + (" (required)" if not approve else ""),
             submit_label=verb,
             cancel_url=reverse("admin:registry_promotionrequest_change", args=[pk]),
             on_submit=submit,
+            extra_field_label="Override reason: why approve without significant A/B evidence?"
+            if is_override_required
+            else None,
         )
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        promotion = PromotionRequest.objects.select_related("version").filter(pk=object_id).first()
+        if promotion is not None:
+            extra_context = {**(extra_context or {}), "ab_test": _current_ab_test(promotion)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._decision_view(request, pk, approve=True)

@@ -21,6 +21,7 @@ import pandas as pd
 from deliveries.selectors import deliveries_frame
 from predictions.ml.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from registry.models import ModelVersion
+from registry.selectors import promotion_gate
 from registry.training import evaluate_on, model_version_load, training_data
 
 METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count")
@@ -70,8 +71,44 @@ def _plots(predictor: ETAPredictor, window: pd.DataFrame, features: pd.DataFrame
     return plots
 
 
+def ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object]:
+    """The shadow A/B test's latest look at `version` against `champion`, as the approval page shows it.
+
+    ``summary`` reads "challenger significantly better (p=…, n=…, effect …)" or "no significant evidence
+    (…)"; ``is_override_required`` is the significance gate `promotion_request_approve` applies.
+    """
+    gate = promotion_gate(version=version, champion=champion)
+    evaluation = gate.evaluation
+    look: dict[str, object] | None = None
+    if evaluation is not None:
+        look = {
+            "look": evaluation.look,
+            "pairs": evaluation.pairs,
+            "outcome": evaluation.get_outcome_display(),
+            "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
+            "boundary": f"{evaluation.boundary:.3g}",
+            "effect_minutes": _format(evaluation.effect_minutes),
+            "min_effect_minutes": _format(evaluation.decision.get("min_effect_minutes")),
+            "champion_mae": _format(evaluation.champion_mae),
+            "challenger_mae": _format(evaluation.challenger_mae),
+            "reasons": list(evaluation.decision.get("reasons", [])),
+            "recorded_at": evaluation.created_at.isoformat(),
+        }
+    return {
+        "champion_version": champion.version if champion else None,
+        "is_significant": gate.is_significant,
+        "is_override_required": gate.is_override_required,
+        "summary": gate.summary,
+        "look": look,
+    }
+
+
 def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object]:
-    """Metrics of `version` and of the champion on `version`'s evaluation window, its fairness report, plots."""
+    """Metrics of `version` and of the champion on `version`'s evaluation window, its fairness report, plots.
+
+    Also the shadow A/B test as it stood when the request was made (``ab_test``); the approval page shows
+    its latest look instead while the request is pending, since outcomes keep arriving.
+    """
     recorded = version.lineage["data"]
     ordered_before = dt.datetime.fromisoformat(recorded["ordered_before"]) if recorded["ordered_before"] else None
     history = deliveries_frame(
@@ -120,4 +157,5 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
             ],
         },
         "plots": _plots(candidate, window, features),
+        "ab_test": ab_test_evidence(version=version, champion=champion),
     }
