@@ -186,6 +186,45 @@ LIVE_MAX_STALE_SHARE = env_float("LIVE_MAX_STALE_SHARE", 0.20, minimum=0.0, maxi
 RETRAIN_ON_ALERT = env_bool("RETRAIN_ON_ALERT", True)
 RETRAIN_COOLDOWN_HOURS = env_int("RETRAIN_COOLDOWN_HOURS", 6, minimum=0)
 
+# Continuous learning (predictions/shadow.py, predictions/champion_watch.py). While a tenant has a challenger, this
+# share of its live predictions (chosen by a hash of the audit id, so the sample is reproducible) is also scored by
+# the challenger in a worker, queued after the audit commits; the caller's response never changes.
+SHADOW_SHARE = env_float("SHADOW_SHARE", 0.25, minimum=0.0, maximum=1.0)
+# The shadow A/B test, looked at every AB_EVALUATION_MINUTES: a one-sided paired Wilcoxon on absolute errors finds
+# the challenger better only with at least AB_MIN_PAIRS orders, an improvement of at least AB_MIN_EFFECT_MINUTES per
+# order (Hodges-Lehmann) and p below the alpha-spending boundary of the look (overall false-promotion rate AB_ALPHA
+# over any number of looks up to AB_PLANNED_MAX_PAIRS, where the test ends). A test keeps the settings of its first
+# look, so changing them mid-test cannot move its boundaries.
+AB_ALPHA = env_float("AB_ALPHA", 0.05, minimum=1e-6, maximum=0.5)
+AB_MIN_PAIRS = env_int("AB_MIN_PAIRS", 100, minimum=1)
+AB_MIN_EFFECT_MINUTES = env_float("AB_MIN_EFFECT_MINUTES", 0.5, minimum=0.0)
+AB_PLANNED_MAX_PAIRS = env_int("AB_PLANNED_MAX_PAIRS", 2000, minimum=1)
+if AB_PLANNED_MAX_PAIRS < AB_MIN_PAIRS:
+    raise ImproperlyConfigured("AB_PLANNED_MAX_PAIRS: must be at least AB_MIN_PAIRS")
+AB_EVALUATION_MINUTES = env_int("AB_EVALUATION_MINUTES", 60, minimum=1)
+CELERY_BEAT_SCHEDULE["shadow-ab-evaluation"] = {
+    "task": "predictions.tasks.shadow_evaluate_all_tenants_task",
+    "schedule": timedelta(minutes=AB_EVALUATION_MINUTES),
+}
+# Automatic rollback, checked every ROLLBACK_CHECK_MINUTES for ROLLBACK_WATCH_HOURS after a promotion: the new
+# champion's absolute errors (outcomes of predictions it served) against the previous champion's over the
+# ROLLBACK_BASELINE_HOURS before the promotion, one-sided Mann-Whitney U. Worse means at least ROLLBACK_MIN_OUTCOMES
+# on each side, realized MAE higher by at least ROLLBACK_MIN_EFFECT_MINUTES, and p below the alpha-spending
+# boundary (overall false-rollback rate ROLLBACK_ALPHA over the looks up to ROLLBACK_PLANNED_OUTCOMES new outcomes).
+ROLLBACK_CHECK_MINUTES = env_int("ROLLBACK_CHECK_MINUTES", 60, minimum=1)
+ROLLBACK_WATCH_HOURS = env_int("ROLLBACK_WATCH_HOURS", 7 * 24, minimum=1)
+ROLLBACK_BASELINE_HOURS = env_int("ROLLBACK_BASELINE_HOURS", 7 * 24, minimum=1)
+ROLLBACK_ALPHA = env_float("ROLLBACK_ALPHA", 0.05, minimum=1e-6, maximum=0.5)
+ROLLBACK_MIN_OUTCOMES = env_int("ROLLBACK_MIN_OUTCOMES", 100, minimum=1)
+ROLLBACK_MIN_EFFECT_MINUTES = env_float("ROLLBACK_MIN_EFFECT_MINUTES", 0.5, minimum=0.0)
+ROLLBACK_PLANNED_OUTCOMES = env_int("ROLLBACK_PLANNED_OUTCOMES", 500, minimum=1)
+if ROLLBACK_PLANNED_OUTCOMES < ROLLBACK_MIN_OUTCOMES:
+    raise ImproperlyConfigured("ROLLBACK_PLANNED_OUTCOMES: must be at least ROLLBACK_MIN_OUTCOMES")
+CELERY_BEAT_SCHEDULE["champion-watch"] = {
+    "task": "predictions.tasks.champion_watch_all_tenants_task",
+    "schedule": timedelta(minutes=ROLLBACK_CHECK_MINUTES),
+}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

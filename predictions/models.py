@@ -139,3 +139,36 @@ class BatchPredictionRun(TenantOwned, AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.input_name}: {self.rows} rows with {self.model_version}"
+
+
+class ShadowPrediction(TenantOwned, AppendOnlyModel):
+    """The challenger's prediction of an audited order, scored in the shadow after the caller was answered.
+
+    Never returned to anyone: it exists for the A/B test. The challenger read exactly the audit's recorded
+    feature vector, so the audit and this row compare the two models on identical inputs, and the order's
+    outcome gives both an error. ``latency_ms`` is the challenger's own scoring time (a batch's time shared
+    equally by its rows), spent in a worker, not in the request. One row per audit and challenger version,
+    so a task that runs twice scores nothing twice.
+    """
+
+    audit = models.ForeignKey(PredictionAudit, on_delete=models.PROTECT, related_name="shadow_predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    artifact_sha256 = models.CharField(max_length=64)
+    predicted_eta_minutes = models.FloatField()
+    quantiles = models.JSONField()
+    confidence_score = models.FloatField()
+    is_ood = models.BooleanField()
+    latency_ms = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["audit", "model_version"], name="shadow_prediction_unique_audit_version")
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "model_version", "created_at"], name="shadow_tenant_version_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"shadow {self.audit_id}: {self.predicted_eta_minutes:.1f} min by {self.model_version}"

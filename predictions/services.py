@@ -41,6 +41,7 @@ from predictions.ml.model import QUANTILE_NAMES, ETAPrediction
 from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
 from predictions.selectors import ServingModel, serving_model
+from predictions.shadow import shadow_scoring_enqueue
 from registry.training import Progress, model_version_load
 from tenants.models import Tenant
 
@@ -266,6 +267,7 @@ def prediction_serve(
         if stored is None:
             raise
         return stored
+    shadow_scoring_enqueue(tenant=tenant, audits=[audit])  # the challenger scores a share after commit
     _observe(tenant, audit, online)
     return ServedPrediction(body=audit.response, audit=audit, is_replay=False)
 
@@ -300,6 +302,7 @@ def predictions_serve_batch(
     ]
     with transaction.atomic():
         PredictionAudit.objects.bulk_create(audits)
+    shadow_scoring_enqueue(tenant=tenant, audits=audits)  # the challenger scores a share after commit
     for audit, features in zip(audits, online, strict=True):
         _observe(tenant, audit, features)
     return [ServedPrediction(body=audit.response, audit=audit, is_replay=False) for audit in audits]
