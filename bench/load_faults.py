@@ -536,7 +536,9 @@ class Run:
         log_path: Path,
         bodies: list[dict[str, Any]],
         run_id: str,
+        server_env: dict[str, str],
     ) -> None:
+        self.server_env = server_env
         self.port = port
         self.setup = setup
         self.bodies = bodies
@@ -555,8 +557,28 @@ class Run:
         status, body = get_json(self.port, READY_PATH)
         return {"status": status, "body": body}
 
+    def fresh_process_answers(self, requests: int) -> dict[str, Any]:
+        """Start a second, one-worker gunicorn now and send it ``requests`` predictions and a readiness check.
+
+        Which worker of the running server accepts a new connection is up to the kernel, so the restarted
+        worker above may or may not be reached; a process started now is certain to hold no champion from
+        before, as after a deploy, a crash, or gunicorn's max_requests recycling.
+        """
+        port = free_port()
+        env = {**self.server_env, "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "1"}
+        log_dir = self.log_path.parent
+        with started("gunicorn-fresh", gunicorn_command(port), env=env, port=port, log_dir=log_dir) as server:
+            boot = wait_ready(server, "/health/live", {})
+            with Run(port, self.setup, self.say, server.log_path, self.bodies, self.run_id, env).probing(
+                0.1, "fresh-process"
+            ) as probes:
+                while len(probes) < requests:
+                    time.sleep(0.1)
+            status, body = get_json(port, READY_PATH)
+        return {"boot_seconds": boot, "probes": probes, "ready": {"status": status, "champions": _champions(body)}}
+
     @contextlib.contextmanager
-    def probing(self, interval: float) -> Iterator[list[dict[str, Any]]]:
+    def probing(self, interval: float, label: str) -> Iterator[list[dict[str, Any]]]:
         """Predictions on a new connection each (``lfp-`` order ids), every ``interval`` s inside the block.
 
         The load's keep-alive connections stay with the workers they were opened to; a fresh connection
@@ -569,7 +591,7 @@ class Run:
             number = 0
             while not stop.is_set():
                 number += 1
-                order_id = f"lfp-{self.run_id}-{number}"
+                order_id = f"lfp-{self.run_id}-{label}-{number}"
                 body = json.dumps({**self.bodies[number % len(self.bodies)], "order_id": order_id}).encode()
                 connection = http.client.HTTPConnection(HOST, self.port, timeout=REQUEST_TIMEOUT_SECONDS)
                 try:
@@ -799,7 +821,7 @@ def fault_corrupt_artifact(run: Run, watch: float, respawn_watch: float, master_
         )
         workers = gunicorn_workers(master_pid)
         respawned_at = time.time()
-        with run.probing(interval=0.2) as probes:
+        with run.probing(interval=0.2, label="restarted-worker") as probes:
             if workers:
                 os.kill(workers[0], signal.SIGTERM)  # graceful: finishes its requests; the master starts a new one
                 run.say(f"restarted worker {workers[0]} (of {workers}) while the corrupt version is champion")
@@ -815,6 +837,13 @@ def fault_corrupt_artifact(run: Run, watch: float, respawn_watch: float, master_
             probes=probes,
             readiness=[{"status": r["status"], "champions": _champions(r["body"])} for r in readiness],
         )
+        fresh_at = time.time()
+        fresh = run.fresh_process_answers(requests=5)
+        run.say(
+            f"a process started now: {dict(Counter(_probe_label(p) for p in fresh['probes']))}, "
+            f"readiness {fresh['ready']['status']} {fresh['ready']['champions']}"
+        )
+        run.phase("corrupt artifact: fresh process", fresh_at, time.time(), **fresh)
     finally:
         rolled_back_at = time.time()
         champion_rollback(
@@ -1086,13 +1115,19 @@ def verdicts(
         fresh_notes = by_name["corrupt artifact: fresh worker"].notes
         probes = fresh_notes["probes"]
         probe_labels = Counter(_probe_label(probe) for probe in probes)
+        process = by_name["corrupt artifact: fresh process"].notes
+        process_labels = Counter(_probe_label(probe) for probe in process["probes"])
+        serving = {f"200 v{setup.version_number}"}
+        refusal = next((p["detail"] for p in [*probes, *process["probes"]] if p["status"] != 200), "")
         result["corrupt artifact: a freshly started worker keeps serving too"] = {
             "ok": fresh["ok"] == fresh["requests"] > 0
-            and bool(probes)
-            and set(probe_labels) == {f"200 v{setup.version_number}"},
-            "detail": f"load {fresh['statuses']}; probes on fresh connections {dict(probe_labels)}"
-            + "".join(f"; e.g. {p['detail']}" for p in probes if p["status"] != 200)[:300]
-            + f"; readiness {Counter(r['status'] for r in fresh_notes['readiness'])}",
+            and set(probe_labels) == serving
+            and set(process_labels) == serving,
+            "detail": f"running server after one worker restarted: load {fresh['statuses']}, probes on fresh "
+            f"connections {dict(probe_labels)}, "
+            f"readiness {dict(Counter(r['status'] for r in fresh_notes['readiness']))}; "
+            f"a process started now: {dict(process_labels)}, readiness {process['ready']['status']}"
+            + (f"; refusal: {refusal[:160]}" if refusal else ""),
         }
     return result
 
@@ -1281,7 +1316,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with started("gunicorn-faults", gunicorn_command(port), env=server_env, port=port, log_dir=log_dir) as server:
             wait_ready(server, INFO_PATH, {"Authorization": f"Api-Key {setup.raw_key}"})
-            run = Run(port, setup, say, server.log_path, bodies, run_id)
+            run = Run(port, setup, say, server.log_path, bodies, run_id, server_env)
             plan = LoadPlan(
                 port=port,
                 headers={"Authorization": f"Api-Key {setup.raw_key}", "Content-Type": "application/json"},
