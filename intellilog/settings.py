@@ -172,6 +172,9 @@ if DRIFT_MMD_MAX_ROWS < DRIFT_MIN_SAMPLES:
 ACCURACY_WINDOW_HOURS = env_int("ACCURACY_WINDOW_HOURS", 24, minimum=1)
 ACCURACY_RECENT_WINDOW_MINUTES = env_int("ACCURACY_RECENT_WINDOW_MINUTES", 30, minimum=1)
 ACCURACY_TOLERANCE = env_float("ACCURACY_TOLERANCE", 0.15, minimum=0.0)
+# The same windows also alert when their bias (mean of predicted minus actual) moves by more than this many minutes
+# from the validation bias at the same hours: a general slowdown shows in the bias well before the MAE.
+ACCURACY_MAX_BIAS_MINUTES = env_float("ACCURACY_MAX_BIAS_MINUTES", 1.5, minimum=0.0)
 ACCURACY_MIN_OUTCOMES = env_int("ACCURACY_MIN_OUTCOMES", 100, minimum=1)
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
 # shares of out-of-distribution orders and of feature-store fallbacks (data_quality alert), and of predictions
