@@ -15,7 +15,7 @@ from monitoring import metrics
 from monitoring.choices import AlertRule, AlertSeverity, CheckStatus, DriftSeverity
 from monitoring.live.reference import ReferenceUnavailable, drift_reference_frame, drift_reference_get_or_build
 from monitoring.live.retraining import retraining_on_new_alert
-from monitoring.live.sampling import HOUR_COLUMN, PREDICTION_COLUMN, DriftFeatures, hour_matched_reference
+from monitoring.live.sampling import HOUR_COLUMN, PREDICTION_COLUMN, DriftFeatures, time_matched_reference
 from monitoring.live.selectors import audit_window_frame
 from monitoring.live.windows import check_instant
 from monitoring.models import Alert, DriftReference, DriftReport
@@ -47,7 +47,7 @@ def drift_check_run(*, tenant: Tenant, version: ModelVersion, window_end: dt.dat
     """Compare a version's predictions of the last DRIFT_WINDOW_MINUTES with its training data; store and alert.
 
     Current = the feature vectors and predicted ETAs audited for `version` in (end - window, end]; reference
-    = the version's `DriftReference`, re-sampled to the window's hours of day. The statistics core tests
+    = the version's `DriftReference`, re-sampled to the window's times of day. The statistics core tests
     every feature, the predicted ETA and the numeric features jointly, corrects across them (Benjamini-
     Hochberg) and declares drift only where the corrected p-value and the effect size both pass the
     thresholds from settings. The result is stored as a `DriftReport` and published as metrics; a drifted
@@ -84,9 +84,9 @@ def drift_check_run(*, tenant: Tenant, version: ModelVersion, window_end: dt.dat
         end=window_end,
         columns=list(dict.fromkeys([*features.names, HOUR_COLUMN])),
     )
-    # Seeded by the window, so re-running a check reproduces it exactly (hour sampling and MMD permutations).
+    # Seeded by the window, so re-running a check reproduces it exactly (time-of-day sampling and MMD permutations).
     seed = int(window_end.timestamp() // 60)
-    matched = hour_matched_reference(drift_reference_frame(reference), current[HOUR_COLUMN].to_numpy(), seed=seed)
+    matched = time_matched_reference(drift_reference_frame(reference), current[HOUR_COLUMN].to_numpy(), seed=seed)
     result = drift_check(
         matched.frame,
         current,
@@ -104,7 +104,7 @@ def drift_check_run(*, tenant: Tenant, version: ModelVersion, window_end: dt.dat
     report.n_current = result.n_current
     report.result = {
         **result.as_dict(),
-        "matched_hours": list(matched.hours),
+        "matched_slots": list(matched.slots),
         "unmatched_share": matched.unmatched_share,
     }
     if result.status == CheckStatus.INSUFFICIENT_DATA:

@@ -1,12 +1,12 @@
 """Drift-check inputs in plain Python (numpy/pandas, no Django): which features are tested, the cached
-reference sample as JSON columns, and the reference matched to a window's hours of day.
+reference sample as JSON columns, and the reference matched to a window's times of day.
 
-Why hour matching: a drift window is one hour of traffic, and much of what an order looks like depends on
-the hour it is placed (in the bundled history, road traffic is a function of the hour: "Jam" from 19:00 to
-21:59, "Low" in the morning). Against the whole day's training data, every evening window would "drift" in
-traffic. So each check compares the window with reference rows re-sampled to the window's own mix of hours
-of day; what remains is a change *at that time of day*. A shift in the hour mix itself cannot be seen in a
-one-hour window and is not tested.
+Why time matching: a drift window is one hour of traffic, and much of what an order looks like depends on
+the hour it is placed (in the bundled history, road traffic is a function of the hour: "jam" from 19:00 to
+21:59, "low" in the morning). Against the whole day's training data, every evening window would "drift" in
+traffic. So each check compares the window with reference rows re-sampled to the window's own mix of times
+of day; what remains is a change *at that time of day*. A shift in the mix of hours itself cannot be seen in
+a one-hour window and is not tested.
 """
 
 from __future__ import annotations
@@ -25,7 +25,11 @@ from predictions.ml.features import FEATURES_BY_NAME, FeatureKind
 PREDICTION_COLUMN = "predicted_eta_minutes"
 # The local time of day of an order, in hours: the column windows and references are matched on.
 HOUR_COLUMN = "order_hour"
-HOURS_PER_DAY = 24
+# Windows and references are matched per quarter hour of the day: fine enough that a window's edges match
+# (orders in the bundled history are placed on 5-minute marks), coarse enough that a 14-day reference still
+# has dozens of rows per slot at busy times.
+TIME_SLOT_MINUTES = 15
+SLOTS_PER_DAY = 24 * 60 // TIME_SLOT_MINUTES
 # Not tested: constant within a one-hour window (day of week), or growing by design with the history
 # (completed counts: every order after training has more history than any training row had).
 UNTESTED_FEATURES: frozenset[str] = frozenset(
@@ -94,59 +98,65 @@ def columns_to_frame(columns: Mapping[str, Sequence[Any]], kinds: Mapping[str, s
 
 @dataclass(frozen=True)
 class MatchedReference:
-    """The reference rows matched to a window's hours, and how well the match went.
+    """The reference rows matched to a window's times of day, and how well the match went.
 
-    `unmatched_share` is the share of the window's rows placed at hours of day the reference has no rows
-    for: they are compared with the reference of the other hours (and show up in `order_hour`).
+    `slots` are the window's time-of-day slots the reference had rows for (slot k starts k x
+    `TIME_SLOT_MINUTES` after midnight). `unmatched_share` is the share of the window's rows in slots the
+    reference has no rows for: they are compared with the reference of the other slots (and show up in
+    `order_hour`).
     """
 
     frame: pd.DataFrame
-    hours: tuple[int, ...]
+    slots: tuple[int, ...]
     unmatched_share: float
 
 
-def hour_matched_reference(
+def time_matched_reference(
     reference: pd.DataFrame, current_hours: Sequence[float] | np.ndarray, *, seed: int
 ) -> MatchedReference:
-    """Reference rows sampled without replacement so that their hour-of-day mix equals the window's.
+    """Reference rows sampled without replacement so that their time-of-day mix equals the window's.
 
-    The largest such sample: with window shares c_h and reference counts r_h, n = min_h floor(r_h / c_h)
-    rows in all, round(c_h * n) of hour h. Hours the reference lacks are left out of the matching (see
-    `MatchedReference.unmatched_share`). A window without any known hour gets the whole reference.
+    Times of day are compared in `TIME_SLOT_MINUTES` slots, not whole hours: a window from 16:45 to 17:45
+    holds a quarter hour of the 16:00 hour, and matching it with the whole of that hour would show a
+    difference in `order_hour` (and in whatever changes at 16:00) that is only the window's edge.
+    The largest such sample: with window shares c_s and reference counts r_s per slot, n = min_s
+    floor(r_s / c_s) rows in all, round(c_s * n) of slot s. Slots the reference lacks are left out of the
+    matching (see `MatchedReference.unmatched_share`). A window without any known time gets the whole
+    reference.
     """
-    reference_hours = _hours_of_day(reference[HOUR_COLUMN].to_numpy(dtype=np.float64))
-    window_hours = _hours_of_day(np.asarray(current_hours, dtype=np.float64))
-    window_hours = window_hours[window_hours >= 0]
-    if window_hours.size == 0:
-        return MatchedReference(frame=reference, hours=(), unmatched_share=0.0)
-    window_counts = np.bincount(window_hours, minlength=HOURS_PER_DAY)
-    reference_counts = np.bincount(reference_hours[reference_hours >= 0], minlength=HOURS_PER_DAY)
+    reference_slots = _slots_of_day(reference[HOUR_COLUMN].to_numpy(dtype=np.float64))
+    window_slots = _slots_of_day(np.asarray(current_hours, dtype=np.float64))
+    window_slots = window_slots[window_slots >= 0]
+    if window_slots.size == 0:
+        return MatchedReference(frame=reference, slots=(), unmatched_share=0.0)
+    window_counts = np.bincount(window_slots, minlength=SLOTS_PER_DAY)
+    reference_counts = np.bincount(reference_slots[reference_slots >= 0], minlength=SLOTS_PER_DAY)
     matchable = (window_counts > 0) & (reference_counts > 0)
-    unmatched_share = float(window_counts[~matchable].sum() / window_hours.size)
+    unmatched_share = float(window_counts[~matchable].sum() / window_slots.size)
     if not matchable.any():
-        return MatchedReference(frame=reference, hours=(), unmatched_share=unmatched_share)
+        return MatchedReference(frame=reference, slots=(), unmatched_share=unmatched_share)
     shares = window_counts[matchable] / window_counts[matchable].sum()
     total = int(np.min(np.floor(reference_counts[matchable] / shares)))
     rng = np.random.default_rng(seed)
     chosen: list[np.ndarray] = []
-    for hour, share in zip(np.flatnonzero(matchable), shares, strict=True):
-        rows_of_hour = np.flatnonzero(reference_hours == hour)
-        size = min(int(np.rint(share * total)), rows_of_hour.size)
-        chosen.append(rng.choice(rows_of_hour, size=size, replace=False))
+    for slot, share in zip(np.flatnonzero(matchable), shares, strict=True):
+        rows_of_slot = np.flatnonzero(reference_slots == slot)
+        size = min(int(np.rint(share * total)), rows_of_slot.size)
+        chosen.append(rng.choice(rows_of_slot, size=size, replace=False))
     positions = np.sort(np.concatenate(chosen))
     return MatchedReference(
         frame=reference.iloc[positions].reset_index(drop=True),
-        hours=tuple(int(hour) for hour in np.flatnonzero(matchable)),
+        slots=tuple(int(slot) for slot in np.flatnonzero(matchable)),
         unmatched_share=unmatched_share,
     )
 
 
-def _hours_of_day(order_hours: np.ndarray) -> np.ndarray:
-    """Whole hours of day 0..23 (an order_hour of 23.99 is hour 23); -1 where unknown."""
-    hours = np.full(order_hours.shape, -1, dtype=np.int64)
+def _slots_of_day(order_hours: np.ndarray) -> np.ndarray:
+    """Time-of-day slots 0..SLOTS_PER_DAY-1 of local order hours (23.99 is the last slot); -1 where unknown."""
+    slots = np.full(order_hours.shape, -1, dtype=np.int64)
     known = np.isfinite(order_hours)
-    hours[known] = np.floor(order_hours[known]).astype(np.int64) % HOURS_PER_DAY
-    return hours
+    slots[known] = np.floor(order_hours[known] * 60 / TIME_SLOT_MINUTES).astype(np.int64) % SLOTS_PER_DAY
+    return slots
 
 
 def _json_value(value: object) -> object:
@@ -159,3 +169,48 @@ def _json_value(value: object) -> object:
     if isinstance(value, (bool, np.bool_)):
         return float(value)
     return str(value)
+
+
+# --- Realized-accuracy baseline matched to the time of day ---------------------------------------------------
+
+# Hours of day with fewer validation outcomes than this use the version's overall validation MAE instead: the
+# MAE of a few dozen deliveries is mostly noise.
+MIN_PROFILE_COUNT = 30
+
+
+def hourly_error_profile(order_hours: np.ndarray, errors: np.ndarray) -> dict[str, dict[str, float]]:
+    """MAE, mean signed error (bias) and count of validation outcomes per local hour ("0".."23", JSON keys).
+
+    `errors` are predicted minus actual minutes. Errors depend on the hour (in the bundled history the evening
+    jam hours are the hardest), so an hour of live outcomes is judged against the same hours of validation.
+    """
+    hours = np.floor(np.asarray(order_hours, dtype=np.float64))
+    signed = np.asarray(errors, dtype=np.float64)
+    profile: dict[str, dict[str, float]] = {}
+    for hour in range(24):
+        mask = (hours % 24 == hour) & np.isfinite(signed)
+        if mask.any():
+            profile[str(hour)] = {
+                "mae": float(np.abs(signed[mask]).mean()),
+                "bias": float(signed[mask].mean()),
+                "count": int(mask.sum()),
+            }
+    return profile
+
+
+def matched_baseline(
+    profile: Mapping[str, Mapping[str, float]] | None, order_hours: np.ndarray, *, figure: str, overall: float
+) -> float:
+    """The validation `figure` ("mae" or "bias") expected for outcomes at these order hours.
+
+    The mean, over the outcomes, of their hour's validation figure. Hours without enough validation outcomes
+    (`MIN_PROFILE_COUNT`), unknown hours, or no profile at all count at `overall`.
+    """
+    hours = np.asarray(order_hours, dtype=np.float64)
+    if hours.size == 0:
+        return overall
+    expected = np.full(hours.size, overall)
+    for key, figures in (profile or {}).items():
+        if figures["count"] >= MIN_PROFILE_COUNT and figure in figures:
+            expected[np.floor(hours) % 24 == int(key)] = figures[figure]
+    return float(expected.mean())

@@ -1,4 +1,4 @@
-"""The plain-Python inputs of a drift check: tested features, reference JSON and hour matching."""
+"""The plain-Python inputs of a drift check: tested features, reference JSON and time-of-day matching."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from monitoring.live.sampling import (
     columns_to_frame,
     drift_features,
     frame_to_columns,
-    hour_matched_reference,
+    hourly_error_profile,
+    matched_baseline,
     reference_sample,
+    time_matched_reference,
 )
 from predictions.ml.features import FEATURE_NAMES
 
@@ -46,24 +49,51 @@ def test_a_sample_is_bounded_seeded_and_keeps_row_order() -> None:
     assert len(reference_sample(frame, max_rows=5000, seed=3)) == 1000
 
 
-def test_the_matched_reference_has_the_windows_hour_mix() -> None:
+def test_the_matched_reference_has_the_windows_time_of_day_mix() -> None:
     rng = np.random.default_rng(0)
-    reference = pd.DataFrame({"order_hour": rng.uniform(8, 24, size=4000)})
-    reference["hour"] = np.floor(reference["order_hour"]).astype(int)
-    window_hours = np.concatenate([np.full(300, 19.5), np.full(100, 20.2), np.full(10, 3.0)])  # 03:00: unseen
+    reference = pd.DataFrame({"order_hour": rng.uniform(8, 24, size=8000)})
+    reference["slot"] = np.floor(reference["order_hour"] * 4).astype(int)
+    # 19:30-19:45 three times as busy as 20:00-20:15; two orders at 03:00, when the reference has none.
+    window_hours = np.concatenate([np.full(300, 19.6), np.full(100, 20.1), np.full(2, 3.0)])
 
-    matched = hour_matched_reference(reference, window_hours, seed=1)
+    matched = time_matched_reference(reference, window_hours, seed=1)
 
-    shares = matched.frame["hour"].value_counts(normalize=True)
-    assert matched.hours == (19, 20) and math.isclose(matched.unmatched_share, 10 / 410)
-    assert abs(shares[19] - 0.75) < 0.01 and abs(shares[20] - 0.25) < 0.01
-    assert len(matched.frame) >= 300  # hour 20 (about 250 rows) limits the sample to about 4/3 of them
-    assert matched.frame.equals(hour_matched_reference(reference, window_hours, seed=1).frame)
+    shares = matched.frame["slot"].value_counts(normalize=True)
+    assert matched.slots == (78, 80) and math.isclose(matched.unmatched_share, 2 / 402)
+    assert set(shares.index) == {78, 80} and abs(shares[78] - 0.75) < 0.01
+    assert 150 <= len(matched.frame) <= 170  # slot 78 (about 125 rows) is three quarters: about 125 / 0.75
+    assert matched.frame.equals(time_matched_reference(reference, window_hours, seed=1).frame)
 
 
-def test_a_window_without_hours_is_compared_with_the_whole_reference() -> None:
+def test_a_window_edge_is_matched_within_the_hour() -> None:
+    reference = pd.DataFrame({"order_hour": np.arange(16.0, 18.0, 1 / 60)})  # one order a minute, 16:00-17:59
+
+    matched = time_matched_reference(reference, np.arange(16.75, 17.75, 1 / 60), seed=0)
+
+    assert matched.frame["order_hour"].min() >= 16.75 and matched.frame["order_hour"].max() < 17.75
+
+
+def test_a_window_without_times_is_compared_with_the_whole_reference() -> None:
     reference = pd.DataFrame({"order_hour": [9.0, 10.0, 11.0]})
 
-    matched = hour_matched_reference(reference, np.array([np.nan, np.nan]), seed=0)
+    matched = time_matched_reference(reference, np.array([np.nan, np.nan]), seed=0)
 
-    assert matched.frame is reference and matched.hours == ()
+    assert matched.frame is reference and matched.slots == ()
+
+
+def test_the_accuracy_baseline_weights_each_hours_validation_figures_by_the_windows_orders() -> None:
+    hours = np.array([8.2, 8.9, 19.1, 19.4, 19.7, 3.0])
+    profile = hourly_error_profile(hours, np.array([-1.0, 3.0, 5.0, -6.0, 7.0, 9.0]))
+
+    assert profile == {
+        "3": {"mae": 9.0, "bias": 9.0, "count": 1},
+        "8": {"mae": 2.0, "bias": 1.0, "count": 2},
+        "19": {"mae": 6.0, "bias": 2.0, "count": 3},
+    }
+    trusted = {**profile, "19": {**profile["19"], "count": 300}, "8": {**profile["8"], "count": 300}}
+    # Three orders at 19:00 (6.0), one at 08:00 (2.0), one at 03:00 (too few validation outcomes: overall 3.0).
+    window = np.array([19.0, 19.5, 19.9, 8.5, 3.2])
+    assert matched_baseline(trusted, window, figure="mae", overall=3.0) == pytest.approx(4.6)
+    assert matched_baseline(trusted, window, figure="bias", overall=0.5) == pytest.approx((3 * 2.0 + 1.0 + 0.5) / 5)
+    assert matched_baseline(None, np.array([19.0]), figure="mae", overall=3.0) == 3.0
+    assert matched_baseline(trusted, np.array([]), figure="mae", overall=3.0) == 3.0
