@@ -180,14 +180,21 @@ class DriftReference(TenantOwned):
     Rebuilt from the version's recorded training snapshot (lineage), restricted to the snapshot's last
     DRIFT_REFERENCE_DAYS, and sampled to at most DRIFT_REFERENCE_MAX_ROWS rows (seeded), with the version's
     own ETA for each row; so a drift check every few minutes neither retrains nor rebuilds history. `columns`
-    holds the tested features, `order_hour` (for hour matching) and `predicted_eta_minutes`, as JSON lists
-    (missing values null); `features` names the tested ones by kind. Never changed once written.
+    holds the tested features, `order_hour` (for time-of-day matching) and `predicted_eta_minutes`, as JSON
+    lists (missing values null); `features` names the tested ones by kind. `error_profile` is the version's
+    MAE and bias on its own validation window per hour of day, the baseline of realized accuracy. Never
+    changed once written.
     """
 
     model_version = models.OneToOneField(ModelVersion, on_delete=models.PROTECT, related_name="+")
     features = models.JSONField(help_text='tested features: {"numeric": [...], "categorical": [...]}')
     columns = models.JSONField(help_text="the sample, column by column")
     rows = models.PositiveIntegerField(help_text="rows in the sample")
+    error_profile = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='validation errors by hour of day: {"17": {"mae": 3.9, "bias": 0.2, "count": 512}}',
+    )
     source = models.JSONField(help_text="where the sample came from: snapshot selection, period, row counts")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -237,10 +244,12 @@ class DriftReport(TenantOwned):
 class AccuracyReport(TenantOwned):
     """Realized accuracy of a serving version: reported outcomes joined to their predictions over a window.
 
-    Over the last ACCURACY_WINDOW_HOURS: MAE, share within 5 minutes, mean signed error (positive: too
-    slow) and per-segment figures; the same for the most recent ACCURACY_RECENT_WINDOW_MINUTES. Compared
-    with the version's validation MAE (`baseline_mae`): `is_degraded` when either window is worse by more
-    than `tolerance` on at least the minimum number of outcomes. One report per version and window end.
+    Over the last ACCURACY_WINDOW_HOURS: MAE, share within 5 minutes, mean signed error (bias; positive: too
+    slow) and per-segment figures; MAE and bias for the most recent ACCURACY_RECENT_WINDOW_MINUTES too. Each
+    window is compared with the version's validation errors at the same hours of day (the `baseline_*`
+    columns; `validation_mae` is the whole validation window's): `is_degraded` when, on at least the minimum
+    number of outcomes, a window's MAE is worse by more than `tolerance` or its bias moved by more than
+    `max_bias_minutes`. One report per version and window end.
     """
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
@@ -251,12 +260,18 @@ class AccuracyReport(TenantOwned):
     outcomes = models.PositiveIntegerField(default=0)
     mae = models.FloatField(null=True, blank=True)
     within_5_share = models.FloatField(null=True, blank=True)
-    mean_error = models.FloatField(null=True, blank=True, help_text="predicted minus actual, averaged")
+    mean_error = models.FloatField(null=True, blank=True, help_text="bias: predicted minus actual, averaged")
     recent_outcomes = models.PositiveIntegerField(default=0)
     recent_mae = models.FloatField(null=True, blank=True)
     recent_within_5_share = models.FloatField(null=True, blank=True)
-    baseline_mae = models.FloatField(null=True, blank=True, help_text="the version's validation MAE")
-    tolerance = models.FloatField()
+    recent_mean_error = models.FloatField(null=True, blank=True)
+    validation_mae = models.FloatField(null=True, blank=True, help_text="the version's validation MAE")
+    baseline_mae = models.FloatField(null=True, blank=True, help_text="validation MAE at the window's hours")
+    baseline_mean_error = models.FloatField(null=True, blank=True, help_text="validation bias at those hours")
+    recent_baseline_mae = models.FloatField(null=True, blank=True)
+    recent_baseline_mean_error = models.FloatField(null=True, blank=True)
+    tolerance = models.FloatField(help_text="largest MAE increase (a share) that is not degradation")
+    max_bias_minutes = models.FloatField(help_text="largest change of the bias that is not degradation")
     min_outcomes = models.PositiveIntegerField()
     is_degraded = models.BooleanField(default=False)
     segments = models.JSONField(default=list, blank=True, help_text="per area, vehicle, weather, traffic")

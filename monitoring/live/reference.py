@@ -1,4 +1,4 @@
-"""The drift reference of a serving version: a sample of its training data, built on first use and cached.
+"""The reference of a serving version: a sample of its training data, built on first use and cached.
 
 Reference = the version's training data. The lineage of a trained version pins the data snapshot (which
 deliveries, ordered before when, up to which id), so the same rows are read back here and their features
@@ -6,7 +6,8 @@ rebuilt point-in-time with the same code that trained it, then scored by the ver
 prediction-drift reference. Only the snapshot's last DRIFT_REFERENCE_DAYS are used: history features (a
 courier's mean, hours since the last delivery) are still warming up in the first days of any history, and
 those rows would look like drift against every live window. The sample is stored as a `DriftReference` row
-and parsed once per process.
+and parsed once per process. The same row keeps the version's validation errors by hour of day, the baseline
+realized accuracy is judged against.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import datetime as dt
 import logging
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -30,10 +33,12 @@ from monitoring.live.sampling import (
     columns_to_frame,
     drift_features,
     frame_to_columns,
+    hourly_error_profile,
     reference_sample,
 )
 from monitoring.models import DriftReference
 from predictions.ml.features import build_features
+from predictions.ml.model import ETAPredictor
 from registry.models import ModelVersion
 from registry.training import model_version_load
 
@@ -54,16 +59,17 @@ def drift_reference_get_or_build(*, version: ModelVersion) -> DriftReference:
     existing = DriftReference.objects.filter(model_version=version).first()
     if existing is not None:
         return existing
-    features, columns, rows, source = _build(version)
+    built = _build(version)
     try:
         with transaction.atomic():
             return DriftReference.objects.create(
                 tenant_id=version.tenant_id,
                 model_version=version,
-                features=features.as_dict(),
-                columns=columns,
-                rows=rows,
-                source=source,
+                features=built.features.as_dict(),
+                columns=built.columns,
+                rows=built.rows,
+                error_profile=built.error_profile,
+                source=built.source,
             )
     except IntegrityError:
         return DriftReference.objects.get(model_version=version)
@@ -118,7 +124,35 @@ def _snapshot_history(version: ModelVersion) -> tuple[pd.DataFrame, dict[str, ob
     return history, {"snapshot": "deliveries ordered before the version was registered", "ordered_before": None}
 
 
-def _build(version: ModelVersion) -> tuple[DriftFeatures, dict[str, list[object]], int, dict[str, object]]:
+@dataclass(frozen=True)
+class _Built:
+    features: DriftFeatures
+    columns: dict[str, list[object]]
+    rows: int
+    error_profile: dict[str, dict[str, float]]
+    source: dict[str, object]
+
+
+def _error_profile(
+    version: ModelVersion, history: pd.DataFrame, predictor: ETAPredictor, time_zone: ZoneInfo
+) -> dict[str, dict[str, float]]:
+    """The version's errors on its own validation window, by hour of day (empty without lineage).
+
+    The validation window is the one training recorded (`evaluation_start`): the rows the version was not
+    fitted on and its validation MAE was measured on.
+    """
+    evaluation_start = ((version.lineage or {}).get("data") or {}).get("evaluation_start")
+    if not evaluation_start:
+        return {}
+    evaluation = history[history["ordered_at"] > pd.Timestamp(evaluation_start)]
+    if evaluation.empty:
+        return {}
+    vectors = build_features(evaluation, history=history, time_zone=time_zone)
+    errors = predictor.predict_frame(vectors).eta_minutes - evaluation["delivery_minutes"].to_numpy(dtype=float)
+    return hourly_error_profile(vectors[HOUR_COLUMN].to_numpy(dtype=np.float64), errors)
+
+
+def _build(version: ModelVersion) -> _Built:
     history, source = _snapshot_history(version)
     if history.empty:
         raise ReferenceUnavailable(f"{version}: its training snapshot has no deliveries")
@@ -128,7 +162,8 @@ def _build(version: ModelVersion) -> tuple[DriftFeatures, dict[str, list[object]
     period = history[history["ordered_at"] > period_start]
     orders = reference_sample(period, max_rows=settings.DRIFT_REFERENCE_MAX_ROWS, seed=REFERENCE_SEED)
     # Point-in-time against the whole snapshot: each row gets exactly the vector it had in training.
-    vectors = build_features(orders, history=history, time_zone=ZoneInfo(version.tenant.time_zone))
+    time_zone = ZoneInfo(version.tenant.time_zone)
+    vectors = build_features(orders, history=history, time_zone=time_zone)
     sample = vectors[[*features.names, HOUR_COLUMN]].copy()
     sample[PREDICTION_COLUMN] = predictor.predict_frame(vectors).eta_minutes
     sample = sample.loc[:, ~sample.columns.duplicated()]  # order_hour may also be a tested feature
@@ -141,4 +176,10 @@ def _build(version: ModelVersion) -> tuple[DriftFeatures, dict[str, list[object]
         "period_rows": len(period),
         "sample_seed": REFERENCE_SEED,
     }
-    return features, frame_to_columns(sample), len(sample), source
+    return _Built(
+        features=features,
+        columns=frame_to_columns(sample),
+        rows=len(sample),
+        error_profile=_error_profile(version, history, predictor, time_zone),
+        source=source,
+    )

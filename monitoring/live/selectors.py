@@ -11,7 +11,7 @@ from django.db.models.fields.json import KeyTextTransform
 
 from features.choices import Freshness
 from monitoring.constants import CHECK_MAX_ROWS
-from monitoring.live.sampling import PREDICTION_COLUMN
+from monitoring.live.sampling import HOUR_COLUMN, PREDICTION_COLUMN
 from predictions.models import PredictionAudit, PredictionOutcome
 from registry.choices import Alias
 from registry.constants import ETA_MODEL_NAME
@@ -48,10 +48,16 @@ class OutcomeWindow:
     actual: np.ndarray
     predicted: np.ndarray
     reported_at: np.ndarray  # datetime64[ns, UTC] values
+    order_hours: np.ndarray  # local time of day of each order, hours (NaN when the audit lacks it)
     segments: dict[str, np.ndarray]
 
     def __len__(self) -> int:
         return int(self.actual.size)
+
+    @property
+    def mean_error(self) -> float | None:
+        """The bias: mean of predicted minus actual (None without outcomes)."""
+        return float((self.predicted - self.actual).mean()) if self.actual.size else None
 
     def since(self, start: dt.datetime) -> OutcomeWindow:
         """The outcomes reported after `start`."""
@@ -60,6 +66,7 @@ class OutcomeWindow:
             actual=self.actual[mask],
             predicted=self.predicted[mask],
             reported_at=self.reported_at[mask],
+            order_hours=self.order_hours[mask],
             segments={name: labels[mask] for name, labels in self.segments.items()},
         )
 
@@ -67,28 +74,30 @@ class OutcomeWindow:
 def outcome_window(*, tenant: Tenant, version: ModelVersion, start: dt.datetime, end: dt.datetime) -> OutcomeWindow:
     """Outcomes of a version's predictions reported in (start, end] (at most `CHECK_MAX_ROWS`, the latest).
 
-    The segment labels come from the audited order (null when the order did not say, e.g. no traffic).
+    The segment labels come from the audited order (null when the order did not say, e.g. no traffic), the
+    order's time of day from its audited feature vector.
     """
-    segment_columns = {name: KeyTextTransform(name, "audit__order") for name in SEGMENT_FIELDS}
+    annotations = {f"segment_{name}": KeyTextTransform(name, "audit__order") for name in SEGMENT_FIELDS}
+    annotations["order_hour_text"] = KeyTextTransform(HOUR_COLUMN, "audit__features")
     rows = list(
         PredictionOutcome.objects.filter(
             tenant=tenant, model_version=version, reported_at__gt=start, reported_at__lte=end
         )
         .order_by("-reported_at")
-        .annotate(**{f"segment_{name}": expression for name, expression in segment_columns.items()})
-        .values_list("actual_minutes", "error_minutes", "reported_at", *(f"segment_{name}" for name in SEGMENT_FIELDS))[
-            :CHECK_MAX_ROWS
-        ]
+        .annotate(**annotations)
+        .values("actual_minutes", "error_minutes", "reported_at", *annotations)[:CHECK_MAX_ROWS]
     )
     rows.reverse()
-    actual = np.array([row[0] for row in rows], dtype=np.float64)
-    error = np.array([row[1] for row in rows], dtype=np.float64)
-    reported = pd.to_datetime([row[2] for row in rows], utc=True).tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    actual = np.array([row["actual_minutes"] for row in rows], dtype=np.float64)
+    error = np.array([row["error_minutes"] for row in rows], dtype=np.float64)
+    reported = pd.to_datetime([row["reported_at"] for row in rows], utc=True).tz_localize(None)
+    hours = [row["order_hour_text"] for row in rows]
     return OutcomeWindow(
         actual=actual,
         predicted=actual + error,  # error_minutes is predicted minus actual
-        reported_at=reported,
-        segments={name: np.array([row[3 + i] for row in rows], dtype=object) for i, name in enumerate(SEGMENT_FIELDS)},
+        reported_at=reported.to_numpy(dtype="datetime64[ns]"),
+        order_hours=np.array([np.nan if hour is None else float(hour) for hour in hours], dtype=np.float64),
+        segments={name: np.array([row[f"segment_{name}"] for row in rows], dtype=object) for name in SEGMENT_FIELDS},
     )
 
 

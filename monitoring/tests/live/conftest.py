@@ -50,7 +50,10 @@ def fresh_reference_cache() -> None:
 
 
 @pytest.fixture
-def monitored(db, model_storage, trained_model) -> Monitored:  # type: ignore[no-untyped-def]
+def monitored(db, model_storage, trained_model, settings) -> Monitored:  # type: ignore[no-untyped-def]
+    # The test history is three weeks: couriers' history features are still warming up in its first week, so
+    # the reference is its last week (where `recent_vectors` draws matched traffic from).
+    settings.DRIFT_REFERENCE_DAYS = 7
     tenant = TenantFactory()
     call_command("import_deliveries", str(trained_model.history_path), tenant=tenant.slug, stdout=io.StringIO())
     relative_path, sha256 = artifact_write(relative_dir=f"{tenant.slug}/eta", data=trained_model.artifact)

@@ -9,7 +9,8 @@ import pytest
 
 from monitoring.choices import AlertRule, AlertStatus, CheckStatus
 from monitoring.live.accuracy import realized_accuracy_check
-from monitoring.models import AccuracyReport, Alert
+from monitoring.live.reference import drift_reference_get_or_build
+from monitoring.models import AccuracyReport, Alert, DriftReference
 from monitoring.tests.live.conftest import BASELINE_MAE, audits_create, outcomes_create, recent_vectors
 
 pytestmark = pytest.mark.django_db
@@ -34,7 +35,7 @@ def test_degradation_raises_the_alert_and_a_good_window_resolves_it(monitored, s
 
     assert degraded.status == CheckStatus.OK and degraded.is_degraded
     assert degraded.outcomes == 150 and degraded.mae == pytest.approx(4.5) and degraded.within_5_share == 1.0
-    assert degraded.recent_outcomes == 150 and degraded.baseline_mae == BASELINE_MAE
+    assert degraded.recent_outcomes == 150 and degraded.baseline_mae == BASELINE_MAE == degraded.validation_mae
     assert {segment["dimension"] for segment in degraded.segments} == {"area", "vehicle", "weather", "traffic"}
     alert = Alert.objects.get(rule=AlertRule.ACCURACY_DEGRADATION, status=AlertStatus.FIRING)
     assert alert.severity == "critical"  # +50% is beyond twice the 15% tolerance
@@ -72,3 +73,40 @@ def test_too_few_outcomes_judge_nothing(monitored) -> None:  # type: ignore[no-u
     assert report.status == CheckStatus.INSUFFICIENT_DATA and not report.is_degraded and report.mae == 10.0
     assert again.pk == report.pk and AccuracyReport.objects.count() == 1
     assert not Alert.objects.exists()
+
+
+def test_an_hour_is_judged_against_the_validation_mae_of_the_same_hour(monitored) -> None:  # type: ignore[no-untyped-def]
+    # The version's validation errors by hour say 19:00-19:59 is hard (6 min) while the day averages 3 min.
+    drift_reference_get_or_build(version=monitored.version)
+    DriftReference.objects.filter(model_version=monitored.version).update(
+        error_profile={"19": {"mae": 6.0, "count": 400}, "8": {"mae": 2.0, "count": 10}}
+    )
+    vectors = recent_vectors(monitored, 150, seed=6)
+    vectors["order_hour"] = 19.5
+    audits = audits_create(monitored, vectors, end=END - dt.timedelta(minutes=40))
+    outcomes_create(monitored, audits, _errors(150, 6.3, seed=6), reported_at=END - dt.timedelta(minutes=5))
+
+    usual = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+
+    assert usual.validation_mae == BASELINE_MAE and usual.baseline_mae == usual.recent_baseline_mae == 6.0
+    assert usual.status == CheckStatus.OK and not usual.is_degraded  # +5% at 19:00, though +110% on the day
+
+    later = END + dt.timedelta(days=2)
+    audits = audits_create(monitored, vectors, end=later - dt.timedelta(minutes=40))
+    outcomes_create(monitored, audits, _errors(150, 7.5, seed=7), reported_at=later - dt.timedelta(minutes=5))
+    worse = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=later)
+
+    assert worse.is_degraded and worse.alert is not None and "+25%" in worse.alert.summary
+
+
+def test_etas_that_became_too_short_alert_on_the_bias_before_the_mae(monitored) -> None:  # type: ignore[no-untyped-def]
+    audits = audits_create(monitored, recent_vectors(monitored, 150, seed=8), end=END - dt.timedelta(minutes=40))
+    # Every delivery 2 minutes slower than predicted: MAE 2.0 is below the 3.0 baseline, the bias is not.
+    outcomes_create(monitored, audits, np.full(150, -2.0), reported_at=END - dt.timedelta(minutes=5))
+
+    report = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+
+    assert report.mae == pytest.approx(2.0) and report.mean_error == pytest.approx(-2.0)
+    assert report.baseline_mean_error == 0.0 and report.recent_mean_error == pytest.approx(-2.0)
+    assert report.is_degraded and "bias -2.00 min moved -2.00 min" in report.alert.summary
+    assert report.alert.severity == "warning"
