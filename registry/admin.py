@@ -17,7 +17,14 @@ from django.utils.html import format_html
 from intellilog.admin import ReadOnlyAdminMixin
 from registry.choices import Alias, RequestStatus
 from registry.evidence import ab_test_evidence, promotion_evidence
-from registry.models import ModelAlias, ModelVersion, PromotionRequest, RegisteredModel, RegistryEvent
+from registry.models import (
+    ModelAlias,
+    ModelVersion,
+    PromotionRequest,
+    RegisteredModel,
+    RegistryEvent,
+    ShadowEvaluation,
+)
 from registry.services import (
     alias_version,
     champion_rollback,
@@ -313,3 +320,30 @@ class RegistryEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "registered_model", "kind", "actor", "from_version", "to_version", "reason")
     list_filter = ("tenant", "kind")
     search_fields = ("actor", "reason")
+
+
+@admin.register(ShadowEvaluation)
+class ShadowEvaluationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every look at every shadow A/B test, read-only: the record behind the approval page's evidence."""
+
+    list_display = ("created_at", "registered_model", "challenger", "champion", "look", "pairs", "outcome", "p_value")
+    list_filter = ("tenant", "outcome")
+    readonly_fields = (
+        "registered_model",
+        "champion",
+        "challenger",
+        "look",
+        "pairs",
+        "outcome",
+        "p_value",
+        "boundary",
+        "effect_minutes",
+        "champion_mae",
+        "challenger_mae",
+        "decision",
+        "created_at",
+    )
+    fields = readonly_fields
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_staff

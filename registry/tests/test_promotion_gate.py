@@ -174,3 +174,5 @@ def test_with_significant_evidence_the_page_says_so_and_asks_for_no_override(can
 
     assert "Challenger significantly better (p=" in html and "it still needs your approval" in html
     assert 'name="override_reason"' not in form
+    looks = checker.get(reverse("admin:registry_shadowevaluation_changelist"))
+    assert looks.status_code == 200 and "Challenger significantly better" in looks.content.decode()
