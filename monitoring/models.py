@@ -249,7 +249,8 @@ class AccuracyReport(TenantOwned):
     window is compared with the version's validation errors at the same hours of day (the `baseline_*`
     columns; `validation_mae` is the whole validation window's): `is_degraded` when, on at least the minimum
     number of outcomes, a window's MAE is worse by more than `tolerance` or its bias moved by more than
-    `max_bias_minutes`. One report per version and window end.
+    `max_bias_minutes`, and significantly so (`findings` holds each window's test). One report per version and
+    window end.
     """
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
@@ -275,6 +276,9 @@ class AccuracyReport(TenantOwned):
     min_outcomes = models.PositiveIntegerField()
     is_degraded = models.BooleanField(default=False)
     segments = models.JSONField(default=list, blank=True, help_text="per area, vehicle, weather, traffic")
+    findings = models.JSONField(
+        default=list, blank=True, help_text="per window: live and baseline errors, increases, p-values, verdicts"
+    )
     alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

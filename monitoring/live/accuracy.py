@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -12,9 +11,16 @@ from django.db import IntegrityError, transaction
 
 from monitoring import metrics
 from monitoring.choices import AlertRule, AlertSeverity, CheckStatus
+from monitoring.live.accuracy_rules import (
+    AccuracyLimits,
+    Baseline,
+    WindowJudgement,
+    error_summary,
+    matched_baseline,
+    pooled_summary,
+)
 from monitoring.live.reference import ReferenceUnavailable, drift_reference_get_or_build
 from monitoring.live.retraining import retraining_on_new_alert
-from monitoring.live.sampling import matched_baseline
 from monitoring.live.selectors import OutcomeWindow, outcome_window
 from monitoring.live.windows import check_instant
 from monitoring.models import AccuracyReport, Alert
@@ -33,13 +39,15 @@ def realized_accuracy_check(
 
     Two windows of outcomes (by when they were reported): the last ACCURACY_WINDOW_HOURS, with per-segment
     figures (area, vehicle, weather, traffic of the audited order), and its last
-    ACCURACY_RECENT_WINDOW_MINUTES, which shows a sudden change within the hour instead of a day later. Each
+    ACCURACY_RECENT_WINDOW_MINUTES (reaching back to the last ACCURACY_MIN_OUTCOMES outcomes when those minutes
+    hold fewer), which shows a sudden change within the hour instead of a day later. Each
     is compared with the version's own validation errors at the same hours of day (its validation MAE and
     bias by hour, weighted by the window's orders; the overall `version.metrics["mae"]` where an hour has too
     few): errors depend on the hour, and an evening hour judged against the whole day would always look
     degraded. Degraded: a window with at least ACCURACY_MIN_OUTCOMES outcomes whose MAE exceeds its baseline
     by more than ACCURACY_TOLERANCE, or whose bias moved by more than ACCURACY_MAX_BIAS_MINUTES (a slowdown
-    shows in the bias first; critical beyond twice either limit). That raises the version's
+    shows in the bias first), significantly at ACCURACY_ALPHA (see `accuracy_rules`; critical beyond twice
+    either limit). That raises the version's
     `accuracy_degradation` alert, which may queue a retraining when it newly fires on a champion. Enough
     outcomes and no window degraded resolves it; too few outcomes, or no validation MAE, does neither.
 
@@ -53,6 +61,11 @@ def realized_accuracy_check(
     recent_start = max(window_start, window_end - dt.timedelta(minutes=settings.ACCURACY_RECENT_WINDOW_MINUTES))
     outcomes = outcome_window(tenant=tenant, version=version, start=window_start, end=window_end)
     recent = outcomes.since(recent_start)
+    if len(recent) < settings.ACCURACY_MIN_OUTCOMES and len(outcomes) > len(recent):
+        # A quiet hour: the recent window reaches back to the last ACCURACY_MIN_OUTCOMES outcomes, still much
+        # fresher than the whole day, so a change shows within the hour at low volume too.
+        recent = outcomes.latest(settings.ACCURACY_MIN_OUTCOMES)
+        recent_start = recent.first_reported_at - dt.timedelta(microseconds=1)  # type: ignore[operator]
     validation_mae = _validation_mae(version)
     report = AccuracyReport(
         tenant=tenant,
@@ -82,22 +95,15 @@ def realized_accuracy_check(
         recent_overall, _ = _metrics(recent)
         report.recent_mae, report.recent_within_5_share = recent_overall.mae, recent_overall.within_5_min
         report.recent_mean_error = recent.mean_error
-    if validation_mae is not None:
-        profile = _error_profile(version)
-        bias = _overall_bias(profile)
-        hours, recent_hours = outcomes.order_hours, recent.order_hours
-        report.baseline_mae = matched_baseline(profile, hours, figure="mae", overall=validation_mae)
-        report.baseline_mean_error = matched_baseline(profile, hours, figure="bias", overall=bias)
-        report.recent_baseline_mae = matched_baseline(profile, recent_hours, figure="mae", overall=validation_mae)
-        report.recent_baseline_mean_error = matched_baseline(profile, recent_hours, figure="bias", overall=bias)
-    findings = _findings(report)
-    if any(finding.is_judged for finding in findings):
+    judgements = _judgements(report, version, outcomes, recent)
+    if any(judgement.is_judged for judgement in judgements):
         report.status = CheckStatus.OK
-        report.is_degraded = any(finding.is_degraded for finding in findings)
+        report.is_degraded = any(judgement.is_degraded for judgement in judgements)
+    report.findings = [judgement.as_dict() for judgement in judgements]
     try:
         with transaction.atomic():
             if report.status == CheckStatus.OK:
-                report.alert = _alert(report, findings)
+                report.alert = _alert(report, judgements)
             report.save()
     except IntegrityError:
         return AccuracyReport.objects.get(model_version=version, window_end=window_end)
@@ -121,13 +127,6 @@ def realized_accuracy_check(
 def _validation_mae(version: ModelVersion) -> float | None:
     value = (version.metrics or {}).get("mae")
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
-
-
-def _overall_bias(profile: dict[str, dict[str, float]] | None) -> float:
-    """The validation bias over all hours (0 without a profile: an unbiased model is the neutral guess)."""
-    counted = [(figures.get("bias", 0.0), figures["count"]) for figures in (profile or {}).values()]
-    total = sum(count for _, count in counted)
-    return sum(bias * count for bias, count in counted) / total if total else 0.0
 
 
 def _error_profile(version: ModelVersion) -> dict[str, dict[str, float]] | None:
@@ -155,122 +154,55 @@ def _metrics(window: OutcomeWindow) -> tuple[Metrics, list[dict[str, Any]]]:
     return report.overall, segments
 
 
-@dataclass(frozen=True)
-class Finding:
-    """One window's MAE and bias against its baselines, and whether they break the limits."""
-
-    window: str
-    outcomes: int
-    mae: float | None
-    baseline_mae: float | None
-    mean_error: float | None
-    baseline_mean_error: float | None
-    min_outcomes: int
-    tolerance: float
-    max_bias_minutes: float
-
-    @property
-    def is_judged(self) -> bool:
-        return self.outcomes >= self.min_outcomes and None not in (self.mae, self.baseline_mae, self.mean_error)
-
-    @property
-    def mae_increase(self) -> float:
-        """MAE over its baseline minus 1 (0.2: 20% worse)."""
-        return self.mae / self.baseline_mae - 1 if self.is_judged else 0.0  # type: ignore[operator]
-
-    @property
-    def bias_shift(self) -> float:
-        """Minutes the bias moved from its baseline (negative: ETAs now too short, deliveries slower)."""
-        return self.mean_error - (self.baseline_mean_error or 0.0) if self.is_judged else 0.0  # type: ignore[operator]
-
-    @property
-    def is_mae_degraded(self) -> bool:
-        return self.is_judged and self.mae_increase > self.tolerance
-
-    @property
-    def is_bias_degraded(self) -> bool:
-        return self.is_judged and abs(self.bias_shift) > self.max_bias_minutes
-
-    @property
-    def is_degraded(self) -> bool:
-        return self.is_mae_degraded or self.is_bias_degraded
-
-    @property
-    def is_critical(self) -> bool:
-        return self.mae_increase > 2 * self.tolerance or abs(self.bias_shift) > 2 * self.max_bias_minutes
-
-    def describe(self) -> str:
-        parts = []
-        if self.is_mae_degraded:
-            parts.append(f"MAE {self.mae:.2f} min is {self.mae_increase:+.0%} over {self.baseline_mae:.2f}")
-        if self.is_bias_degraded:
-            parts.append(f"bias {self.mean_error:+.2f} min moved {self.bias_shift:+.2f} min")
-        return f"{self.window}: {' and '.join(parts)}"
-
-
-def _findings(report: AccuracyReport) -> list[Finding]:
-    common = {
-        "min_outcomes": report.min_outcomes,
-        "tolerance": report.tolerance,
-        "max_bias_minutes": report.max_bias_minutes,
-    }
+def _judgements(
+    report: AccuracyReport, version: ModelVersion, outcomes: OutcomeWindow, recent: OutcomeWindow
+) -> list[WindowJudgement]:
+    """Both windows against the version's validation errors at their hours (no baseline: nothing judged)."""
+    limits = AccuracyLimits(
+        tolerance=report.tolerance,
+        max_bias_minutes=report.max_bias_minutes,
+        alpha=settings.ACCURACY_ALPHA,
+        min_outcomes=report.min_outcomes,
+    )
+    profile = _error_profile(version) if report.validation_mae is not None else None
+    overall = pooled_summary(profile, mae=report.validation_mae) if report.validation_mae is not None else None
     hours = round((report.window_end - report.window_start).total_seconds() / 3600)
     minutes = round((report.window_end - report.recent_window_start).total_seconds() / 60)
-    return [
-        Finding(
-            f"last {hours} h",
-            report.outcomes,
-            report.mae,
-            report.baseline_mae,
-            report.mean_error,
-            report.baseline_mean_error,
-            **common,
-        ),
-        Finding(
-            f"last {minutes} min",
-            report.recent_outcomes,
-            report.recent_mae,
-            report.recent_baseline_mae,
-            report.recent_mean_error,
-            report.recent_baseline_mean_error,
-            **common,
-        ),
-    ]
+    judgements = []
+    for label, window in ((f"last {hours} h", outcomes), (f"last {minutes} min", recent)):
+        baseline = matched_baseline(profile, window.order_hours, overall=overall) if overall else None
+        judgements.append(WindowJudgement(label, error_summary(window.predicted - window.actual), baseline, limits))
+    report.baseline_mae, report.baseline_mean_error = _figures(judgements[0].baseline)
+    report.recent_baseline_mae, report.recent_baseline_mean_error = _figures(judgements[1].baseline)
+    return judgements
 
 
-def _alert(report: AccuracyReport, findings: list[Finding]) -> Alert | None:
+def _figures(baseline: Baseline | None) -> tuple[float | None, float | None]:
+    return (baseline.mae, baseline.bias) if baseline is not None else (None, None)
+
+
+def _alert(report: AccuracyReport, judgements: list[WindowJudgement]) -> Alert | None:
     """Raise the version's accuracy alert for a degraded report, resolve it otherwise."""
     subject = str(report.model_version)
     if not report.is_degraded:
         alert_resolve(rule=AlertRule.ACCURACY_DEGRADATION, tenant=report.tenant, subject=subject)
         return None
-    degraded = [finding for finding in findings if finding.is_degraded]
+    degraded = [judgement for judgement in judgements if judgement.is_degraded]
     return alert_raise(
         rule=AlertRule.ACCURACY_DEGRADATION,
         tenant=report.tenant,
         subject=subject,
-        severity=AlertSeverity.CRITICAL if any(f.is_critical for f in degraded) else AlertSeverity.WARNING,
+        severity=AlertSeverity.CRITICAL if any(j.is_critical for j in degraded) else AlertSeverity.WARNING,
         summary=(
             f"{subject}: realized accuracy worse than validation at the same hours ("
-            + "; ".join(finding.describe() for finding in degraded)
+            + "; ".join(judgement.describe() for judgement in degraded)
             + f"; limits {report.tolerance:+.0%} MAE, {report.max_bias_minutes:g} min bias)"
         ),
         details={
             "model_version_id": report.model_version_id,
             "window_end": report.window_end.isoformat(),
             "validation_mae": report.validation_mae,
-            "windows": [
-                {
-                    "window": finding.window,
-                    "outcomes": finding.outcomes,
-                    "mae": finding.mae,
-                    "baseline_mae": finding.baseline_mae,
-                    "mean_error": finding.mean_error,
-                    "baseline_mean_error": finding.baseline_mean_error,
-                    "is_degraded": finding.is_degraded,
-                }
-                for finding in findings
-            ],
+            "windows": report.findings,
             "worst_segments": sorted(
                 (segment for segment in report.segments if segment["count"] >= report.min_outcomes),
                 key=lambda segment: -segment["mae"],

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 
 from deliveries.selectors import deliveries_frame
 from monitoring.constants import REFERENCE_CACHE_SIZE, REFERENCE_SEED
+from monitoring.live.accuracy_rules import hourly_error_profile
 from monitoring.live.sampling import (
     HOUR_COLUMN,
     PREDICTION_COLUMN,
@@ -33,7 +34,6 @@ from monitoring.live.sampling import (
     columns_to_frame,
     drift_features,
     frame_to_columns,
-    hourly_error_profile,
     reference_sample,
 )
 from monitoring.models import DriftReference

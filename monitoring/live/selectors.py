@@ -61,7 +61,21 @@ class OutcomeWindow:
 
     def since(self, start: dt.datetime) -> OutcomeWindow:
         """The outcomes reported after `start`."""
-        mask = self.reported_at > np.datetime64(pd.Timestamp(start).tz_convert("UTC").tz_localize(None), "ns")
+        return self._subset(
+            self.reported_at > np.datetime64(pd.Timestamp(start).tz_convert("UTC").tz_localize(None), "ns")
+        )
+
+    def latest(self, count: int) -> OutcomeWindow:
+        """The `count` outcomes reported last (all of them when there are fewer)."""
+        mask = np.zeros(len(self), dtype=bool)
+        mask[max(len(self) - count, 0) :] = True  # oldest first: the latest are at the end
+        return self._subset(mask)
+
+    @property
+    def first_reported_at(self) -> dt.datetime | None:
+        return pd.Timestamp(self.reported_at[0]).tz_localize("UTC").to_pydatetime() if len(self) else None
+
+    def _subset(self, mask: np.ndarray) -> OutcomeWindow:
         return OutcomeWindow(
             actual=self.actual[mask],
             predicted=self.predicted[mask],

@@ -79,7 +79,10 @@ def test_an_hour_is_judged_against_the_validation_mae_of_the_same_hour(monitored
     # The version's validation errors by hour say 19:00-19:59 is hard (6 min) while the day averages 3 min.
     drift_reference_get_or_build(version=monitored.version)
     DriftReference.objects.filter(model_version=monitored.version).update(
-        error_profile={"19": {"mae": 6.0, "count": 400}, "8": {"mae": 2.0, "count": 10}}
+        error_profile={
+            "19": {"count": 400, "mae": 6.0, "mae_sd": 1.0, "bias": 0.0, "bias_sd": 6.0},
+            "8": {"count": 10, "mae": 2.0, "mae_sd": 1.0, "bias": 0.0, "bias_sd": 2.0},
+        }
     )
     vectors = recent_vectors(monitored, 150, seed=6)
     vectors["order_hour"] = 19.5
@@ -108,5 +111,5 @@ def test_etas_that_became_too_short_alert_on_the_bias_before_the_mae(monitored) 
 
     assert report.mae == pytest.approx(2.0) and report.mean_error == pytest.approx(-2.0)
     assert report.baseline_mean_error == 0.0 and report.recent_mean_error == pytest.approx(-2.0)
-    assert report.is_degraded and "bias -2.00 min moved -2.00 min" in report.alert.summary
+    assert report.is_degraded and "bias -2.00 min moved -2.00 (p=0)" in report.alert.summary
     assert report.alert.severity == "warning"

@@ -6,14 +6,11 @@ import math
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from monitoring.live.sampling import (
     columns_to_frame,
     drift_features,
     frame_to_columns,
-    hourly_error_profile,
-    matched_baseline,
     reference_sample,
     time_matched_reference,
 )
@@ -79,21 +76,3 @@ def test_a_window_without_times_is_compared_with_the_whole_reference() -> None:
     matched = time_matched_reference(reference, np.array([np.nan, np.nan]), seed=0)
 
     assert matched.frame is reference and matched.slots == ()
-
-
-def test_the_accuracy_baseline_weights_each_hours_validation_figures_by_the_windows_orders() -> None:
-    hours = np.array([8.2, 8.9, 19.1, 19.4, 19.7, 3.0])
-    profile = hourly_error_profile(hours, np.array([-1.0, 3.0, 5.0, -6.0, 7.0, 9.0]))
-
-    assert profile == {
-        "3": {"mae": 9.0, "bias": 9.0, "count": 1},
-        "8": {"mae": 2.0, "bias": 1.0, "count": 2},
-        "19": {"mae": 6.0, "bias": 2.0, "count": 3},
-    }
-    trusted = {**profile, "19": {**profile["19"], "count": 300}, "8": {**profile["8"], "count": 300}}
-    # Three orders at 19:00 (6.0), one at 08:00 (2.0), one at 03:00 (too few validation outcomes: overall 3.0).
-    window = np.array([19.0, 19.5, 19.9, 8.5, 3.2])
-    assert matched_baseline(trusted, window, figure="mae", overall=3.0) == pytest.approx(4.6)
-    assert matched_baseline(trusted, window, figure="bias", overall=0.5) == pytest.approx((3 * 2.0 + 1.0 + 0.5) / 5)
-    assert matched_baseline(None, np.array([19.0]), figure="mae", overall=3.0) == 3.0
-    assert matched_baseline(trusted, np.array([]), figure="mae", overall=3.0) == 3.0

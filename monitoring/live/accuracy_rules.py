@@ -1,0 +1,239 @@
+"""When realized accuracy counts as degraded, in plain Python (numpy/scipy, no Django).
+
+A window of reported outcomes is compared with the version's own validation errors at the same hours of day
+(errors depend on the hour: in the bundled history the evening jam hours are the hardest). Like drift, a
+degradation needs both a change that matters and one that is real: the MAE must exceed its baseline by more
+than the tolerance (or the bias move by more than its limit) AND the excess must be significant, a one-sided
+z-test on the two means (the window's and the baseline's, whose uncertainty counts too). Without the test, a
+window of 100 outcomes at a quiet hour, judged against 150 validation outcomes of that hour, is 15% worse by
+chance every few checks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+# Hours of day with fewer validation outcomes than this count at the version's overall validation figures:
+# the MAE of a few dozen deliveries is mostly noise.
+MIN_PROFILE_COUNT = 30
+
+
+@dataclass(frozen=True)
+class ErrorSummary:
+    """Errors (predicted minus actual, minutes) of a set of outcomes: MAE, bias, their spreads and the count."""
+
+    count: int
+    mae: float
+    mae_sd: float
+    bias: float
+    bias_sd: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def error_summary(errors: np.ndarray) -> ErrorSummary | None:
+    """The summary of these signed errors (None for none)."""
+    values = np.asarray(errors, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return None
+    absolute = np.abs(values)
+    spread = 1 if values.size > 1 else 0
+    return ErrorSummary(
+        count=int(values.size),
+        mae=float(absolute.mean()),
+        mae_sd=float(absolute.std(ddof=spread)),
+        bias=float(values.mean()),
+        bias_sd=float(values.std(ddof=spread)),
+    )
+
+
+def hourly_error_profile(order_hours: np.ndarray, errors: np.ndarray) -> dict[str, dict[str, float]]:
+    """The `ErrorSummary` of validation errors per local hour of day ("0".."23": JSON keys are strings)."""
+    hours = np.floor(np.asarray(order_hours, dtype=np.float64)) % 24
+    signed = np.asarray(errors, dtype=np.float64)
+    profile = {}
+    for hour in range(24):
+        summary = error_summary(signed[hours == hour])
+        if summary is not None:
+            profile[str(hour)] = summary.as_dict()
+    return profile
+
+
+def pooled_summary(profile: Mapping[str, Mapping[str, float]] | None, *, mae: float) -> ErrorSummary:
+    """The whole validation window's summary from its hours, with its MAE taken from the version's metrics.
+
+    Without a profile (a version without lineage) the spreads are unknown: 0, so the baseline counts as exact.
+    """
+    entries = [ErrorSummary(**entry) for entry in (profile or {}).values()]  # type: ignore[arg-type]
+    count = sum(entry.count for entry in entries)
+    if count == 0:
+        return ErrorSummary(count=0, mae=mae, mae_sd=0.0, bias=0.0, bias_sd=0.0)
+
+    def pooled_sd(mean_of: str, sd_of: str) -> float:
+        grand = sum(getattr(e, mean_of) * e.count for e in entries) / count
+        spread = sum(e.count * (getattr(e, sd_of) ** 2 + (getattr(e, mean_of) - grand) ** 2) for e in entries)
+        return math.sqrt(spread / count)
+
+    return ErrorSummary(
+        count=count,
+        mae=mae,
+        mae_sd=pooled_sd("mae", "mae_sd"),
+        bias=sum(entry.bias * entry.count for entry in entries) / count,
+        bias_sd=pooled_sd("bias", "bias_sd"),
+    )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The validation MAE and bias expected for a window's outcomes, with their standard errors."""
+
+    mae: float
+    mae_se: float
+    bias: float
+    bias_se: float
+
+
+def matched_baseline(
+    profile: Mapping[str, Mapping[str, float]] | None, order_hours: np.ndarray, *, overall: ErrorSummary
+) -> Baseline:
+    """The validation figures at the window's hours, weighted by its outcomes per hour.
+
+    An hour with fewer than `MIN_PROFILE_COUNT` validation outcomes, an unknown hour (NaN) or no profile
+    counts at `overall`. The standard error adds up each hour's: sqrt(sum of (w_h * sd_h)^2 / n_h), w_h being
+    the window's share of outcomes at hour h.
+    """
+    hours = np.floor(np.asarray(order_hours, dtype=np.float64)) % 24
+    if hours.size == 0:
+        return Baseline(overall.mae, 0.0, overall.bias, 0.0)
+    trusted = {
+        int(key): ErrorSummary(**entry)  # type: ignore[arg-type]
+        for key, entry in (profile or {}).items()
+        if entry["count"] >= MIN_PROFILE_COUNT
+    }
+    groups: list[tuple[float, ErrorSummary]] = []
+    is_fallback = np.ones(hours.size, dtype=bool)
+    for hour, summary in trusted.items():
+        at_hour = hours == hour
+        if at_hour.any():
+            groups.append((float(at_hour.mean()), summary))
+            is_fallback &= ~at_hour
+    if is_fallback.any():
+        groups.append((float(is_fallback.mean()), overall))
+
+    def standard_error(sd_of: str) -> float:
+        return math.sqrt(sum((w * getattr(s, sd_of)) ** 2 / s.count for w, s in groups if s.count > 0))
+
+    return Baseline(
+        mae=sum(w * s.mae for w, s in groups),
+        mae_se=standard_error("mae_sd"),
+        bias=sum(w * s.bias for w, s in groups),
+        bias_se=standard_error("bias_sd"),
+    )
+
+
+@dataclass(frozen=True)
+class AccuracyLimits:
+    """What counts as degraded: the MAE tolerance (a share), the bias limit (minutes), significance, sample."""
+
+    tolerance: float
+    max_bias_minutes: float
+    alpha: float
+    min_outcomes: int
+
+
+@dataclass(frozen=True)
+class WindowJudgement:
+    """One window's live errors against its baseline, and whether they break the limits."""
+
+    window: str
+    live: ErrorSummary | None
+    baseline: Baseline | None
+    limits: AccuracyLimits
+
+    @property
+    def is_judged(self) -> bool:
+        return self.live is not None and self.baseline is not None and self.live.count >= self.limits.min_outcomes
+
+    @property
+    def mae_increase(self) -> float:
+        """Live MAE over the baseline minus 1 (0.2: 20% worse)."""
+        return self.live.mae / self.baseline.mae - 1 if self.is_judged and self.baseline.mae > 0 else 0.0  # type: ignore[union-attr]
+
+    @property
+    def bias_shift(self) -> float:
+        """Minutes the bias moved (negative: ETAs now too short, deliveries slower than predicted)."""
+        return self.live.bias - self.baseline.bias if self.is_judged else 0.0  # type: ignore[union-attr]
+
+    @property
+    def mae_p_value(self) -> float:
+        """One-sided: the chance of a live MAE this much above the baseline if nothing had changed."""
+        if not self.is_judged:
+            return 1.0
+        live, baseline = self.live, self.baseline
+        return _p_value(live.mae - baseline.mae, live.mae_sd / math.sqrt(live.count), baseline.mae_se)  # type: ignore[union-attr]
+
+    @property
+    def bias_p_value(self) -> float:
+        """Two-sided: the chance of a bias this far from the baseline's if nothing had changed."""
+        if not self.is_judged:
+            return 1.0
+        live, baseline = self.live, self.baseline
+        return 2 * _p_value(abs(self.bias_shift), live.bias_sd / math.sqrt(live.count), baseline.bias_se)  # type: ignore[union-attr]
+
+    @property
+    def is_mae_degraded(self) -> bool:
+        return self.mae_increase > self.limits.tolerance and self.mae_p_value < self.limits.alpha
+
+    @property
+    def is_bias_degraded(self) -> bool:
+        return abs(self.bias_shift) > self.limits.max_bias_minutes and self.bias_p_value < self.limits.alpha
+
+    @property
+    def is_degraded(self) -> bool:
+        return self.is_mae_degraded or self.is_bias_degraded
+
+    @property
+    def is_critical(self) -> bool:
+        return (self.is_mae_degraded and self.mae_increase > 2 * self.limits.tolerance) or (
+            self.is_bias_degraded and abs(self.bias_shift) > 2 * self.limits.max_bias_minutes
+        )
+
+    def describe(self) -> str:
+        parts = []
+        if self.is_mae_degraded:
+            parts.append(
+                f"MAE {self.live.mae:.2f} min is {self.mae_increase:+.0%} over {self.baseline.mae:.2f} "  # type: ignore[union-attr]
+                f"(p={self.mae_p_value:.2g})"
+            )
+        if self.is_bias_degraded:
+            parts.append(f"bias {self.live.bias:+.2f} min moved {self.bias_shift:+.2f} (p={self.bias_p_value:.2g})")  # type: ignore[union-attr]
+        return f"{self.window}: {' and '.join(parts) or 'within limits'}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "window": self.window,
+            "is_judged": self.is_judged,
+            "live": self.live.as_dict() if self.live else None,
+            "baseline": asdict(self.baseline) if self.baseline else None,
+            "mae_increase": self.mae_increase,
+            "mae_p_value": self.mae_p_value,
+            "bias_shift": self.bias_shift,
+            "bias_p_value": self.bias_p_value,
+            "is_mae_degraded": self.is_mae_degraded,
+            "is_bias_degraded": self.is_bias_degraded,
+        }
+
+
+def _p_value(excess: float, live_se: float, baseline_se: float) -> float:
+    standard_error = math.hypot(live_se, baseline_se)
+    if standard_error == 0:
+        return 0.0 if excess > 0 else 1.0
+    return float(norm.sf(excess / standard_error))
