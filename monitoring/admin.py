@@ -288,12 +288,18 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "recent_baseline_mae",
         "tolerance",
         "min_outcomes",
+        "max_bias_minutes",
         "is_degraded",
+        "findings_pretty",
         "alert",
         "segment_table",
         "created_at",
     )
     readonly_fields = fields
+
+    @admin.display(description="tests per window")
+    def findings_pretty(self, report: AccuracyReport) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(report.findings, indent=2))
 
     @admin.display(description="segments")
     def segment_table(self, report: AccuracyReport) -> SafeString:

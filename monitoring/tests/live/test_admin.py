@@ -53,4 +53,5 @@ def test_accuracy_reports_are_read_only_with_their_segments(admin_client, monito
     assert listing.status_code == 200 and detail.status_code == 200
     assert "By is degraded" in listing.content.decode()
     assert "metropolitan" in detail.content.decode() and "By is degraded" in listing.content.decode()
+    assert "mae_p_value" in detail.content.decode()  # each window's test
     assert admin_client.post(reverse("admin:monitoring_accuracyreport_delete", args=[report.pk])).status_code == 403
