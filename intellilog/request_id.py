@@ -34,10 +34,10 @@ class RequestIdMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
         request.request_id = offered if _ACCEPTABLE_ID.match(offered) else uuid.uuid4().hex  # type: ignore[attr-defined]
-        token = request_id_var.set(request.request_id)  # type: ignore[attr-defined]
-        try:
-            response = self.get_response(request)
-        finally:
-            request_id_var.reset(token)
+        # Set, not reset after the response: Django logs a 4xx/5xx ("Unauthorized: /api/...") after the
+        # middleware chain has returned, and that line must carry the id too. The next request on this
+        # thread (or task, under ASGI) sets its own.
+        request_id_var.set(request.request_id)  # type: ignore[attr-defined]
+        response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request.request_id  # type: ignore[attr-defined]
         return response
