@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+from django.db.models import F
 from django.db.models.fields.json import KeyTextTransform
 
 from features.choices import Freshness
 from monitoring.constants import CHECK_MAX_ROWS
 from monitoring.live.sampling import HOUR_COLUMN, PREDICTION_COLUMN
-from predictions.models import PredictionAudit, PredictionOutcome
+from predictions.models import PredictionAudit, PredictionOutcome, ShadowPrediction
 from registry.choices import Alias
 from registry.constants import ETA_MODEL_NAME
 from registry.models import ModelAlias, ModelVersion
@@ -21,24 +24,40 @@ from tenants.models import Tenant
 # The order fields realized accuracy is broken down by (the fairness dimensions of the evaluation report).
 SEGMENT_FIELDS: tuple[str, ...] = ("area", "vehicle", "weather", "traffic")
 
+_Row = TypeVar("_Row")
+
 
 def audit_window_frame(
     *, tenant: Tenant, version: ModelVersion, start: dt.datetime, end: dt.datetime, columns: list[str]
 ) -> pd.DataFrame:
-    """The feature `columns` and predicted ETA of a version's predictions made in (start, end], oldest first.
+    """The feature `columns` and predicted ETA of a version's predictions of orders made in (start, end].
 
-    At most `CHECK_MAX_ROWS` of the most recent ones. A value the audit stored as null (NaN) or lacks is
-    missing (None); types are left to the statistics, which read numbers and categories themselves.
+    Oldest first, at most `CHECK_MAX_ROWS` of the most recent ones. A version's predictions are the ones it
+    served (audit rows) and, while it was the challenger, the ones it scored in the shadow on the audited
+    feature vectors of the champion's orders. A value the audit stored as null (NaN) or lacks is missing
+    (None); types are left to the statistics, which read numbers and categories themselves.
     """
-    rows = list(
+    served = (
         PredictionAudit.objects.filter(tenant=tenant, model_version=version, created_at__gt=start, created_at__lte=end)
         .order_by("-created_at")
-        .values_list("features", "predicted_eta_minutes")[:CHECK_MAX_ROWS]
+        .values_list("created_at", "features", "predicted_eta_minutes")[:CHECK_MAX_ROWS]
     )
-    rows.reverse()
-    data: dict[str, list[object]] = {name: [features.get(name) for features, _ in rows] for name in columns}
-    data[PREDICTION_COLUMN] = [eta for _, eta in rows]
+    shadowed = (
+        ShadowPrediction.objects.filter(
+            tenant=tenant, model_version=version, audit__created_at__gt=start, audit__created_at__lte=end
+        )
+        .order_by("-audit__created_at")
+        .values_list("audit__created_at", "audit__features", "predicted_eta_minutes")[:CHECK_MAX_ROWS]
+    )
+    rows = _latest([*served, *shadowed], key=lambda row: row[0])
+    data: dict[str, list[object]] = {name: [features.get(name) for _, features, _ in rows] for name in columns}
+    data[PREDICTION_COLUMN] = [eta for _, _, eta in rows]
     return pd.DataFrame(data, columns=[*columns, PREDICTION_COLUMN])
+
+
+def _latest(rows: list[_Row], *, key: Callable[[_Row], dt.datetime]) -> list[_Row]:
+    """The `CHECK_MAX_ROWS` latest of `rows` by `key`, oldest first."""
+    return sorted(rows, key=key)[-CHECK_MAX_ROWS:]
 
 
 @dataclass(frozen=True)
@@ -88,31 +107,56 @@ class OutcomeWindow:
 def outcome_window(*, tenant: Tenant, version: ModelVersion, start: dt.datetime, end: dt.datetime) -> OutcomeWindow:
     """Outcomes of a version's predictions reported in (start, end] (at most `CHECK_MAX_ROWS`, the latest).
 
-    The segment labels come from the audited order (null when the order did not say, e.g. no traffic), the
-    order's time of day from its audited feature vector.
+    The version's predictions are the ones it served and the ones it scored in the shadow as challenger
+    (their orders' outcomes give the shadow prediction an error too). The segment labels come from the
+    audited order (null when the order did not say, e.g. no traffic), the order's time of day from its
+    audited feature vector.
     """
-    annotations = {f"segment_{name}": KeyTextTransform(name, "audit__order") for name in SEGMENT_FIELDS}
-    annotations["order_hour_text"] = KeyTextTransform(HOUR_COLUMN, "audit__features")
-    rows = list(
-        PredictionOutcome.objects.filter(
-            tenant=tenant, model_version=version, reported_at__gt=start, reported_at__lte=end
-        )
-        .order_by("-reported_at")
-        .annotate(**annotations)
-        .values("actual_minutes", "error_minutes", "reported_at", *annotations)[:CHECK_MAX_ROWS]
+    order_columns = _order_annotations()
+    served = PredictionOutcome.objects.filter(
+        tenant=tenant, model_version=version, reported_at__gt=start, reported_at__lte=end
+    ).annotate(
+        actual=F("actual_minutes"),
+        # error_minutes is predicted minus actual
+        predicted=F("actual_minutes") + F("error_minutes"),
+        reported=F("reported_at"),
+        **order_columns,
     )
-    rows.reverse()
-    actual = np.array([row["actual_minutes"] for row in rows], dtype=np.float64)
-    error = np.array([row["error_minutes"] for row in rows], dtype=np.float64)
-    reported = pd.to_datetime([row["reported_at"] for row in rows], utc=True).tz_localize(None)
+    shadowed = ShadowPrediction.objects.filter(
+        tenant=tenant,
+        model_version=version,
+        audit__outcome__reported_at__gt=start,
+        audit__outcome__reported_at__lte=end,
+    ).annotate(
+        actual=F("audit__outcome__actual_minutes"),
+        predicted=F("predicted_eta_minutes"),
+        reported=F("audit__outcome__reported_at"),
+        **order_columns,
+    )
+    names = ["actual", "predicted", "reported", *order_columns]
+    rows = _latest(
+        [
+            *served.order_by("-reported").values(*names)[:CHECK_MAX_ROWS],
+            *shadowed.order_by("-reported").values(*names)[:CHECK_MAX_ROWS],
+        ],
+        key=lambda row: row["reported"],
+    )
+    reported = pd.to_datetime([row["reported"] for row in rows], utc=True).tz_localize(None)
     hours = [row["order_hour_text"] for row in rows]
     return OutcomeWindow(
-        actual=actual,
-        predicted=actual + error,  # error_minutes is predicted minus actual
+        actual=np.array([row["actual"] for row in rows], dtype=np.float64),
+        predicted=np.array([row["predicted"] for row in rows], dtype=np.float64),
         reported_at=reported.to_numpy(dtype="datetime64[ns]"),
         order_hours=np.array([np.nan if hour is None else float(hour) for hour in hours], dtype=np.float64),
         segments={name: np.array([row[f"segment_{name}"] for row in rows], dtype=object) for name in SEGMENT_FIELDS},
     )
+
+
+def _order_annotations() -> dict[str, KeyTextTransform]:
+    """The segment labels of the audited order and its time of day (outcomes and shadow rows both have `audit`)."""
+    annotations = {f"segment_{name}": KeyTextTransform(name, "audit__order") for name in SEGMENT_FIELDS}
+    annotations["order_hour_text"] = KeyTextTransform(HOUR_COLUMN, "audit__features")
+    return annotations
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from monitoring.live.reference import reference_cache_clear
 from predictions.choices import PredictionSource
 from predictions.ml.features import build_training_features
 from predictions.ml.model import ETAPredictor
-from predictions.models import PredictionAudit, PredictionOutcome
+from predictions.models import PredictionAudit, PredictionOutcome, ShadowPrediction
 from registry.artifacts import artifact_write
 from registry.choices import Alias
 from registry.models import ModelAlias, ModelVersion
@@ -158,4 +158,25 @@ def outcomes_create(
             reported_at=reported_at,
         )
         for audit, error in zip(audits, errors, strict=True)
+    )
+
+
+def shadows_create(
+    monitored: Monitored, audits: Sequence[PredictionAudit], version: ModelVersion, *, offset_minutes: float = 0.0
+) -> list[ShadowPrediction]:
+    """The challenger `version`'s shadow prediction of each audited order: the audit's ETA plus `offset_minutes`."""
+    return ShadowPrediction.objects.bulk_create(
+        ShadowPrediction(
+            tenant=monitored.tenant,
+            audit=audit,
+            model_version=version,
+            artifact_sha256=version.artifact_sha256,
+            predicted_eta_minutes=audit.predicted_eta_minutes + offset_minutes,
+            quantiles={},
+            confidence_score=0.9,
+            is_ood=False,
+            latency_ms=5.0,
+            created_at=audit.created_at,
+        )
+        for audit in audits
     )

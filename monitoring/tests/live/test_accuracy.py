@@ -11,7 +11,14 @@ from monitoring.choices import AlertRule, AlertStatus, CheckStatus
 from monitoring.live.accuracy import realized_accuracy_check
 from monitoring.live.reference import drift_reference_get_or_build
 from monitoring.models import AccuracyReport, Alert, DriftReference
-from monitoring.tests.live.conftest import BASELINE_MAE, audits_create, outcomes_create, recent_vectors
+from monitoring.tests.live.conftest import (
+    BASELINE_MAE,
+    audits_create,
+    outcomes_create,
+    recent_vectors,
+    shadows_create,
+)
+from registry.tests.factories import ModelVersionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +120,23 @@ def test_etas_that_became_too_short_alert_on_the_bias_before_the_mae(monitored) 
     assert report.baseline_mean_error == 0.0 and report.recent_mean_error == pytest.approx(-2.0)
     assert report.is_degraded and "bias -2.00 min moved -2.00 (p=0)" in report.alert.summary
     assert report.alert.severity == "warning"
+
+
+def test_a_challenger_is_judged_on_its_shadow_predictions_of_the_orders_with_outcomes(monitored) -> None:  # type: ignore[no-untyped-def]
+    challenger = ModelVersionFactory(
+        registered_model=monitored.version.registered_model,
+        artifact_path=monitored.version.artifact_path,
+        artifact_sha256=monitored.version.artifact_sha256,
+        metrics={"mae": BASELINE_MAE},
+        lineage=monitored.version.lineage,
+    )
+    audits = audits_create(monitored, recent_vectors(monitored, 160, seed=9), end=END - dt.timedelta(minutes=40))
+    # The champion was exact; the challenger's shadow ETAs were 5 minutes long on the 150 orders it scored.
+    shadows_create(monitored, audits[:150], challenger, offset_minutes=5.0)
+    outcomes_create(monitored, audits, np.zeros(160), reported_at=END - dt.timedelta(minutes=5))
+
+    champion = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+    shadowed = realized_accuracy_check(tenant=monitored.tenant, version=challenger, window_end=END)
+
+    assert champion.outcomes == 160 and champion.mae == 0.0 and not champion.is_degraded
+    assert shadowed.outcomes == 150 and shadowed.mae == pytest.approx(5.0) and shadowed.is_degraded

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from monitoring.models import AccuracyReport, DriftReport
 from monitoring.tasks import monitoring_checks_all_tenants_task, monitoring_checks_task
-from monitoring.tests.live.conftest import audits_create, recent_vectors
+from monitoring.tests.live.conftest import audits_create, recent_vectors, shadows_create
 from registry.choices import Alias
 from registry.models import ModelAlias
 from registry.tests.factories import ModelVersionFactory
@@ -34,7 +34,8 @@ def test_the_task_checks_champion_and_challenger_once_per_minute(monitored) -> N
     )
     # Ending on the minute the task's window ends at, well inside it even if the minute rolls over meanwhile.
     end = timezone.now().replace(second=0, microsecond=0)
-    audits_create(monitored, recent_vectors(monitored, 200, seed=1), end=end, minutes=50)
+    audits = audits_create(monitored, recent_vectors(monitored, 200, seed=1), end=end, minutes=50)
+    shadows_create(monitored, audits[::4], challenger)  # the challenger scored a quarter of them in the shadow
 
     first = monitoring_checks_task.delay(monitored.tenant.pk).get()
     second = monitoring_checks_task.delay(monitored.tenant.pk).get()
@@ -42,7 +43,7 @@ def test_the_task_checks_champion_and_challenger_once_per_minute(monitored) -> N
     assert first["errors"] == [] and len(first["drift_reports"]) == 2 and len(first["accuracy_reports"]) == 2
     assert second["drift_reports"] == first["drift_reports"] or DriftReport.objects.count() == 4  # minute rolled over
     by_version = {report.model_version_id: report for report in DriftReport.objects.order_by("id")[:2]}
-    assert by_version[monitored.version.pk].n_current == 200 and by_version[challenger.pk].n_current == 0
+    assert by_version[monitored.version.pk].n_current == 200 and by_version[challenger.pk].n_current == 50
     assert AccuracyReport.objects.filter(model_version=challenger).exists()
     assert first["quality_score"] == 100.0
 
