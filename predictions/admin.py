@@ -1,11 +1,11 @@
-"""Prediction audit in the admin: read-only, searchable by order id, filterable by version and date."""
+"""Prediction audit, outcomes, shadow predictions and batch runs in the admin: read-only, searchable by order id."""
 
 from __future__ import annotations
 
 from django.contrib import admin
 
 from intellilog.admin import ReadOnlyAdminMixin
-from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
+from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome, ShadowPrediction
 
 
 @admin.register(PredictionAudit)
@@ -35,6 +35,15 @@ class PredictionOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("tenant", "model_version", "reported_at")
     search_fields = ("=audit__order_id",)
     list_select_related = ("tenant", "audit", "model_version__registered_model")
+
+
+@admin.register(ShadowPrediction)
+class ShadowPredictionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("audit", "tenant", "model_version", "predicted_eta_minutes", "is_ood", "latency_ms", "created_at")
+    list_filter = ("tenant", "model_version", "created_at")
+    search_fields = ("=audit__order_id",)
+    list_select_related = ("tenant", "audit", "model_version__registered_model")
+    show_full_result_count = False  # as for the audit table: one row per shadow-scored prediction
 
 
 @admin.register(BatchPredictionRun)

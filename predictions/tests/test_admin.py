@@ -1,0 +1,43 @@
+"""The prediction records in the admin: searchable by order id, shown read-only, never deletable."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from predictions.tests.factories import served_with_outcomes, shadow_scored
+from registry.tests.factories import ModelVersionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff() -> Client:
+    client = Client()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def test_audits_outcomes_and_shadow_predictions_are_found_by_order_id(staff: Client) -> None:
+    champion = ModelVersionFactory()
+    challenger = ModelVersionFactory(registered_model=champion.registered_model)
+    audits = served_with_outcomes(version=champion, errors=[1.0, 2.0])
+    shadow_scored(audits=audits, challenger=challenger, errors=[0.5, 0.5])
+    wanted, other = audits
+
+    for model in ("predictionaudit", "predictionoutcome", "shadowprediction"):
+        page = staff.get(reverse(f"admin:predictions_{model}_changelist"), {"q": wanted.order_id})
+        assert page.status_code == 200, model
+        assert wanted.order_id in page.content.decode() and other.order_id not in page.content.decode(), model
+
+
+def test_an_audit_row_is_shown_read_only_and_cannot_be_deleted(staff: Client) -> None:
+    (audit,) = served_with_outcomes(version=ModelVersionFactory(), errors=[1.0])
+
+    page = staff.get(reverse("admin:predictions_predictionaudit_change", args=[audit.pk]))
+    deleted = staff.post(reverse("admin:predictions_predictionaudit_delete", args=[audit.pk]), {"post": "yes"})
+
+    assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
+    assert deleted.status_code == 403
+    audit.refresh_from_db()  # raises if the row is gone
