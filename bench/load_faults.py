@@ -25,8 +25,9 @@ While the load runs, the faults, one after another, each bounded in time and und
    no reset), no 2xx lacks its audit row, and the service answers 2xx again by itself.
 3. ``manage.py train_eta`` started (niced: training runs on worker hosts, not beside the web tier) and
    SIGKILLed while it trains. Expected: no READY version without a finished artifact, no champion change;
-   what the killed run leaves behind (its PENDING version) is reported, then marked FAILED here with the
-   registry's own service so the database is left tidy.
+   what the killed run leaves behind (its PENDING version) is reported, then the registry's stale-training
+   sweeper (``model_versions_fail_stale``, called at once instead of after TRAINING_STALE_AFTER_MINUTES)
+   must mark it FAILED and remove any artifact files it left.
 4. A new version whose artifact file is corrupted on disk after registration is promoted (maker-checker).
    Expected: every worker refuses it (checksum) and keeps serving the previous champion; then one worker
    is restarted (SIGTERM; gunicorn starts a fresh one) to see what a worker with no previous champion in
@@ -700,9 +701,12 @@ def fault_postgres(run: Run, outage: float, settle: float) -> None:
 
 def fault_training_kill(run: Run, env: dict[str, str], kill_after: float, settle: float) -> None:
     """SIGKILL ``manage.py train_eta`` once it has allocated its version and trained for ``kill_after`` s."""
+    from django.conf import settings
+
+    from registry.artifacts import version_artifact_dir
     from registry.models import ModelVersion, RegistryEvent
     from registry.selectors import eta_champion
-    from registry.services import model_version_mark_failed
+    from registry.services import model_versions_fail_stale
     from tenants.models import Tenant
 
     tenant = Tenant.objects.get(pk=run.setup.tenant_id)
@@ -746,22 +750,32 @@ def fault_training_kill(run: Run, env: dict[str, str], kill_after: float, settle
     reader.join(timeout=5)
     run.say(f"train_eta killed (exit {process.returncode}) {killed_at - began:.1f} s after it started")
     time.sleep(settle)
-    left = list(ModelVersion.objects.filter(tenant=tenant).exclude(pk__in=before))
+
+    def left_behind() -> list[dict[str, Any]]:
+        return [
+            {
+                "version": version.version,
+                "status": version.status,
+                "status_detail": version.status_detail,
+                "artifact_path": version.artifact_path,
+                "artifact_dir_exists": (
+                    Path(settings.ARTIFACT_ROOT)
+                    / version_artifact_dir(
+                        tenant_slug=tenant.slug, model_name=version.registered_model.name, version=version.version
+                    )
+                ).exists(),
+                "registered_events": RegistryEvent.objects.filter(to_version=version).count(),
+            }
+            for version in ModelVersion.objects.filter(tenant=tenant)
+            .exclude(pk__in=before)
+            .select_related("registered_model")
+        ]
+
+    found = left_behind()
     champion_after = eta_champion(tenant=tenant)
-    found = [
-        {
-            "version": version.version,
-            "status": version.status,
-            "status_detail": version.status_detail,
-            "artifact_path": version.artifact_path,
-            "registered_events": RegistryEvent.objects.filter(to_version=version).count(),
-        }
-        for version in left
-    ]
-    # What a sweeper of stale PENDING versions would do; the registry's own service, on our database only.
-    for version in left:
-        if version.status == "pending":
-            model_version_mark_failed(version=version, detail="killed mid-training (bench/load_faults.py)")
+    # The registry's stale-training sweeper (beat: registry.tasks.model_versions_fail_stale_task), run now with
+    # no minimum age instead of waiting TRAINING_STALE_AFTER_MINUTES; on this script's own database only.
+    swept = model_versions_fail_stale(stale_after=dt.timedelta(0))
     run.phase(
         "training: killed mid-way",
         began,
@@ -770,6 +784,8 @@ def fault_training_kill(run: Run, env: dict[str, str], kill_after: float, settle
         exit_code=process.returncode,
         seconds_before_kill=killed_at - began,
         versions_left=found,
+        swept=[version.version for version in swept],
+        versions_after_sweep=left_behind(),
         champion_before=champion_before.version if champion_before else None,
         champion_after=champion_after.version if champion_after else None,
     )
@@ -1094,11 +1110,13 @@ def verdicts(
             "ok": not half and notes["champion_before"] == notes["champion_after"],
             "detail": f"left behind: {left}; champion v{notes['champion_before']} -> v{notes['champion_after']}",
         }
+        after = notes["versions_after_sweep"]
         result["training: the killed run is retried or marked FAILED by the system"] = {
-            "ok": all(v["status"] == "failed" for v in left),
-            "detail": "stays PENDING (nothing sweeps stale PENDING versions; marked FAILED by this script afterwards)"
-            if any(v["status"] == "pending" for v in left)
-            else str(left),
+            "ok": bool(after)
+            and all(v["status"] == "failed" and not v["artifact_dir_exists"] for v in after)
+            and sorted(notes["swept"]) == sorted(v["version"] for v in left if v["status"] == "pending"),
+            "detail": f"after the kill: {[(v['version'], v['status']) for v in left]}; the stale-training sweeper "
+            f"marked {notes['swept']} failed: {[(v['version'], v['status'], v['status_detail'][:60]) for v in after]}",
         }
     if "corrupt artifact: promoted" in by_name:
         promoted = summary["corrupt artifact: promoted"]

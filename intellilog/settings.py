@@ -128,6 +128,26 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
 }
 
+# Training (registry.tasks.train_eta_task) is told to stop after TRAINING_TIME_LIMIT_MINUTES (Celery's soft limit:
+# the run marks its version FAILED itself) and killed a minute later (the hard limit); the bundled history of 35k
+# deliveries trains in about a minute here. It must end within the Redis broker's visibility timeout (1 h), or the
+# unacknowledged (acks_late) task would be delivered to a second worker while the first still trains. A version still
+# PENDING TRAINING_STALE_AFTER_MINUTES after it was reserved has lost its process (SIGKILL, out of memory, a lost
+# host): the sweeper, every 5 minutes, marks it FAILED.
+TRAINING_TIME_LIMIT_MINUTES = env_int("TRAINING_TIME_LIMIT_MINUTES", 30, minimum=1)
+if TRAINING_TIME_LIMIT_MINUTES > 58:
+    raise ImproperlyConfigured("TRAINING_TIME_LIMIT_MINUTES: at most 58, under the broker's 1 h visibility timeout")
+TRAINING_STALE_AFTER_MINUTES = env_int("TRAINING_STALE_AFTER_MINUTES", 60, minimum=1)
+if TRAINING_STALE_AFTER_MINUTES <= TRAINING_TIME_LIMIT_MINUTES + 1:
+    raise ImproperlyConfigured(
+        "TRAINING_STALE_AFTER_MINUTES: must be longer than TRAINING_TIME_LIMIT_MINUTES + 1 (the hard limit), "
+        "or a training still running would be marked failed"
+    )
+CELERY_BEAT_SCHEDULE["fail-stale-training"] = {
+    "task": "registry.tasks.model_versions_fail_stale_task",
+    "schedule": timedelta(minutes=5),
+}
+
 # Alert delivery (monitoring outbox): per-request timeout; retries back off exponentially from the base delay,
 # with jitter, capped at the maximum delay; after the last attempt a notification is marked failed (and kept).
 ALERT_DELIVERY_TIMEOUT_SECONDS = env_float("ALERT_DELIVERY_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=120)

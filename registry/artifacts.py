@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
@@ -12,6 +13,11 @@ from django.conf import settings
 
 class ArtifactError(RuntimeError):
     """An artifact is missing or its bytes do not match the recorded checksum."""
+
+
+def version_artifact_dir(*, tenant_slug: str, model_name: str, version: int) -> str:
+    """Where training writes one version's artifact: a directory of its own, so a failed run's files are found."""
+    return f"{tenant_slug}/{model_name}/v{version}"
 
 
 def artifact_write(*, relative_dir: str, data: bytes) -> tuple[str, str]:
@@ -41,3 +47,25 @@ def artifact_read(*, relative_path: str, expected_sha256: str) -> bytes:
             "refusing to load a tampered or corrupted model"
         )
     return data
+
+
+def artifact_dir_discard(*, relative_dir: str) -> list[str]:
+    """Delete the files of a directory no registered version points into; returns the names removed.
+
+    A run killed in `artifact_write` leaves a partial temporary file, and one killed after it (while
+    tracking) a complete, checksum-named file that no version records: neither may look like a model.
+    Only plain files directly inside are removed (then the directory, if empty); nothing outside
+    ARTIFACT_ROOT is touched.
+    """
+    root = Path(settings.ARTIFACT_ROOT).resolve()
+    directory = (root / relative_dir).resolve()
+    if directory == root or not directory.is_relative_to(root) or not directory.is_dir():
+        return []
+    removed = []
+    for path in sorted(directory.iterdir()):
+        if path.is_file() and not path.is_symlink():
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    with contextlib.suppress(OSError):  # not empty: something else lives there, leave it
+        directory.rmdir()
+    return removed

@@ -5,15 +5,19 @@ Every state change writes an append-only `RegistryEvent` in the same transaction
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from registry.artifacts import artifact_dir_discard, version_artifact_dir
 from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, APPROVERS_GROUP
 from registry.models import (
@@ -29,6 +33,8 @@ from tenants.models import Tenant
 
 if TYPE_CHECKING:
     from monitoring.stats.ab_test import ABDecision
+
+logger = logging.getLogger(__name__)
 
 
 def approvers_group_ensure() -> Group:
@@ -86,10 +92,84 @@ def model_version_mark_ready(
     return locked
 
 
-def model_version_mark_failed(*, version: ModelVersion, detail: str) -> None:
-    ModelVersion.objects.filter(pk=version.pk, status=VersionStatus.PENDING).update(
-        status=VersionStatus.FAILED, status_detail=detail[:5000]
+def model_version_mark_failed(*, version: ModelVersion, detail: str) -> bool:
+    """Record a training run that will not finish: a PENDING version becomes FAILED with `detail`.
+
+    A conditional UPDATE, so a version that is already READY (or was failed by the sweeper) is left as it
+    is; returns whether this call changed it. Whatever the run wrote into the version's artifact directory
+    is then discarded (`_failed_version_artifacts_discard`).
+    """
+    is_changed = (
+        ModelVersion.objects.filter(pk=version.pk, status=VersionStatus.PENDING).update(
+            status=VersionStatus.FAILED, status_detail=detail[:5000]
+        )
+        == 1
     )
+    _failed_version_artifacts_discard(version)
+    return is_changed
+
+
+def model_versions_fail_stale(*, stale_after: dt.timedelta | None = None) -> list[ModelVersion]:
+    """Mark FAILED every version still PENDING `stale_after` after it was reserved; returns those versions.
+
+    Training marks its own version READY or FAILED, except when its process dies without running any
+    Python (SIGKILL, the out-of-memory killer, a lost host): that version would stay PENDING for ever.
+    `stale_after` defaults to TRAINING_STALE_AFTER_MINUTES, longer than training's hard time limit, so
+    the Celery run that reserved such a version is gone. A `manage.py train_eta` run has no time limit:
+    one still training past that age is failed too, and its end is then refused registration.
+
+    One transaction: the stale rows are locked, skipping any row locked by a run that is marking itself
+    READY right now, and updated only while still PENDING, so a version that just finished is never touched
+    and a second run changes nothing. Their artifact directories are then discarded.
+    """
+    if stale_after is None:
+        stale_after = dt.timedelta(minutes=settings.TRAINING_STALE_AFTER_MINUTES)
+    now = timezone.now()
+    detail = (
+        f"training abandoned: still pending {stale_after.total_seconds() / 60:g} minutes after the version was "
+        "reserved, the age past which its process counts as killed or lost (SIGKILL, out of memory, a lost host); "
+        f"marked failed by the stale-training sweeper at {now:%Y-%m-%d %H:%M:%S %Z}"
+    )
+    with transaction.atomic():
+        stale = list(
+            ModelVersion.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=VersionStatus.PENDING, created_at__lt=now - stale_after)
+            .select_related("tenant", "registered_model")
+            .order_by("pk")
+        )
+        ModelVersion.objects.filter(pk__in=[version.pk for version in stale], status=VersionStatus.PENDING).update(
+            status=VersionStatus.FAILED, status_detail=detail
+        )
+    for version in stale:
+        version.status, version.status_detail = VersionStatus.FAILED, detail
+        removed = _failed_version_artifacts_discard(version)
+        logger.warning(
+            "%s marked failed: still pending %g minutes after it was reserved (%s, by %s); artifact files removed: %s",
+            version,
+            stale_after.total_seconds() / 60,
+            version.created_at.isoformat(),
+            version.created_by,
+            ", ".join(removed) or "none",
+        )
+    return stale
+
+
+def _failed_version_artifacts_discard(version: ModelVersion) -> list[str]:
+    """Remove what a failed run left in its version's artifact directory; nothing while any version uses it.
+
+    Re-checked in the database: only a FAILED version that never recorded an artifact, and only when no
+    version's recorded artifact lies in that directory, so a READY model's file can never be removed.
+    """
+    relative_dir = version_artifact_dir(
+        tenant_slug=version.tenant.slug, model_name=version.registered_model.name, version=version.version
+    )
+    is_failed_unregistered = ModelVersion.objects.filter(
+        pk=version.pk, status=VersionStatus.FAILED, artifact_path=""
+    ).exists()
+    is_directory_in_use = ModelVersion.objects.filter(artifact_path__startswith=f"{relative_dir}/").exists()
+    if not is_failed_unregistered or is_directory_in_use:
+        return []
+    return artifact_dir_discard(relative_dir=relative_dir)
 
 
 def model_version_archive(*, version: ModelVersion, actor: str, reason: str) -> ModelVersion:

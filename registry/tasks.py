@@ -1,15 +1,34 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
-from registry.services import challenger_set
+from registry.services import challenger_set, model_versions_fail_stale
 from registry.training import TrainingRefused, eta_model_train
 from tenants.models import Tenant
 
 NIGHTLY_REASON = "nightly retraining"
 
 
-@shared_task(name="registry.tasks.train_eta_task")
+# A training's pool process killed outright (SIGKILL, the out-of-memory killer) runs no handler: its version
+# stays PENDING until `model_versions_fail_stale_task` marks it FAILED. The task itself is sent again once
+# (`retry_on_worker_lost`, bounded by `max_retries`), not requeued without end (`reject_on_worker_lost`): the
+# likeliest killer of a training is the out-of-memory killer, and an unbounded requeue would kill worker
+# after worker on the same tenant. A retry reserves a new version (never reuses the dead run's), so nothing
+# is registered twice. `acks_late` (also the project default) keeps the message until the run ends, so a
+# whole lost worker (host gone) gets it redelivered by the broker. The soft limit makes a run that is too
+# long mark its own version FAILED; the hard limit a minute later kills it (then it is not retried), and
+# the sweeper's TRAINING_STALE_AFTER_MINUTES is longer than that.
+@shared_task(
+    name="registry.tasks.train_eta_task",
+    acks_late=True,
+    reject_on_worker_lost=False,
+    retry_on_worker_lost=True,
+    max_retries=1,
+    default_retry_delay=60,
+    soft_time_limit=settings.TRAINING_TIME_LIMIT_MINUTES * 60,
+    time_limit=(settings.TRAINING_TIME_LIMIT_MINUTES + 1) * 60,
+)
 def train_eta_task(tenant_id: int, reason: str = NIGHTLY_REASON) -> int | None:
     """Train a new ETA version for one tenant and make it the challenger; returns its id (None: refused).
 
@@ -17,6 +36,10 @@ def train_eta_task(tenant_id: int, reason: str = NIGHTLY_REASON) -> int | None:
     which, and is logged with the challenger change). The challenger is then shadow-scored; it never serves
     until a promotion. Safe to run twice: each run registers its own numbered version, the later one becomes
     the challenger, and a refusal writes nothing.
+
+    When the worker process running it is killed, the task is retried once with a new version number; the
+    killed run's version is left PENDING and later marked FAILED by the stale-training sweeper, so the
+    registry shows the honest history (vN failed, vN+1 ready) rather than reusing a number.
     """
     tenant = Tenant.objects.get(pk=tenant_id)
     try:
@@ -34,3 +57,9 @@ def train_eta_all_tenants_task() -> list[int]:
     for tenant_id in tenant_ids:
         train_eta_task.delay(tenant_id)
     return tenant_ids
+
+
+@shared_task(name="registry.tasks.model_versions_fail_stale_task")
+def model_versions_fail_stale_task() -> list[int]:
+    """The beat entry: mark FAILED the versions whose training died (PENDING for too long); safe to run twice."""
+    return [version.pk for version in model_versions_fail_stale()]

@@ -27,7 +27,7 @@ from intellilog.tracing import traced
 from predictions.ml.evaluation import EvaluationReport, delivery_segments, evaluate
 from predictions.ml.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
 from predictions.ml.model import ETAPredictor, TrainingConfig, default_candidates, train_best_of
-from registry.artifacts import artifact_read, artifact_write
+from registry.artifacts import artifact_read, artifact_write, version_artifact_dir
 from registry.constants import ETA_MODEL_NAME, EVALUATION_DAYS, MIN_TRAINING_ROWS
 from registry.models import ModelVersion
 from registry.services import (
@@ -141,7 +141,9 @@ def eta_model_train(
     """Train, evaluate, track and register a new ETA model version for a tenant (status READY).
 
     Refuses with `TrainingRefused` before allocating anything when the quality gate fails or there is
-    too little data. Once a version number is allocated, any failure marks that version FAILED.
+    too little data. Once a version number is allocated, any failure marks that version FAILED (and removes
+    what was written to its artifact directory). A process killed outright runs no handler: its version
+    stays PENDING until `registry.services.model_versions_fail_stale` marks it FAILED.
     """
     say = progress or (lambda message: None)
     verdict = tenant_quality_gate(tenant=tenant)
@@ -167,7 +169,10 @@ def eta_model_train(
         )
         artifact = predictor.to_bytes()
         artifact_path, sha256 = artifact_write(
-            relative_dir=f"{tenant.slug}/{ETA_MODEL_NAME}/v{version.version}", data=artifact
+            relative_dir=version_artifact_dir(
+                tenant_slug=tenant.slug, model_name=ETA_MODEL_NAME, version=version.version
+            ),
+            data=artifact,
         )
         lineage = {
             "data": {
