@@ -1,10 +1,17 @@
 """Liveness and readiness for load balancers, compose and Kubernetes probes.
 
 Liveness says the process answers. Readiness says it can serve predictions: the database answers and
-every tenant's champion is loaded (which also warms this worker's model cache before traffic arrives).
+the tenants' champions are loaded (which also warms this worker's model cache before traffic arrives).
 Redis is reported but does not fail readiness: without it predictions still work, computing features
 from the database and flagging them, and taking every replica out of the load balancer would turn a
 degraded service into an outage.
+
+The same holds for one tenant's model: a champion whose artifact cannot be loaded is served by its
+previous champion (`predictions.selectors.serving_model`), and a tenant with nothing loadable at all is
+that tenant's problem, on every replica alike (they share the artifact store): taking the replica out
+would refuse every other tenant too. Each tenant's state is in ``checks.champions``; the process is
+unready only when it can serve none of the tenants that have a champion (the artifact store itself
+unreadable, say), where another replica may do better.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from intellilog.redis_client import get_client
-from predictions.selectors import serving_model
+from predictions.selectors import ServingModel, serving_model
 from registry.artifacts import ArtifactError
 from registry.selectors import tenants_with_champion
 
@@ -43,12 +50,27 @@ def readiness(request: HttpRequest) -> JsonResponse:
         checks["redis"] = f"unavailable ({error.__class__.__name__}): features fall back to the database"
     if checks["database"] == "ok":
         champions: dict[str, str] = {}
+        is_serving_any = False
         for tenant in tenants_with_champion():
             try:
                 serving = serving_model(tenant=tenant)
-                champions[tenant.slug] = f"v{serving.version.version} loaded" if serving else "none"
             except ArtifactError as error:
                 champions[tenant.slug] = f"cannot load: {error}"
-                ready = False
+                continue
+            is_serving_any = True
+            champions[tenant.slug] = _champion_state(serving)
         checks["champions"] = champions
+        if champions and not is_serving_any:
+            ready = False
     return JsonResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)
+
+
+def _champion_state(serving: ServingModel | None) -> str:
+    if serving is None:  # the alias went away since the tenant was listed
+        return "none"
+    if serving.replaces is not None:
+        return (
+            f"v{serving.version.version} loaded in place of the champion v{serving.replaces.version}, "
+            f"which cannot load: {serving.replaced_because}"
+        )
+    return f"v{serving.version.version} loaded"

@@ -5,7 +5,8 @@ For ROLLBACK_WATCH_HOURS after a promotion, the periodic check compares the new 
 predictions it served in the ROLLBACK_BASELINE_HOURS before the promotion) with the one-sided test of
 `predictions.ml.champion_watch`. Significantly worse: the previous champion is restored through
 `registry.services.champion_rollback_automatic` (an `automatic_rollback` event carrying the statistics) and
-an accuracy-degradation alert is raised, both in one transaction.
+an accuracy-degradation alert is raised, both in one transaction. A predecessor whose artifact no longer
+verifies is not restored: the same alert says the rollback was refused and why.
 
 Safe to run twice: once the champion's last move is a rollback there is no promotion to watch, and the
 registry service acts only while the watched version is still the champion.
@@ -29,7 +30,7 @@ from predictions.models import PredictionOutcome
 from registry.constants import ETA_MODEL_NAME
 from registry.models import ModelVersion, RegisteredModel
 from registry.selectors import champion_promotion_watched
-from registry.services import champion_rollback_automatic
+from registry.services import ChampionArtifactRefused, champion_rollback_automatic
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -100,9 +101,30 @@ def champion_watch_run(*, tenant: Tenant, now: dt.datetime | None = None) -> Wat
         return WatchResult(champion=champion, previous=previous, decision=decision, restored=None)
     reason = f"v{champion.version} worse than v{previous.version} since its promotion: {decision.summary}"
     with transaction.atomic():
-        restored = champion_rollback_automatic(
-            registered_model=registered_model, expected_champion=champion, restore=previous, reason=reason
-        )
+        try:
+            restored = champion_rollback_automatic(
+                registered_model=registered_model, expected_champion=champion, restore=previous, reason=reason
+            )
+        except ChampionArtifactRefused as refusal:
+            # Restoring a version no worker can load would trade a worse model for errors: keep the champion
+            # and page someone, who can restore the file (the next run then rolls back) or decide otherwise.
+            refused = " ".join(refusal.messages)
+            alert_raise(
+                rule=AlertRule.ACCURACY_DEGRADATION,
+                tenant=tenant,
+                subject=rollback_alert_subject(champion=champion, previous=previous),
+                severity=AlertSeverity.CRITICAL,
+                summary=f"Automatic rollback of {registered_model} refused: {refused} {reason}",
+                details={
+                    "kept_champion_version": champion.version,
+                    "refused_restore_version": previous.version,
+                    "refusal": refused,
+                    "promoted_at": promoted_at.isoformat(),
+                    "decision": decision.as_dict(),
+                },
+            )
+            logger.error("automatic rollback for %s refused: %s", tenant.slug, refused)
+            return WatchResult(champion=champion, previous=previous, decision=decision, restored=None)
         if restored is not None:
             alert_raise(
                 rule=AlertRule.ACCURACY_DEGRADATION,

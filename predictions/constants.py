@@ -1,6 +1,12 @@
 # How often a worker re-reads which version is the champion: a promotion or rollback is served by every
 # worker within this many seconds, without a restart, at the cost of one small query per interval.
 CHAMPION_RECHECK_SECONDS = 2.0
+# A champion whose artifact was refused (missing, or fails its checksum) is read again only after this long,
+# not at every re-check: hashing a bad file every few seconds in every worker costs I/O and floods the log
+# and the alert, while a restored file is still picked up within a minute. A moved alias is seen at once.
+CHAMPION_REFUSAL_RETRY_SECONDS = 60.0
+# A worker that cannot load the champion tries at most this many previous champions, most recent first.
+CHAMPION_FALLBACK_MAX_VERSIONS = 5
 # Longest pickup-to-drop distance the API accepts: far beyond any food delivery, it only refuses typos.
 MAX_DISTANCE_KM = 500.0
 # Idempotency keys are stored in an indexed column of this width.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry.choices import Alias, EventKind
+from registry.choices import Alias, EventKind, VersionStatus
 from registry.constants import ETA_MODEL_NAME
 from registry.models import ModelAlias, ModelVersion, RegisteredModel, RegistryEvent, ShadowEvaluation
 from tenants.models import Tenant
@@ -21,6 +21,34 @@ def eta_champion(*, tenant: Tenant) -> ModelVersion | None:
         .first()
     )
     return alias.version if alias else None
+
+
+def eta_previous_champions(*, champion: ModelVersion) -> list[ModelVersion]:
+    """The champions before `champion`, most recent first: what successive rollbacks would restore.
+
+    Follows promotions back, as `registry.services.champion_rollback` does: the version `champion` replaced
+    when it was (last) promoted, the version that one replaced, and so on, each version once. A version that
+    only held the alias through a rollback is not on that path. Archived versions are skipped (retired, never
+    to serve again), but the walk goes on past them. Two queries, whatever the history's length.
+    """
+    replaced: dict[int, int] = {}
+    promotions = (
+        RegistryEvent.objects.filter(
+            registered_model_id=champion.registered_model_id, kind=EventKind.PROMOTED, from_version__isnull=False
+        )
+        .order_by("-created_at", "-id")
+        .values_list("to_version_id", "from_version_id")
+    )
+    for to_version_id, from_version_id in promotions:
+        replaced.setdefault(to_version_id, from_version_id)  # the latest promotion of each version counts
+    chain: list[int] = []
+    current = champion.pk
+    while (previous := replaced.get(current)) is not None and previous != champion.pk and previous not in chain:
+        chain.append(previous)
+        current = previous
+    versions = ModelVersion.objects.filter(pk__in=chain, status=VersionStatus.READY).select_related("registered_model")
+    by_pk = {version.pk: version for version in versions}
+    return [by_pk[pk] for pk in chain if pk in by_pk]
 
 
 def eta_challenger(*, tenant: Tenant) -> ModelVersion | None:

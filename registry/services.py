@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from registry.artifacts import artifact_dir_discard, version_artifact_dir
+from registry.artifacts import ArtifactError, artifact_dir_discard, artifact_read, version_artifact_dir
 from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, APPROVERS_GROUP
 from registry.models import (
@@ -196,8 +196,36 @@ def alias_version(*, registered_model: RegisteredModel, alias: str) -> ModelVers
     return row.version if row else None
 
 
+class ChampionArtifactRefused(ValidationError):
+    """The version's artifact is missing or fails its checksum, so it may not become the champion."""
+
+
+def _champion_artifact_check(version: ModelVersion) -> None:
+    """Refuse `version` as champion unless its artifact is on disk with the recorded checksum.
+
+    Serving verifies every load anyway, but a champion no worker can load leaves each freshly started worker
+    with nothing of its own to serve; a missing or tampered file is cheaper to refuse here, before the alias
+    moves, than to discover in production. Bit rot after the move is serving's to handle (it falls back).
+    """
+    try:
+        artifact_read(relative_path=version.artifact_path, expected_sha256=version.artifact_sha256)
+    except ArtifactError as error:
+        raise ChampionArtifactRefused(
+            {
+                "version": f"{version} cannot become the champion: {error}. The champion is unchanged; restore "
+                "the file (docs/runbooks.md, Corrupt model artifact) and try again."
+            }
+        ) from error
+
+
 def _alias_move(*, registered_model: RegisteredModel, alias: str, version: ModelVersion) -> ModelVersion | None:
-    """Point `alias` at `version`; caller holds the transaction. Returns the version it pointed at before."""
+    """Point `alias` at `version`; caller holds the transaction. Returns the version it pointed at before.
+
+    The champion alias moves only to a version whose artifact verifies (`ChampionArtifactRefused`), whether
+    by approval, rollback or automatic rollback.
+    """
+    if alias == Alias.CHAMPION:
+        _champion_artifact_check(version)
     row = ModelAlias.objects.select_for_update().filter(registered_model=registered_model, alias=alias).first()
     previous = row.version if row else None
     if row is None:
@@ -313,7 +341,8 @@ def promotion_request_approve(
     found it significantly better (`registry.selectors.promotion_gate`), approval needs an explicit
     ``override_reason`` (empty: ValidationError on ``override_reason``). The A/B summary, and the override
     when one was needed, are written into the approval event. Significant evidence never replaces the
-    checker: approval is still this person's decision.
+    checker: approval is still this person's decision. A version whose artifact is missing or fails its
+    checksum is refused (`ChampionArtifactRefused`): the request stays pending and the champion stays put.
     """
     _check_reviewer(request, user)
     with transaction.atomic():
@@ -384,7 +413,8 @@ def champion_rollback(*, registered_model: RegisteredModel, actor: str, reason: 
     """Restore the champion that the current one replaced when it was promoted; logged as a rollback.
 
     Only promotions are walked back (never a rollback undone), so rolling back repeatedly steps back
-    through approved champions and can never reinstate a version without a new approval.
+    through approved champions and can never reinstate a version without a new approval. A previous champion
+    whose artifact is missing or fails its checksum is not restored (`ChampionArtifactRefused`).
     """
     if not reason.strip():
         raise ValidationError({"reason": "a rollback needs a reason"})
@@ -444,7 +474,8 @@ def champion_rollback_automatic(
     Acts only while `expected_champion` is still the champion and `restore` is the champion its promotion
     replaced, checked under the model's lock: a second run, a concurrent run, or a run after someone
     promoted or rolled back in the meantime does nothing. Logged as an `automatic_rollback` event whose
-    reason carries the statistics.
+    reason carries the statistics. `ChampionArtifactRefused`, with nothing changed, when `restore`'s artifact
+    is missing or fails its checksum.
     """
     if not reason.strip():
         raise ValidationError({"reason": "an automatic rollback needs its statistics as the reason"})

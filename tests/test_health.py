@@ -28,10 +28,63 @@ def test_redis_down_is_reported_but_still_ready(serving_tenant, settings) -> Non
     assert ready.json()["checks"]["redis"].startswith("unavailable")
 
 
-def test_an_unloadable_champion_is_not_ready(serving_tenant) -> None:  # type: ignore[no-untyped-def]
+def test_a_process_that_can_serve_no_tenant_is_not_ready(serving_tenant) -> None:  # type: ignore[no-untyped-def]
     artifact = Path(settings.ARTIFACT_ROOT) / serving_tenant.version.artifact_path
     artifact.write_bytes(b"corrupt")
     ready = requests.get(f"{serving_tenant.client.base_url}/health/ready", timeout=10)
     assert ready.status_code == 503
     assert ready.json()["status"] == "not_ready"
     assert "cannot load" in ready.json()["checks"]["champions"][serving_tenant.client.tenant.slug]
+
+
+def _champion(tenant, artifact: bytes, relative_dir: str):  # type: ignore[no-untyped-def]
+    from registry.artifacts import artifact_write
+    from registry.constants import ETA_MODEL_NAME
+    from registry.services import promotion_request_approve, promotion_request_create, registered_model_get_or_create
+    from registry.tests.factories import ModelVersionFactory, UserFactory, approver
+
+    relative_path, sha256 = artifact_write(relative_dir=relative_dir, data=artifact)
+    version = ModelVersionFactory(
+        registered_model=registered_model_get_or_create(tenant=tenant, name=ETA_MODEL_NAME),
+        artifact_path=relative_path,
+        artifact_sha256=sha256,
+    )
+    request = promotion_request_create(version=version, user=UserFactory(), reason="serve it")
+    promotion_request_approve(request=request, user=approver(), comment="ok", override_reason="test")
+    return version
+
+
+def test_one_tenants_unloadable_champion_leaves_the_process_ready_for_the_others(  # type: ignore[no-untyped-def]
+    serving_tenant, make_tenant_client, trained_model
+) -> None:
+    from registry.tests.test_services import tamper
+
+    broken = make_tenant_client()
+    version = _champion(broken.tenant, trained_model.artifact, f"{broken.tenant.slug}/eta")
+    tamper(version)
+
+    ready = requests.get(f"{serving_tenant.client.base_url}/health/ready", timeout=10)
+
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    champions = ready.json()["checks"]["champions"]
+    assert champions[serving_tenant.client.tenant.slug] == f"v{serving_tenant.version.version} loaded"
+    assert champions[broken.tenant.slug].startswith(f"cannot load: champion {version} cannot be loaded: artifact")
+    assert champions[broken.tenant.slug].endswith("no previous champion can be loaded either")
+
+
+def test_a_champion_served_by_its_predecessor_is_ready_and_says_so(serving_tenant, trained_model) -> None:  # type: ignore[no-untyped-def]
+    from registry.tests.test_services import tamper
+
+    client, first = serving_tenant.client, serving_tenant.version
+    # The same model bytes in a file of its own: corrupting it leaves the first champion's file intact.
+    second = _champion(client.tenant, trained_model.artifact, f"{client.tenant.slug}/eta/second")
+    tamper(second)
+
+    ready = requests.get(f"{client.base_url}/health/ready", timeout=10)
+
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    state = ready.json()["checks"]["champions"][client.tenant.slug]
+    assert state.startswith(
+        f"v{first.version} loaded in place of the champion v{second.version}, which cannot load: artifact "
+        f"{second.artifact_path} fails its checksum"
+    )

@@ -9,3 +9,8 @@ from predictions.selectors import serving_cache_clear
 def fresh_serving_cache() -> None:
     """Each test starts with no champion cached in this process."""
     serving_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def isolated_model_storage(model_storage: None) -> None:
+    """Artifacts (factory versions write real ones) and MLflow runs go to temporary places, never var/."""

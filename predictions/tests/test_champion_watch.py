@@ -22,6 +22,7 @@ from registry.services import (
     promotion_request_create,
 )
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
+from registry.tests.test_services import tamper
 
 pytestmark = pytest.mark.django_db
 
@@ -83,6 +84,31 @@ def test_a_significantly_worse_champion_is_rolled_back_logged_and_alerted_once(p
     assert RegistryEvent.objects.filter(kind=EventKind.AUTOMATIC_ROLLBACK).count() == 1
     assert alias_version(registered_model=model, alias=Alias.CHAMPION) == previous
     assert Alert.objects.get().occurrences == 1
+
+
+def test_a_predecessor_whose_artifact_is_tampered_is_not_restored_and_the_alert_says_why(promoted) -> None:  # type: ignore[no-untyped-def]
+    previous, new, promotion = promoted
+    served_before(promotion, previous, errors(1, 400, 1.5))
+    served_with_outcomes(version=new, errors=errors(2, 200, 3.0))
+    tamper(previous)
+
+    result = champion_watch_run(tenant=new.tenant)
+
+    assert result is not None and result.decision.is_worse and result.restored is None
+    assert alias_version(registered_model=new.registered_model, alias=Alias.CHAMPION) == new
+    assert not RegistryEvent.objects.filter(kind=EventKind.AUTOMATIC_ROLLBACK).exists()
+    alert = Alert.objects.get()
+    assert (alert.rule, alert.severity, alert.status) == (
+        AlertRule.ACCURACY_DEGRADATION,
+        AlertSeverity.CRITICAL,
+        AlertStatus.FIRING,
+    )
+    assert alert.summary.startswith(f"Automatic rollback of {new.registered_model} refused: {previous} cannot")
+    assert "fails its checksum" in alert.details["refusal"]
+    assert (alert.details["kept_champion_version"], alert.details["refused_restore_version"]) == (
+        new.version,
+        previous.version,
+    )
 
 
 def test_a_champion_as_good_as_its_predecessor_stays(promoted) -> None:  # type: ignore[no-untyped-def]

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
+from types import SimpleNamespace
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 
+from deliveries.schema import load_clean_frame
 from deliveries.synthetic import SyntheticConfig, write_synthetic_file
+from monitoring.choices import AlertRule, AlertSeverity, AlertStatus
+from monitoring.models import Alert
 from predictions import selectors
-from predictions.ml.model import TrainingConfig
+from predictions.constants import CHAMPION_RECHECK_SECONDS, CHAMPION_REFUSAL_RETRY_SECONDS
+from predictions.ml.features import build_training_features
+from predictions.ml.model import ETAPredictor, TrainingConfig
+from predictions.models import PredictionAudit
 from predictions.selectors import serving_model
-from registry.artifacts import ArtifactError
+from predictions.tests.test_api import ETA, order_body
+from registry.artifacts import artifact_write
+from registry.models import ModelVersion
 from registry.services import champion_rollback, promotion_request_approve, promotion_request_create
-from registry.tests.factories import UserFactory, approver
-from registry.training import eta_model_train
+from registry.tests.factories import ModelVersionFactory, UserFactory, approver
+from registry.tests.test_services import tamper
+from registry.training import eta_model_train, model_version_load
+from tenants.constants import DEFAULT_TIME_ZONE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,20 +86,123 @@ def test_the_cache_rechecks_the_alias_only_after_its_interval(two_versions, monk
     assert serving_model(tenant=client.tenant).version == second
 
 
-def test_a_tampered_new_champion_is_refused_and_the_previous_keeps_serving(two_versions, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_worker_holding_the_previous_champion_keeps_it_when_the_new_one_rots(two_versions, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     client, first, second = two_versions
     monkeypatch.setattr(selectors, "CHAMPION_RECHECK_SECONDS", 0.0)
     promote(first)
     assert serving_model(tenant=client.tenant).version == first
-    artifact = Path(settings.ARTIFACT_ROOT) / second.artifact_path
-    artifact.write_bytes(artifact.read_bytes()[:-10])
+    promote(second)  # the file verifies at approval, and is corrupted before this worker loads it
+    tamper(second)
+
+    serving = serving_model(tenant=client.tenant)
+    assert (serving.version, serving.replaces) == (first, second)
+    assert client.get("/api/v1/models/info").json()["version"] == 1
+
+
+@pytest.fixture(scope="session")
+def second_artifact(trained_model) -> bytes:  # type: ignore[no-untyped-def]
+    """A second, different model of the same history (the session's `trained_model` is the first)."""
+    time_zone = ZoneInfo(DEFAULT_TIME_ZONE)
+    frame, _ = load_clean_frame(trained_model.history_path, time_zone=time_zone)
+    predictor = ETAPredictor.train(
+        build_training_features(frame, time_zone=time_zone),
+        frame["delivery_minutes"],
+        ordered_at=frame["ordered_at"],
+        config=TrainingConfig(max_rounds=50, max_depth=3),
+    )
+    return predictor.to_bytes()
+
+
+@pytest.fixture
+def two_champions(serving_tenant, second_artifact: bytes):  # type: ignore[no-untyped-def]
+    """The serving tenant's champion, then a second version promoted over it; (client, first, second)."""
+    client, first = serving_tenant.client, serving_tenant.version
+    relative_path, sha256 = artifact_write(relative_dir=f"{client.tenant.slug}/eta", data=second_artifact)
+    second = ModelVersionFactory(
+        registered_model=first.registered_model,
+        artifact_path=relative_path,
+        artifact_sha256=sha256,
+        lineage=first.lineage,
+    )
     promote(second)
+    return client, first, second
+
+
+def test_a_fresh_worker_serves_the_previous_champion_when_the_champion_is_corrupt(two_champions, caplog) -> None:  # type: ignore[no-untyped-def]
+    client, first, second = two_champions
+    tamper(second)
+    selectors.serving_cache_clear()  # a worker that starts now: nothing in memory to fall back on
+
+    with caplog.at_level(logging.ERROR, logger="predictions.selectors"):
+        serving = serving_model(tenant=client.tenant)
+
+    assert (serving.version, serving.replaces) == (first, second)
+    assert "fails its checksum" in serving.replaced_because
+    [logged] = [record.getMessage() for record in caplog.records if record.name == "predictions.selectors"]
+    assert logged.startswith(f"champion {second} cannot be loaded: artifact {second.artifact_path} fails its checksum")
+    assert logged.endswith(f"; {first} serves in its place")
+    alert = Alert.objects.get()
+    assert (alert.rule, alert.severity, alert.status, alert.tenant) == (
+        AlertRule.SERVING_ERRORS,
+        AlertSeverity.WARNING,
+        AlertStatus.FIRING,
+        client.tenant,
+    )
+    assert (alert.details["champion_version"], alert.details["serving_version"]) == (second.version, first.version)
+
+    response = client.post(ETA, json=order_body())
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["model_version"], body["artifact_sha256"]) == (first.version, first.artifact_sha256)
+    audit = PredictionAudit.objects.get(pk=body["audit_id"])
+    assert (audit.model_version, audit.artifact_sha256) == (first, first.artifact_sha256)
+    assert client.get("/api/v1/models/info").json()["version"] == first.version
+
+
+def test_a_refused_artifact_is_reread_only_after_a_while_and_a_restored_one_serves(two_champions, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    client, first, second = two_champions
+    clock = [1000.0]
+    monkeypatch.setattr(selectors, "time", SimpleNamespace(monotonic=lambda: clock[0], time=time.time))
+    loads: list[ModelVersion] = []
+
+    def counted_load(*, version: ModelVersion):  # type: ignore[no-untyped-def]
+        loads.append(version)
+        return model_version_load(version=version)
+
+    monkeypatch.setattr(selectors, "model_version_load", counted_load)
+    path = Path(settings.ARTIFACT_ROOT) / second.artifact_path
+    good = path.read_bytes()
+    tamper(second)
+    selectors.serving_cache_clear()
 
     assert serving_model(tenant=client.tenant).version == first
-    assert client.get("/api/v1/models/info").json()["version"] == 1
-    selectors.serving_cache_clear()  # a fresh worker has nothing to fall back on: the error is explicit
-    with pytest.raises(ArtifactError, match="fails its checksum"):
-        serving_model(tenant=client.tenant)
-    response = client.get("/api/v1/models/info")
-    assert response.status_code == 503 and response.json()["code"] == "model_unavailable"
-    assert "fails its checksum" in response.json()["detail"]
+    for _ in range(3):  # the alias is re-read at every interval, the bad file is not hashed again
+        clock[0] += CHAMPION_RECHECK_SECONDS
+        assert serving_model(tenant=client.tenant).version == first
+    assert loads == [second, first]
+
+    path.write_bytes(good)  # restored from MLflow, as the runbook says
+    clock[0] += CHAMPION_REFUSAL_RETRY_SECONDS
+    serving = serving_model(tenant=client.tenant)
+    assert (serving.version, serving.is_fallback, loads) == (second, False, [second, first, second])
+    assert Alert.objects.get().status == AlertStatus.RESOLVED
+
+
+def test_with_no_loadable_version_predictions_answer_503_model_unavailable(serving_tenant) -> None:  # type: ignore[no-untyped-def]
+    client, version = serving_tenant.client, serving_tenant.version
+    tamper(version)
+    selectors.serving_cache_clear()
+
+    for response in (client.post(ETA, json=order_body()), client.get("/api/v1/models/info")):
+        assert response.status_code == 503
+        assert response.json()["code"] == "model_unavailable"
+        detail = response.json()["detail"]
+        assert detail.startswith(f"champion {version} cannot be loaded: artifact {version.artifact_path} fails")
+        assert detail.endswith("no previous champion can be loaded either")
+    assert not PredictionAudit.objects.exists()
+    alert = Alert.objects.get()
+    assert (alert.rule, alert.severity, alert.details["serving_version"]) == (
+        AlertRule.SERVING_ERRORS,
+        AlertSeverity.CRITICAL,
+        None,
+    )

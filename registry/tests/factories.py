@@ -3,6 +3,7 @@ from __future__ import annotations
 import factory
 from django.contrib.auth import get_user_model
 
+from registry.artifacts import artifact_write
 from registry.choices import VersionStatus
 from registry.models import ModelVersion, RegisteredModel
 from registry.services import approvers_group_ensure
@@ -25,8 +26,19 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     tenant = factory.SelfAttribute("registered_model.tenant")
     version = factory.Sequence(lambda n: n + 1)
     status = VersionStatus.READY
-    artifact_sha256 = factory.Sequence(lambda n: f"{n:064x}")
     created_by = "factory"
+
+    @classmethod
+    def _adjust_kwargs(cls, **kwargs: object) -> dict[str, object]:
+        # A trained version (ready, or archived after it) whose test names no artifact gets a real file with its
+        # real checksum (not a model: nothing loads it), because the champion alias only moves to a version
+        # whose artifact verifies. A pending or failed version has none, as in the registry.
+        is_trained = kwargs.get("status") in (VersionStatus.READY, VersionStatus.ARCHIVED)
+        if is_trained and not kwargs.get("artifact_path") and not kwargs.get("artifact_sha256"):
+            registered_model = kwargs["registered_model"]
+            data = f"factory artifact of model {registered_model.pk} v{kwargs['version']}".encode()  # type: ignore[attr-defined]
+            kwargs["artifact_path"], kwargs["artifact_sha256"] = artifact_write(relative_dir="factory", data=data)
+        return kwargs
 
 
 class UserFactory(factory.django.DjangoModelFactory):

@@ -8,8 +8,9 @@ from django.urls import reverse
 
 from registry.choices import Alias, RequestStatus
 from registry.models import PromotionRequest
-from registry.services import alias_version
+from registry.services import alias_version, promotion_request_create
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
+from registry.tests.test_services import tamper
 from registry.training import eta_model_train
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +62,21 @@ def test_rollback_page_requires_the_approve_permission() -> None:
         reverse("admin:registry_registeredmodel_rollback", args=[version.registered_model.pk])
     )
     assert response.status_code == 403
+
+
+def test_approving_a_tampered_artifact_shows_the_refusal_and_the_request_stays_pending() -> None:
+    version = ModelVersionFactory()
+    request = promotion_request_create(version=version, user=UserFactory(), reason="first champion")
+    tamper(version)
+
+    page = logged_in(approver()).post(
+        reverse("admin:registry_promotionrequest_approve", args=[request.pk]), {"text": "ok"}, follow=True
+    )
+
+    assert page.status_code == 200
+    assert f"{version} cannot become the champion: artifact {version.artifact_path} fails its checksum" in (
+        page.content.decode()
+    )
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PENDING
+    assert alias_version(registered_model=version.registered_model, alias=Alias.CHAMPION) is None

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
 from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
 from registry.models import ModelAlias, ModelVersion, RegistryEvent
 from registry.services import (
+    ChampionArtifactRefused,
     alias_version,
     champion_rollback,
     model_version_allocate,
@@ -198,3 +201,56 @@ def test_archiving_retires_a_version_but_never_the_one_serving() -> None:
     assert RegistryEvent.objects.filter(kind=EventKind.ARCHIVED, from_version=old, actor="ops").exists()
     with pytest.raises(ValidationError, match="only a ready version"):
         promotion_request_create(version=archived, user=maker, reason="bring it back")
+
+
+def tamper(version: ModelVersion) -> None:
+    """Flip one byte of the version's artifact on disk (bit rot, a bad copy, an edit)."""
+    path = Path(settings.ARTIFACT_ROOT) / version.artifact_path
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_approving_a_version_whose_artifact_is_tampered_is_refused_and_the_champion_stays() -> None:
+    maker, checker = UserFactory(), approver()
+    current = ModelVersionFactory()
+    promote(current, maker, checker)
+    candidate = ModelVersionFactory(registered_model=current.registered_model)
+    request = promotion_request_create(version=candidate, user=maker, reason="better MAE")
+    tamper(candidate)
+    events_before = RegistryEvent.objects.count()
+
+    with pytest.raises(ChampionArtifactRefused, match=r"cannot become the champion: artifact .* fails its checksum"):
+        promotion_request_approve(request=request, user=checker, comment="ok", override_reason="test")
+
+    request.refresh_from_db()
+    assert request.status == RequestStatus.PENDING and request.decided_by is None  # can be approved once fixed
+    assert alias_version(registered_model=current.registered_model, alias=Alias.CHAMPION) == current
+    assert RegistryEvent.objects.count() == events_before
+
+
+def test_approving_a_version_whose_artifact_is_missing_is_refused() -> None:
+    version = ModelVersionFactory()
+    request = promotion_request_create(version=version, user=UserFactory(), reason="first")
+    (Path(settings.ARTIFACT_ROOT) / version.artifact_path).unlink()
+
+    with pytest.raises(ChampionArtifactRefused, match="is missing"):
+        promotion_request_approve(request=request, user=approver(), comment="ok")
+
+    assert alias_version(registered_model=version.registered_model, alias=Alias.CHAMPION) is None
+    assert not RegistryEvent.objects.filter(kind__in=[EventKind.PROMOTION_APPROVED, EventKind.PROMOTED]).exists()
+
+
+def test_rollback_refuses_to_restore_a_previous_champion_whose_artifact_is_tampered() -> None:
+    maker, checker = UserFactory(), approver()
+    v1 = ModelVersionFactory()
+    v2 = ModelVersionFactory(registered_model=v1.registered_model)
+    promote(v1, maker, checker)
+    promote(v2, maker, checker)
+    tamper(v1)
+
+    with pytest.raises(ChampionArtifactRefused, match=f"{v1} cannot become the champion"):
+        champion_rollback(registered_model=v1.registered_model, actor="oncall", reason="MAE regression")
+
+    assert alias_version(registered_model=v1.registered_model, alias=Alias.CHAMPION) == v2
+    assert not RegistryEvent.objects.filter(kind=EventKind.ROLLED_BACK).exists()
