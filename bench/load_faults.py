@@ -28,10 +28,13 @@ While the load runs, the faults, one after another, each bounded in time and und
    what the killed run leaves behind (its PENDING version) is reported, then the registry's stale-training
    sweeper (``model_versions_fail_stale``, called at once instead of after TRAINING_STALE_AFTER_MINUTES)
    must mark it FAILED and remove any artifact files it left.
-4. A new version whose artifact file is corrupted on disk after registration is promoted (maker-checker).
-   Expected: every worker refuses it (checksum) and keeps serving the previous champion; then one worker
-   is restarted (SIGTERM; gunicorn starts a fresh one) to see what a worker with no previous champion in
-   memory does; then the champion is rolled back and the artifact restored.
+4. A new version whose artifact file is corrupted on disk after registration is asked to be promoted
+   (maker-checker). Expected: the approval is refused (checksum) and the champion keeps serving. Then the
+   file is restored, the promotion approved, and the file corrupted again under the new champion (what no
+   gate can see). Expected: the running workers keep the copy they verified; one worker is restarted
+   (SIGTERM; gunicorn starts a fresh one) and a second one-worker process is started: with nothing in
+   memory they serve the previous champion (its version in the answer and the audit row), log why, and are
+   ready. Then the champion is rolled back and the artifact restored.
 
 Checks after the load: every 2xx carried an audit id, distinct, and has exactly one PredictionAudit row
 (same order id, same model version); every audit row of the run belongs to a 2xx response; errors by
@@ -576,7 +579,14 @@ class Run:
                 while len(probes) < requests:
                     time.sleep(0.1)
             status, body = get_json(port, READY_PATH)
-        return {"boot_seconds": boot, "probes": probes, "ready": {"status": status, "champions": _champions(body)}}
+            log = server.log_path.read_text(errors="replace").splitlines()
+            refusals = [line[:300] for line in log if "cannot be loaded" in line]
+        return {
+            "boot_seconds": boot,
+            "probes": probes,
+            "ready": {"status": status, "champions": _champions(body)},
+            "log_refusals": refusals[:2],
+        }
 
     @contextlib.contextmanager
     def probing(self, interval: float, label: str) -> Iterator[list[dict[str, Any]]]:
@@ -792,14 +802,25 @@ def fault_training_kill(run: Run, env: dict[str, str], kill_after: float, settle
 
 
 def fault_corrupt_artifact(run: Run, watch: float, respawn_watch: float, master_pid: int) -> None:
-    """Promote a version whose artifact is corrupted on disk; then restart one worker; then roll back."""
+    """A version with a corrupted artifact asked for promotion (refused), then its file restored, promoted and
+    corrupted again under the serving champion; one worker restarted and a fresh process started; rolled back.
+    """
     from django.conf import settings
+    from django.core.exceptions import ValidationError
 
     from registry.artifacts import artifact_write
     from registry.models import ModelVersion
-    from registry.services import champion_rollback, model_version_allocate, model_version_mark_ready
+    from registry.selectors import eta_champion
+    from registry.services import (
+        champion_rollback,
+        model_version_allocate,
+        model_version_mark_ready,
+        promotion_request_approve,
+        promotion_request_create,
+        promotion_request_reject,
+    )
 
-    champion = ModelVersion.objects.select_related("registered_model").get(pk=run.setup.version_id)
+    champion = ModelVersion.objects.select_related("registered_model", "tenant").get(pk=run.setup.version_id)
     good = (Path(settings.ARTIFACT_ROOT) / champion.artifact_path).read_bytes()
     version = model_version_allocate(registered_model=champion.registered_model, created_by="bench/load_faults.py")
     relative_path, sha256 = artifact_write(
@@ -820,16 +841,51 @@ def fault_corrupt_artifact(run: Run, watch: float, respawn_watch: float, master_
     middle = len(corrupted) // 2
     corrupted[middle : middle + 16] = b"\x00" * 16
     path.write_bytes(bytes(corrupted))
-    run.say(f"fault: v{version.version} registered, its artifact corrupted on disk, promoting it")
+    maker, checker = _users()
+    request = promotion_request_create(version=version, user=maker, reason="corrupt-artifact fault")
+
+    def approve() -> None:
+        promotion_request_approve(
+            request=request,
+            user=checker,
+            comment="bench/load_faults.py",
+            override_reason="benchmark: no shadow A/B evidence is gathered here",
+        )
+
+    run.say(f"fault: v{version.version} registered, its artifact corrupted on disk, approving its promotion")
     try:
-        promoted_at = time.time()
-        _promote(version, "corrupt-artifact fault")
+        asked_at = time.time()
+        try:
+            approve()
+            refusal = ""
+        except ValidationError as error:
+            refusal = " ".join(error.messages)
+        after_refusal = eta_champion(tenant=champion.tenant)
+        run.say(f"approval: {refusal[:160] or 'ACCEPTED'}")
+        time.sleep(watch)
+        run.phase(
+            "corrupt artifact: promotion refused",
+            asked_at,
+            time.time(),
+            corrupt_version=version.version,
+            refusal=refusal,
+            champion_after=after_refusal.version if after_refusal else None,
+        )
+        # What the gate cannot see: the file rots after the promotion. The warm workers loaded it intact.
+        if not refusal:
+            raise RuntimeError(f"v{version.version} was promoted with a corrupt artifact; the rest would test nothing")
+        path.write_bytes(good)
+        rotted_at = time.time()
+        approve()
+        time.sleep(watch)
+        path.write_bytes(bytes(corrupted))
+        run.say(f"v{version.version} promoted with its file intact, then its file corrupted under the champion")
         time.sleep(watch)
         ready_warm = run.ready()
         info_status, info = get_json(run.port, INFO_PATH, run.headers)
         run.phase(
-            "corrupt artifact: promoted",
-            promoted_at,
+            "corrupt artifact: champion rots",
+            rotted_at,
             time.time(),
             corrupt_version=version.version,
             ready=ready_warm,
@@ -840,7 +896,7 @@ def fault_corrupt_artifact(run: Run, watch: float, respawn_watch: float, master_
         with run.probing(interval=0.2, label="restarted-worker") as probes:
             if workers:
                 os.kill(workers[0], signal.SIGTERM)  # graceful: finishes its requests; the master starts a new one
-                run.say(f"restarted worker {workers[0]} (of {workers}) while the corrupt version is champion")
+                run.say(f"restarted worker {workers[0]} (of {workers}) while the rotten version is champion")
             time.sleep(respawn_watch)
             readiness = [run.ready() for _ in range(6)]  # fresh connections: some reach the new worker
         run.say(f"probes on fresh connections: {dict(Counter(_probe_label(p) for p in probes))}")
@@ -862,18 +918,23 @@ def fault_corrupt_artifact(run: Run, watch: float, respawn_watch: float, master_
         run.phase("corrupt artifact: fresh process", fresh_at, time.time(), **fresh)
     finally:
         rolled_back_at = time.time()
-        champion_rollback(
-            registered_model=champion.registered_model, actor="bench/load_faults.py", reason="corrupt artifact"
-        )
+        if eta_champion(tenant=champion.tenant) == version:
+            champion_rollback(
+                registered_model=champion.registered_model, actor="bench/load_faults.py", reason="corrupt artifact"
+            )
+        else:
+            request.refresh_from_db()
+            if request.status == "pending":
+                promotion_request_reject(request=request, user=checker, comment="bench/load_faults.py: corrupt")
         path.write_bytes(good)  # leave the registry consistent: the version's file matches its checksum again
-        run.say(f"rolled back to v{champion.version}; artifact of v{version.version} restored")
+        run.say(f"champion v{champion.version} again; artifact of v{version.version} restored")
     time.sleep(watch)
     run.phase(
         "corrupt artifact: rolled back",
         rolled_back_at,
         time.time(),
-        log_refusals=run.log_lines("fails its checksum")[:3],
-        log_refusal_count=len(run.log_lines("fails its checksum")),
+        log_refusals=run.log_lines("cannot be loaded")[:3],
+        log_refusal_count=len(run.log_lines("cannot be loaded")),
     )
 
 
@@ -1118,33 +1179,46 @@ def verdicts(
             "detail": f"after the kill: {[(v['version'], v['status']) for v in left]}; the stale-training sweeper "
             f"marked {notes['swept']} failed: {[(v['version'], v['status'], v['status_detail'][:60]) for v in after]}",
         }
-    if "corrupt artifact: promoted" in by_name:
-        promoted = summary["corrupt artifact: promoted"]
-        fresh = summary["corrupt artifact: fresh worker"]
-        notes = by_name["corrupt artifact: promoted"].notes
-        rolled = by_name["corrupt artifact: rolled back"].notes
-        result["corrupt artifact: refused, the previous champion keeps serving"] = {
-            "ok": promoted["ok"] == promoted["requests"] > 0
-            and set(promoted["model_versions"]) == {str(setup.version_number)}
-            and rolled["log_refusal_count"] > 0,
-            "detail": f"v{notes['corrupt_version']} promoted; answers by version {promoted['model_versions']}, "
-            f"{promoted['statuses']}; refusals logged {rolled['log_refusal_count']}: {rolled['log_refusals'][:1]}",
+    if "corrupt artifact: promotion refused" in by_name:
+        refused = summary["corrupt artifact: promotion refused"]
+        notes = by_name["corrupt artifact: promotion refused"].notes
+        result["corrupt artifact: approval refused, the champion keeps serving"] = {
+            "ok": "fails its checksum" in notes["refusal"]
+            and notes["champion_after"] == setup.version_number
+            and refused["ok"] == refused["requests"] > 0
+            and set(refused["model_versions"]) == {str(setup.version_number)},
+            "detail": f"v{notes['corrupt_version']}: {notes['refusal'][:200] or 'approved'}; champion "
+            f"v{notes['champion_after']}; answers by version {refused['model_versions']}, {refused['statuses']}",
         }
+    if "corrupt artifact: champion rots" in by_name:
+        rots = summary["corrupt artifact: champion rots"]
+        rot_notes = by_name["corrupt artifact: champion rots"].notes
+        fresh = summary["corrupt artifact: fresh worker"]
         fresh_notes = by_name["corrupt artifact: fresh worker"].notes
         probes = fresh_notes["probes"]
         probe_labels = Counter(_probe_label(probe) for probe in probes)
         process = by_name["corrupt artifact: fresh process"].notes
         process_labels = Counter(_probe_label(probe) for probe in process["probes"])
-        serving = {f"200 v{setup.version_number}"}
+        previous, rotten = f"200 v{setup.version_number}", f"200 v{rot_notes['corrupt_version']}"
+        result["corrupt artifact: rotting under the champion, the running workers keep the copy they verified"] = {
+            "ok": rots["ok"] == rots["requests"] > 0 and rot_notes["ready"]["status"] == 200,
+            "detail": f"v{rot_notes['corrupt_version']} promoted intact, then corrupted; answers by version "
+            f"{rots['model_versions']}, {rots['statuses']}; readiness {rot_notes['ready']['status']}",
+        }
+        # A worker that starts now cannot load the champion: it serves the previous one, and says so in the
+        # response's model_version, its audit row (checked with the others) and its readiness.
         refusal = next((p["detail"] for p in [*probes, *process["probes"]] if p["status"] != 200), "")
-        result["corrupt artifact: a freshly started worker keeps serving too"] = {
+        result["corrupt artifact: a freshly started worker serves the previous champion"] = {
             "ok": fresh["ok"] == fresh["requests"] > 0
-            and set(probe_labels) == serving
-            and set(process_labels) == serving,
+            and set(probe_labels) <= {previous, rotten}
+            and set(process_labels) == {previous}
+            and process["ready"]["status"] == 200
+            and bool(process["log_refusals"]),
             "detail": f"running server after one worker restarted: load {fresh['statuses']}, probes on fresh "
             f"connections {dict(probe_labels)}, "
             f"readiness {dict(Counter(r['status'] for r in fresh_notes['readiness']))}; "
-            f"a process started now: {dict(process_labels)}, readiness {process['ready']['status']}"
+            f"a process started now: {dict(process_labels)}, readiness {process['ready']['status']} "
+            f"{process['ready']['champions']}; its log: {process['log_refusals'][:1]}"
             + (f"; refusal: {refusal[:160]}" if refusal else ""),
         }
     return result
