@@ -262,6 +262,7 @@ class ETAPredictor:
         self._point = _load_booster(document["point_model"])  # type: ignore[arg-type]
         self._quantile = _load_booster(document["quantile_model"])  # type: ignore[arg-type]
         self._feature_types = ["c" if spec.kind is FeatureKind.CATEGORICAL else "q" for spec in self.features]
+        self._feature_name_list = list(self.feature_names)
 
     # ----- training -----
 
@@ -417,13 +418,24 @@ class ETAPredictor:
         """
         if not vectors:
             return []
-        x = np.vstack([self._encode_row(features) for features in vectors])
-        eta = np.asarray(self._point.inplace_predict(x), dtype=np.float64)
-        raw = np.asarray(self._quantile.inplace_predict(x), dtype=np.float64).reshape(len(x), len(QUANTILE_LEVELS))
-        quantiles = _apply_calibration(raw, self.calibration)
+        x = self._encode_rows(vectors)
+        if explain:
+            # TreeSHAP needs a DMatrix; the point and quantile predictions read the same one rather than
+            # each wrapping the rows again (inplace_predict builds a proxy matrix per call). Both walk the
+            # same trees on the same float32 values, so the outputs are bit-identical either way.
+            # One thread for a handful of rows: building a matrix with a thread pool costs more than the rows.
+            matrix = self._matrix(x, nthread=1 if len(x) < 64 else -1)
+            eta = np.asarray(self._point.predict(matrix, validate_features=False), dtype=np.float64)
+            raw = np.asarray(self._quantile.predict(matrix, validate_features=False), dtype=np.float64)
+            contributions = np.asarray(
+                self._point.predict(matrix, pred_contribs=True, validate_features=False), dtype=np.float64
+            )
+        else:
+            eta = np.asarray(self._point.inplace_predict(x), dtype=np.float64)
+            raw = np.asarray(self._quantile.inplace_predict(x), dtype=np.float64)
+            contributions = None
+        quantiles = _apply_calibration(raw.reshape(len(x), len(QUANTILE_LEVELS)), self.calibration)
         confidence = self._confidence(quantiles[:, -1] - quantiles[:, 0])
-        # One thread for a handful of rows: building a matrix with a thread pool costs more than the rows.
-        contributions = self._contributions(x, nthread=1 if len(x) < 64 else -1) if explain else None
         return [
             ETAPrediction(
                 eta_minutes=float(eta[i]),
@@ -497,18 +509,23 @@ class ETAPredictor:
 
         Each row sums to that row's point ETA. Used for SHAP summaries over many rows.
         """
-        values = self._contributions(_encode_frame(features, self.features), nthread=-1)
+        matrix = self._matrix(_encode_frame(features, self.features), nthread=-1)
+        values = np.asarray(self._point.predict(matrix, pred_contribs=True, validate_features=False), dtype=np.float64)
         return pd.DataFrame(values, columns=[*self.feature_names, "base"], index=features.index)
 
-    def _contributions(self, x: np.ndarray, *, nthread: int) -> np.ndarray:
-        matrix = xgb.DMatrix(
+    def _matrix(self, x: np.ndarray, *, nthread: int) -> xgb.DMatrix:
+        """Encoded rows as a DMatrix with this model's feature names and types.
+
+        Built from the boosters' own names and types, so predicting from it skips XGBoost's per-call
+        feature validation (``validate_features=False``): there is nothing it could find.
+        """
+        return xgb.DMatrix(
             x,
-            feature_names=list(self.feature_names),
+            feature_names=self._feature_name_list,
             feature_types=self._feature_types,
             enable_categorical=True,
             nthread=nthread,
         )
-        return np.asarray(self._point.predict(matrix, pred_contribs=True), dtype=np.float64)
 
     def _explanation(self, contributions: np.ndarray, features: Mapping[str, FeatureValue]) -> Explanation:
         per_feature, base = contributions[:-1], float(contributions[-1])
@@ -526,15 +543,17 @@ class ETAPredictor:
         wider = self._confidence_grid[None, :] > widths[:, None]
         return wider.mean(axis=1)
 
-    def _encode_row(self, features: Mapping[str, FeatureValue]) -> np.ndarray:
-        row = np.empty((1, len(self.features)), dtype=np.float32)
-        for i, spec in enumerate(self.features):
-            value = features.get(spec.name)
-            if spec.kind is FeatureKind.CATEGORICAL:
-                row[0, i] = self._codes[spec.name].get(value, math.nan)  # type: ignore[arg-type]
-            else:
-                row[0, i] = math.nan if value is None else float(value)
-        return row
+    def _encode_rows(self, vectors: Sequence[Mapping[str, FeatureValue]]) -> np.ndarray:
+        """Feature vectors as a float32 matrix in model order; categorical levels become their level index."""
+        x = np.empty((len(vectors), len(self.features)), dtype=np.float32)
+        for row, features in enumerate(vectors):
+            for i, spec in enumerate(self.features):
+                value = features.get(spec.name)
+                if spec.kind is FeatureKind.CATEGORICAL:
+                    x[row, i] = self._codes[spec.name].get(value, math.nan)  # type: ignore[arg-type]
+                else:
+                    x[row, i] = math.nan if value is None else float(value)
+        return x
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,22 @@ def test_single_row_equals_batch_and_explanation_sums_to_the_eta(
         assert magnitudes == sorted(magnitudes, reverse=True)
 
 
+def test_explained_unexplained_and_frame_predictions_are_bit_identical(
+    data: tuple[pd.DataFrame, pd.DataFrame], model: ETAPredictor
+) -> None:
+    # Explained predictions read one DMatrix, the others inplace_predict: replay compares floats exactly.
+    _, features = data
+    rows = features.iloc[:200]
+    batch = model.predict_frame(rows)
+    for position, vector in enumerate(rows.to_dict(orient="records")):
+        explained, plain = model.predict(vector), model.predict(vector, explain=False)
+
+        assert explained.eta_minutes == plain.eta_minutes == batch.eta_minutes[position]
+        assert explained.quantiles == plain.quantiles
+        assert [getattr(explained.quantiles, name) for name in QUANTILE_NAMES] == list(batch.quantiles[position])
+        assert explained.confidence == plain.confidence == batch.confidence[position]
+
+
 def test_confidence_falls_as_the_interval_widens(model: ETAPredictor) -> None:
     confidence = model._confidence(np.array([0.0, 5.0, 15.0, 1000.0]))
     assert confidence[0] == 1.0 and confidence[-1] == 0.0
