@@ -16,6 +16,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -219,6 +220,19 @@ def _observe(tenant: Tenant, audit: PredictionAudit, online: OnlineFeatures) -> 
         metrics.feature_age_observed(tenant=tenant.slug, entity=entity.value, age_seconds=age)
 
 
+def _audit_insert_scope() -> AbstractContextManager[object]:
+    """What the one audit INSERT of `prediction_serve` runs in.
+
+    Inside a caller's transaction, a savepoint: a duplicate idempotency key then rolls back the INSERT
+    alone, and the caller's transaction can still read the stored prediction. Otherwise (a request, in
+    autocommit) nothing: one statement is its own transaction, and wrapping it in BEGIN and COMMIT only adds
+    their round trips. A refused INSERT leaves nothing behind either way. The shadow publish queued next
+    with `transaction.on_commit` runs at once in autocommit (the row is committed when the INSERT returns),
+    as it did after the atomic block, and waits for the caller's commit inside a transaction.
+    """
+    return nullcontext() if transaction.get_autocommit() else transaction.atomic()
+
+
 @traced("predictions.serve")
 def prediction_serve(
     *,
@@ -257,7 +271,7 @@ def prediction_serve(
         started=started,
     )
     try:
-        with span("audit.write"), transaction.atomic():
+        with span("audit.write"), _audit_insert_scope():
             audit.save(force_insert=True)
     except IntegrityError:
         # A concurrent retry with the same key won the insert: answer as the retry it is.
