@@ -35,7 +35,9 @@ Scenarios, from the end of the warm-up (T0):
   realized accuracy on reported outcomes can see it.
 
 Reported: detection delay in simulated minutes from T0 to the first check that flags the shift (target: every
-injected shift within 60), and the false-alarm rate over the checks of the no-change replays (target <= 5%).
+injected shift within 60), and the false-alarm rate over the checks of the no-change replays (target <= 5%);
+for realized accuracy also which of its alarms came from its CUSUM, and which stream (all outcomes or a segment,
+with the direction) that was.
 Figures on stdout and in bench/results/drift.json.
 """
 
@@ -277,6 +279,8 @@ class CheckRecord:
     recent_mae: float | None
     mae: float | None
     degraded: bool
+    cusum_ratio: float | None  # the accuracy check's largest CUSUM statistic over its threshold
+    cusum_alarms: list[str]  # the CUSUM streams in alarm, e.g. "area=urban slower"
     quality_score: float | None
     seconds: float
 
@@ -298,7 +302,12 @@ class ReplayResult:
             if check.minute <= self.shift_minute:
                 continue
             is_drift = check.drift_status == "ok" and check.drift_severity != "none"
-            flagged = {"drift": is_drift, "accuracy": check.degraded, "any": is_drift or check.degraded}[kind]
+            flagged = {
+                "drift": is_drift,
+                "accuracy": check.degraded,
+                "cusum": bool(check.cusum_alarms),
+                "any": is_drift or check.degraded,
+            }[kind]
             if flagged:
                 return check.minute - self.shift_minute
         return None
@@ -443,11 +452,32 @@ def replay_run(
                 recent_mae=accuracy.recent_mae,
                 mae=accuracy.mae,
                 degraded=accuracy.is_degraded,
+                cusum_ratio=accuracy.cusum_ratio,
+                cusum_alarms=cusum_alarms(accuracy.change_detection),
                 quality_score=run.quality_score,
                 seconds=seconds,
             )
         )
     return result
+
+
+def cusum_alarms(detection: dict[str, Any]) -> list[str]:
+    """The accuracy check's CUSUM streams in alarm, named with their direction ("area=urban slower")."""
+    streams = [detection["overall"], *detection["segments"]] if detection else []
+    return [
+        f"{'all' if stream['dimension'] == 'all outcomes' else stream['dimension'] + '=' + stream['value']} "
+        f"{stream['direction']}"
+        for stream in streams
+        if stream["is_alarm"]
+    ]
+
+
+def cusum_label(alarms: list[str]) -> str:
+    """The first two CUSUM streams in alarm, and how many more: "[all slower, area=urban slower +3]"."""
+    if not alarms:
+        return ""
+    more = f" +{len(alarms) - 2}" if len(alarms) > 2 else ""
+    return f"[{', '.join(alarms[:2])}{more}]"
 
 
 # ----- summary -----
@@ -481,6 +511,10 @@ def summarise(results: list[ReplayResult], baseline_mae: float | None) -> dict[s
         "accuracy_checks_with_verdict": len(accuracy_checks),
         "accuracy_alarms": len(accuracy_alarms),
         "accuracy_rate": rate(len(accuracy_alarms), len(accuracy_checks)),
+        "cusum_alarms": sum(1 for check in accuracy_checks if check.cusum_alarms),
+        "cusum_streams_in_alarms": pd.Series([a for c in accuracy_checks for a in c.cusum_alarms])
+        .value_counts()
+        .to_dict(),
         "any_alarm": len(any_alarms),
         "any_rate": rate(len(any_alarms), len(all_checks)),
         "drifted_features_in_alarms": pd.Series([f for c in drift_alarms for f in c.drifted]).value_counts().to_dict(),
@@ -501,6 +535,14 @@ def summarise(results: list[ReplayResult], baseline_mae: float | None) -> dict[s
             "delays_minutes": delays,
             "delays_by_drift": [result.detection("drift") for result in replays],
             "delays_by_accuracy": [result.detection("accuracy") for result in replays],
+            "delays_by_cusum": [result.detection("cusum") for result in replays],
+            "first_cusum_alarms": [
+                next(
+                    (c.cusum_alarms for c in result.checks if c.minute > (result.shift_minute or 0) and c.cusum_alarms),
+                    [],
+                )
+                for result in replays
+            ],
             "delays_by_either": [result.detection("any") for result in replays],
             "max_delay_minutes": max((d for d in delays if d is not None), default=None),
             "is_met": bool(replays) and all(d is not None and d <= TARGET_DELAY_MINUTES for d in delays),
@@ -518,6 +560,7 @@ def print_summary(summary: dict[str, Any], results: list[ReplayResult], args: ar
     for result in results:
         flagged = [
             f"{c.minute}:{'D' if c.drift_severity != 'none' else ''}{'A' if c.degraded else ''}"
+            f"{cusum_label(c.cusum_alarms)}"
             for c in result.checks
             if c.drift_severity != "none" or c.degraded
         ]
@@ -529,7 +572,7 @@ def print_summary(summary: dict[str, Any], results: list[ReplayResult], args: ar
         first_mae = next((c.recent_mae for c in result.checks if c.recent_mae is not None), None)
         print(
             f"  {result.spec.scenario:<9} #{result.spec.index:<2} from {result.spec.start_hour:02d}:00 local: "
-            f"{result.orders} orders, {len(result.checks)} checks{shift}; flagged (min:D=drift,A=accuracy) "
+            f"{result.orders} orders, {len(result.checks)} checks{shift}; flagged (min:D=drift,A=accuracy[CUSUM]) "
             f"{' '.join(flagged) or '-'}; first recent MAE {first_mae if first_mae is None else round(first_mae, 2)}"
         )
     fa = summary["false_alarm"]
@@ -541,6 +584,7 @@ def print_summary(summary: dict[str, Any], results: list[ReplayResult], args: ar
         f"{fa['accuracy_alarms']}/{fa['accuracy_checks_with_verdict']}); target <= "
         f"{100 * TARGET_FALSE_ALARM_RATE:.0f}% -> {'met' if fa['is_met'] else 'NOT met'}"
     )
+    print(f"  accuracy alarms with a CUSUM alarm: {fa['cusum_alarms']} ({fa['cusum_streams_in_alarms'] or '-'})")
     if fa["drifted_features_in_alarms"]:
         print(f"  features in false drift alarms: {fa['drifted_features_in_alarms']}")
     print(f"  shift replays before their shift: {fa['pre_shift_alarms']}/{fa['pre_shift_checks']} checks flagged")
@@ -553,7 +597,8 @@ def print_summary(summary: dict[str, Any], results: list[ReplayResult], args: ar
         print(
             f"{label[scenario]}: detected by {figures['detected_by']} after {figures['delays_minutes']} simulated "
             f"min, replays from {starts} (by drift {figures['delays_by_drift']}, by accuracy "
-            f"{figures['delays_by_accuracy']}); target <= {TARGET_DELAY_MINUTES} -> "
+            f"{figures['delays_by_accuracy']}, by its CUSUM {figures['delays_by_cusum']}; first CUSUM alarms "
+            f"{figures['first_cusum_alarms']}); target <= {TARGET_DELAY_MINUTES} -> "
             f"{'met' if figures['is_met'] else 'NOT met'}"
         )
     if summary["check_seconds"]:

@@ -202,6 +202,20 @@ ACCURACY_MAX_BIAS_MINUTES = env_float("ACCURACY_MAX_BIAS_MINUTES", 1.5, minimum=
 # bias, against the validation figures at the same hours), so a small window does not alert on chance.
 ACCURACY_ALPHA = env_float("ACCURACY_ALPHA", 0.01, minimum=1e-6, maximum=0.5)
 ACCURACY_MIN_OUTCOMES = env_int("ACCURACY_MIN_OUTCOMES", 100, minimum=1)
+# Sequential change detection (monitoring/stats/cusum.py): a two-sided CUSUM of each outcome's error, standardised by
+# the version's validation bias and sd at its order's hour, over the outcomes reported in the last
+# ACCURACY_CUSUM_HOURS (at least ACCURACY_MIN_OUTCOMES), in the order they were reported, recomputed at every check
+# (no state between checks); over all outcomes and per area, vehicle, weather and traffic. ACCURACY_CUSUM_K (in sds)
+# is half the smallest shift to find fast (a 20% slowdown of deliveries is about 1 sd of the errors);
+# ACCURACY_CUSUM_H is the decision interval of the whole stream, raised by ln(m) / (2k) for the m segment statistics
+# of a check (about 3.6 for the bundled file's 19 segments, both sides). At 0.5 and 7 the CUSUM alarms at under 1%
+# of the checks of bench/drift.py's no-change replays (h 5: 3-4%) and finds a 20% slowdown of 75% of orders 35-50
+# minutes after it starts (its outcomes arrive a delivery later).
+ACCURACY_CUSUM_K = env_float("ACCURACY_CUSUM_K", 0.5, minimum=0.01)
+ACCURACY_CUSUM_H = env_float("ACCURACY_CUSUM_H", 7.0, minimum=0.1)
+ACCURACY_CUSUM_HOURS = env_int("ACCURACY_CUSUM_HOURS", 3, minimum=1)
+if ACCURACY_CUSUM_HOURS > ACCURACY_WINDOW_HOURS:
+    raise ImproperlyConfigured("ACCURACY_CUSUM_HOURS: must be at most ACCURACY_WINDOW_HOURS")
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
 # shares of out-of-distribution orders and of feature-store fallbacks (data_quality alert), and of predictions
 # with a stale feature state (stale_features alert), each alerting above its maximum (critical at twice it).

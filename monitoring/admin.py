@@ -263,6 +263,7 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "recent_mae",
         "recent_baseline_mae",
         "within_5_share",
+        "cusum_ratio",
         "is_degraded",
         "alert",
     )
@@ -291,6 +292,8 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "max_bias_minutes",
         "is_degraded",
         "findings_pretty",
+        "cusum_ratio",
+        "change_detection_pretty",
         "alert",
         "segment_table",
         "created_at",
@@ -300,6 +303,10 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="tests per window")
     def findings_pretty(self, report: AccuracyReport) -> str:
         return format_html("<pre>{}</pre>", json.dumps(report.findings, indent=2))
+
+    @admin.display(description="sequential change (CUSUM)")
+    def change_detection_pretty(self, report: AccuracyReport) -> str:
+        return format_html("<pre>{}</pre>", json.dumps(report.change_detection, indent=2))
 
     @admin.display(description="segments")
     def segment_table(self, report: AccuracyReport) -> SafeString:

@@ -249,7 +249,9 @@ class AccuracyReport(TenantOwned):
     window is compared with the version's validation errors at the same hours of day (the `baseline_*`
     columns; `validation_mae` is the whole validation window's): `is_degraded` when, on at least the minimum
     number of outcomes, a window's MAE is worse by more than `tolerance` or its bias moved by more than
-    `max_bias_minutes`, and significantly so (`findings` holds each window's test). One report per version and
+    `max_bias_minutes`, and significantly so (`findings` holds each window's test), or when the sequential
+    change detector (a CUSUM of the outcomes of the last ACCURACY_CUSUM_HOURS, overall and per segment) alarms
+    (`change_detection`; `cusum_ratio` is its largest statistic over its threshold). One report per version and
     window end.
     """
 
@@ -278,6 +280,12 @@ class AccuracyReport(TenantOwned):
     segments = models.JSONField(default=list, blank=True, help_text="per area, vehicle, weather, traffic")
     findings = models.JSONField(
         default=list, blank=True, help_text="per window: live and baseline errors, increases, p-values, verdicts"
+    )
+    cusum_ratio = models.FloatField(
+        null=True, blank=True, help_text="largest CUSUM statistic over its threshold (above 1: alarm)"
+    )
+    change_detection = models.JSONField(
+        default=dict, blank=True, help_text="CUSUM of the recent outcomes: k, h, overall and the closest segments"
     )
     alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

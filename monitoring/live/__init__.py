@@ -12,5 +12,6 @@ The monitoring app's services for issue 5's "drift and data quality on live traf
     checks.monitoring_checks_run(tenant=, now=)   all of the above for the champion (and challenger)
 
 Plain Python (no Django), unit-tested on arrays: `sampling` (tested features, reference JSON, time-of-day
-matching) and `accuracy_rules` (baselines at the same hours, tolerance and significance).
+matching) and `accuracy_rules` (baselines at the same hours, tolerance and significance, and the CUSUM of the
+outcome stream overall and per segment).
 """

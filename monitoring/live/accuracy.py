@@ -14,7 +14,11 @@ from monitoring.choices import AlertRule, AlertSeverity, CheckStatus
 from monitoring.live.accuracy_rules import (
     AccuracyLimits,
     Baseline,
+    ChangeDetection,
+    ChangeLimits,
+    ErrorSummary,
     WindowJudgement,
+    change_detection,
     error_summary,
     matched_baseline,
     pooled_summary,
@@ -47,9 +51,15 @@ def realized_accuracy_check(
     degraded. Degraded: a window with at least ACCURACY_MIN_OUTCOMES outcomes whose MAE exceeds its baseline
     by more than ACCURACY_TOLERANCE, or whose bias moved by more than ACCURACY_MAX_BIAS_MINUTES (a slowdown
     shows in the bias first), significantly at ACCURACY_ALPHA (see `accuracy_rules`; critical beyond twice
-    either limit). That raises the version's
-    `accuracy_degradation` alert, which may queue a retraining when it newly fires on a champion. Enough
-    outcomes and no window degraded resolves it; too few outcomes, or no validation MAE, does neither.
+    either limit). Degraded too: the sequential change detector alarms, a two-sided CUSUM (ACCURACY_CUSUM_K,
+    ACCURACY_CUSUM_H) of each outcome's error standardised by the validation bias and sd at its order's hour, over
+    the outcomes of the last ACCURACY_CUSUM_HOURS (at least ACCURACY_MIN_OUTCOMES) in the order they were
+    reported, overall and per segment (see `accuracy_rules.change_detection`): it grows with every changed outcome
+    instead of being diluted by the unchanged ones before them, and a slowdown of one area shows in that area's
+    statistic. It is recomputed from the stored outcomes at every check, so a rerun gives the same answer. A
+    degraded report raises the version's `accuracy_degradation` alert (naming the CUSUM's segment and
+    direction), which may queue a retraining when it newly fires on a champion. Enough outcomes and nothing
+    degraded resolves it; too few outcomes, or no validation MAE, does neither.
 
     One report per version and window end (to the minute): a second run returns the first one's report.
     """
@@ -95,22 +105,27 @@ def realized_accuracy_check(
         recent_overall, _ = _metrics(recent)
         report.recent_mae, report.recent_within_5_share = recent_overall.mae, recent_overall.within_5_min
         report.recent_mean_error = recent.mean_error
-    judgements = _judgements(report, version, outcomes, recent)
-    if any(judgement.is_judged for judgement in judgements):
+    validation = _validation_errors(report, version)
+    judgements = _judgements(report, validation, outcomes, recent)
+    detection = _change_detection(report, validation, outcomes)
+    if any(judgement.is_judged for judgement in judgements) or (detection is not None and detection.is_judged):
         report.status = CheckStatus.OK
-        report.is_degraded = any(judgement.is_degraded for judgement in judgements)
+        report.is_degraded = any(judgement.is_degraded for judgement in judgements) or (
+            detection is not None and detection.is_alarm
+        )
     report.findings = [judgement.as_dict() for judgement in judgements]
     try:
         with transaction.atomic():
             if report.status == CheckStatus.OK:
-                report.alert = _alert(report, judgements)
+                report.alert = _alert(report, judgements, detection)
             report.save()
     except IntegrityError:
         return AccuracyReport.objects.get(model_version=version, window_end=window_end)
     if report.alert is not None and report.alert.occurrences == 1:
         retraining_on_new_alert(tenant=tenant, version=version, alert=report.alert)
     logger.info(
-        "accuracy check of %s to %s: %d outcomes MAE %s (baseline %s), recent %d: %s (baseline %s), degraded %s",
+        "accuracy check of %s to %s: %d outcomes MAE %s (baseline %s), recent %d: %s (baseline %s), "
+        "CUSUM at %s of its threshold, degraded %s",
         version,
         window_end.isoformat(),
         report.outcomes,
@@ -119,6 +134,7 @@ def realized_accuracy_check(
         report.recent_outcomes,
         report.recent_mae,
         report.recent_baseline_mae,
+        report.cusum_ratio,
         report.is_degraded,
     )
     return report
@@ -154,8 +170,22 @@ def _metrics(window: OutcomeWindow) -> tuple[Metrics, list[dict[str, Any]]]:
     return report.overall, segments
 
 
+_Validation = tuple[dict[str, dict[str, float]] | None, ErrorSummary]
+
+
+def _validation_errors(report: AccuracyReport, version: ModelVersion) -> _Validation | None:
+    """The version's validation errors by hour (None without a profile) and over its whole validation window.
+
+    None without a validation MAE: then there is nothing to judge against.
+    """
+    if report.validation_mae is None:
+        return None
+    profile = _error_profile(version)
+    return profile, pooled_summary(profile, mae=report.validation_mae)
+
+
 def _judgements(
-    report: AccuracyReport, version: ModelVersion, outcomes: OutcomeWindow, recent: OutcomeWindow
+    report: AccuracyReport, validation: _Validation | None, outcomes: OutcomeWindow, recent: OutcomeWindow
 ) -> list[WindowJudgement]:
     """Both windows against the version's validation errors at their hours (no baseline: nothing judged)."""
     limits = AccuracyLimits(
@@ -164,45 +194,79 @@ def _judgements(
         alpha=settings.ACCURACY_ALPHA,
         min_outcomes=report.min_outcomes,
     )
-    profile = _error_profile(version) if report.validation_mae is not None else None
-    overall = pooled_summary(profile, mae=report.validation_mae) if report.validation_mae is not None else None
     hours = round((report.window_end - report.window_start).total_seconds() / 3600)
     minutes = round((report.window_end - report.recent_window_start).total_seconds() / 60)
     judgements = []
     for label, window in ((f"last {hours} h", outcomes), (f"last {minutes} min", recent)):
-        baseline = matched_baseline(profile, window.order_hours, overall=overall) if overall else None
+        baseline = None
+        if validation is not None:
+            profile, overall = validation
+            baseline = matched_baseline(profile, window.order_hours, overall=overall)
         judgements.append(WindowJudgement(label, error_summary(window.predicted - window.actual), baseline, limits))
     report.baseline_mae, report.baseline_mean_error = _figures(judgements[0].baseline)
     report.recent_baseline_mae, report.recent_baseline_mean_error = _figures(judgements[1].baseline)
     return judgements
 
 
+def _change_detection(
+    report: AccuracyReport, validation: _Validation | None, outcomes: OutcomeWindow
+) -> ChangeDetection | None:
+    """The CUSUM of the outcomes of the last ACCURACY_CUSUM_HOURS (at least the minimum number), stored on the report.
+
+    Recomputed from the outcomes at every check: no statistic is carried from one check to the next, so a rerun
+    (or a check of a past instant) gives the same answer. None without a validation MAE.
+    """
+    if validation is None:
+        return None
+    start = max(report.window_start, report.window_end - dt.timedelta(hours=settings.ACCURACY_CUSUM_HOURS))
+    stream = outcomes.since(start)
+    if len(stream) < report.min_outcomes and len(outcomes) > len(stream):
+        stream = outcomes.latest(report.min_outcomes)  # a quiet hour: reach back, as the recent window does
+    profile, overall = validation
+    detection = change_detection(
+        errors=stream.predicted - stream.actual,
+        order_hours=stream.order_hours,
+        reported_at=stream.reported_at,
+        segments=stream.segments,
+        profile=profile,
+        overall=overall,
+        limits=ChangeLimits(k=settings.ACCURACY_CUSUM_K, h=settings.ACCURACY_CUSUM_H, min_outcomes=report.min_outcomes),
+    )
+    report.cusum_ratio = detection.ratio if detection.is_judged else None
+    report.change_detection = detection.as_dict()
+    return detection
+
+
 def _figures(baseline: Baseline | None) -> tuple[float | None, float | None]:
     return (baseline.mae, baseline.bias) if baseline is not None else (None, None)
 
 
-def _alert(report: AccuracyReport, judgements: list[WindowJudgement]) -> Alert | None:
+def _alert(
+    report: AccuracyReport, judgements: list[WindowJudgement], detection: ChangeDetection | None
+) -> Alert | None:
     """Raise the version's accuracy alert for a degraded report, resolve it otherwise."""
     subject = str(report.model_version)
     if not report.is_degraded:
         alert_resolve(rule=AlertRule.ACCURACY_DEGRADATION, tenant=report.tenant, subject=subject)
         return None
     degraded = [judgement for judgement in judgements if judgement.is_degraded]
+    findings = [judgement.describe() for judgement in degraded]
+    if degraded:
+        findings.append(f"limits {report.tolerance:+.0%} MAE, {report.max_bias_minutes:g} min bias")
+    if detection is not None and detection.is_alarm:
+        findings.append(f"sequential change (CUSUM) in {detection.describe()}")
     return alert_raise(
         rule=AlertRule.ACCURACY_DEGRADATION,
         tenant=report.tenant,
         subject=subject,
         severity=AlertSeverity.CRITICAL if any(j.is_critical for j in degraded) else AlertSeverity.WARNING,
-        summary=(
-            f"{subject}: realized accuracy worse than validation at the same hours ("
-            + "; ".join(judgement.describe() for judgement in degraded)
-            + f"; limits {report.tolerance:+.0%} MAE, {report.max_bias_minutes:g} min bias)"
-        ),
+        summary=f"{subject}: realized accuracy worse than validation at the same hours ({'; '.join(findings)})",
         details={
             "model_version_id": report.model_version_id,
             "window_end": report.window_end.isoformat(),
             "validation_mae": report.validation_mae,
             "windows": report.findings,
+            "change_detection": report.change_detection,
             "worst_segments": sorted(
                 (segment for segment in report.segments if segment["count"] >= report.min_outcomes),
                 key=lambda segment: -segment["mae"],

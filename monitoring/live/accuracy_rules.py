@@ -7,6 +7,13 @@ than the tolerance (or the bias move by more than its limit) AND the excess must
 z-test on the two means (the window's and the baseline's, whose uncertainty counts too). Without the test, a
 window of 100 outcomes at a quiet hour, judged against 150 validation outcomes of that hour, is 15% worse by
 chance every few checks.
+
+Beside those windows, a sequential change detector (`change_detection`): a two-sided CUSUM (`monitoring.stats.
+cusum`) of each outcome's error standardised by the validation bias and sd at its order's hour, on the outcomes
+of the last few hours in the order they were reported, over all of them and per segment (area, vehicle,
+weather, traffic). A window's average is diluted by the outcomes from before a change; the CUSUM grows with
+every changed outcome and so alarms as soon as enough of them have arrived, and a slowdown of one area shows in
+that area's statistic long before it moves the overall figures.
 """
 
 from __future__ import annotations
@@ -19,9 +26,21 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
+from monitoring.stats.cusum import CusumStatistic, adjusted_threshold, cusum_statistic
+
 # Hours of day with fewer validation outcomes than this count at the version's overall validation figures:
 # the MAE of a few dozen deliveries is mostly noise.
 MIN_PROFILE_COUNT = 30
+# A standardised error beyond this many sds counts as this many in the CUSUM: validation errors have a long tail of
+# very slow deliveries (0.1% beyond -3.5 sd in the drift bench's no-change replays), and one delivery stuck for an
+# hour must not move a small segment's statistic like three slow ones. A 20% slowdown is about 1 sd; it is kept.
+CUSUM_CLIP_SD = 3.0
+# Normal errors have MAE = sd * sqrt(2 / pi): the spread assumed for a version without a validation profile.
+SD_PER_MAE = math.sqrt(math.pi / 2)
+# How the CUSUM's whole-window stream is named in findings and alert summaries.
+ALL_OUTCOMES = "all outcomes"
+# Segment statistics stored with a report besides those in alarm: the closest to their thresholds.
+STORED_SEGMENTS = 3
 
 
 @dataclass(frozen=True)
@@ -113,11 +132,7 @@ def matched_baseline(
     hours = np.floor(np.asarray(order_hours, dtype=np.float64)) % 24
     if hours.size == 0:
         return Baseline(overall.mae, 0.0, overall.bias, 0.0)
-    trusted = {
-        int(key): ErrorSummary(**entry)  # type: ignore[arg-type]
-        for key, entry in (profile or {}).items()
-        if entry["count"] >= MIN_PROFILE_COUNT
-    }
+    trusted = _trusted_hours(profile)
     groups: list[tuple[float, ErrorSummary]] = []
     is_fallback = np.ones(hours.size, dtype=bool)
     for hour, summary in trusted.items():
@@ -137,6 +152,15 @@ def matched_baseline(
         bias=sum(w * s.bias for w, s in groups),
         bias_se=standard_error("bias_sd"),
     )
+
+
+def _trusted_hours(profile: Mapping[str, Mapping[str, float]] | None) -> dict[int, ErrorSummary]:
+    """The profile's hours with at least `MIN_PROFILE_COUNT` validation outcomes."""
+    return {
+        int(key): ErrorSummary(**entry)  # type: ignore[arg-type]
+        for key, entry in (profile or {}).items()
+        if entry["count"] >= MIN_PROFILE_COUNT
+    }
 
 
 @dataclass(frozen=True)
@@ -237,3 +261,206 @@ def _p_value(excess: float, live_se: float, baseline_se: float) -> float:
     if standard_error == 0:
         return 0.0 if excess > 0 else 1.0
     return float(norm.sf(excess / standard_error))
+
+
+# --- Sequential change detection -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChangeLimits:
+    """The CUSUM's reference value k and decision interval h (in validation sds), and the outcomes it needs."""
+
+    k: float
+    h: float
+    min_outcomes: int
+
+
+def standardised_errors(
+    profile: Mapping[str, Mapping[str, float]] | None,
+    order_hours: np.ndarray,
+    errors: np.ndarray,
+    *,
+    overall: ErrorSummary,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each error's deviation from the validation bias at its order's hour (minutes), and that in the hour's sds.
+
+    Hours as in `matched_baseline`: one with fewer than `MIN_PROFILE_COUNT` validation outcomes, an unknown one
+    (NaN) or no profile count at `overall`; without any spread (a version without a profile) the sd is the one a
+    normal error of the validation MAE would have. The standardised values are clipped at +-`CUSUM_CLIP_SD`.
+    """
+    hours = np.floor(np.asarray(order_hours, dtype=np.float64)) % 24
+    signed = np.asarray(errors, dtype=np.float64)
+    fallback_sd = overall.bias_sd if overall.bias_sd > 0 else overall.mae * SD_PER_MAE
+    bias = np.full(signed.size, overall.bias)
+    sd = np.full(signed.size, fallback_sd)
+    for hour, summary in _trusted_hours(profile).items():
+        if summary.bias_sd > 0:
+            at_hour = hours == hour
+            bias[at_hour], sd[at_hour] = summary.bias, summary.bias_sd
+    deviations = signed - bias
+    if fallback_sd <= 0:  # no validation spread at all: nothing can be standardised
+        return deviations, np.zeros(signed.size)
+    return deviations, np.clip(deviations / sd, -CUSUM_CLIP_SD, CUSUM_CLIP_SD)
+
+
+@dataclass(frozen=True)
+class StreamChange:
+    """The CUSUM of one stream of outcomes (all of them, or one segment's) against its threshold.
+
+    `is_slower`: the larger side is the lower one (errors fell: deliveries took longer than predicted). `since`
+    (ISO time the first outcome of that side's current run was reported) and `shift_minutes` (its outcomes' mean
+    deviation from the validation bias) estimate when the change began and how large it is.
+    """
+
+    dimension: str
+    value: str
+    statistic: CusumStatistic
+    threshold: float
+    since: str | None
+    shift_minutes: float
+
+    @property
+    def is_alarm(self) -> bool:
+        return self.statistic.largest > self.threshold
+
+    @property
+    def is_slower(self) -> bool:
+        return self.statistic.lower > self.statistic.upper
+
+    @property
+    def ratio(self) -> float:
+        """The larger side over the threshold (above 1: an alarm)."""
+        return self.statistic.largest / self.threshold if self.threshold > 0 else 0.0
+
+    @property
+    def name(self) -> str:
+        return self.value if self.dimension == ALL_OUTCOMES else f"{self.dimension}={self.value}"
+
+    def describe(self) -> str:
+        direction = "slower" if self.is_slower else "faster"
+        side = "S-" if self.is_slower else "S+"
+        since = f" since {self.since[11:16]} UTC" if self.since else ""
+        return (
+            f"{self.name}: deliveries {direction} than predicted{since} ({self.shift_minutes:+.1f} min against "
+            f"validation over {self.statistic.count} outcomes, CUSUM {side} {self.statistic.largest:.1f} > "
+            f"{self.threshold:.1f})"
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "dimension": self.dimension,
+            "value": self.value,
+            "count": self.statistic.count,
+            "upper": self.statistic.upper,
+            "lower": self.statistic.lower,
+            "threshold": self.threshold,
+            "ratio": self.ratio,
+            "is_alarm": self.is_alarm,
+            "direction": "slower" if self.is_slower else "faster",
+            "since": self.since,
+            "shift_minutes": self.shift_minutes,
+            "shift_sd": self.statistic.lower_shift if self.is_slower else self.statistic.upper_shift,
+        }
+
+
+@dataclass(frozen=True)
+class ChangeDetection:
+    """The CUSUM over all outcomes of a stream (threshold h) and per segment (h raised for the segments tested)."""
+
+    limits: ChangeLimits
+    overall: StreamChange
+    segments: list[StreamChange]
+    segment_threshold: float
+
+    @property
+    def is_judged(self) -> bool:
+        return self.overall.statistic.count >= self.limits.min_outcomes
+
+    @property
+    def alarms(self) -> list[StreamChange]:
+        if not self.is_judged:
+            return []
+        return [stream for stream in (self.overall, *self.segments) if stream.is_alarm]
+
+    @property
+    def is_alarm(self) -> bool:
+        return bool(self.alarms)
+
+    @property
+    def ratio(self) -> float:
+        """The largest statistic over its threshold, overall or in any segment."""
+        return max(stream.ratio for stream in (self.overall, *self.segments))
+
+    def describe(self) -> str:
+        return "; ".join(stream.describe() for stream in self.alarms) or "no change"
+
+    def as_dict(self) -> dict[str, Any]:
+        closest = sorted(self.segments, key=lambda stream: -stream.ratio)
+        stored = [stream for stream in closest if stream.is_alarm] or closest[:STORED_SEGMENTS]
+        return {
+            "method": "two-sided CUSUM of errors standardised by the validation errors at the same hours",
+            "k": self.limits.k,
+            "h": self.limits.h,
+            "segment_threshold": self.segment_threshold,
+            "segment_statistics": 2 * len(self.segments),
+            "is_judged": self.is_judged,
+            "is_alarm": self.is_alarm,
+            "ratio": self.ratio,
+            "overall": self.overall.as_dict(),
+            "segments": [stream.as_dict() for stream in stored],
+        }
+
+
+def change_detection(
+    *,
+    errors: np.ndarray,
+    order_hours: np.ndarray,
+    reported_at: np.ndarray,
+    segments: Mapping[str, np.ndarray],
+    profile: Mapping[str, Mapping[str, float]] | None,
+    overall: ErrorSummary,
+    limits: ChangeLimits,
+) -> ChangeDetection:
+    """CUSUMs of a stream of outcomes in the order they were reported (all arrays aligned, oldest first).
+
+    `segments`: per dimension, each outcome's label (None: unknown, not a segment). Each segment present is a
+    stream of its own; the threshold of all of them is h raised for the 2 x segments one-sided statistics
+    (`adjusted_threshold`), so that a slowdown of one area is found without every check of twenty segments
+    being twenty chances of a false alarm. The whole stream keeps h.
+    """
+    deviations, standardised = standardised_errors(profile, order_hours, errors, overall=overall)
+    times = np.asarray(reported_at)
+    masks: list[tuple[str, str, np.ndarray]] = []
+    for dimension, column in segments.items():
+        labels = np.asarray(column, dtype=object)
+        # None (and NaN, which is not equal to itself) is an unknown label, not a segment.
+        for value in sorted({label for label in labels if label is not None and label == label and label != ""}):
+            masks.append((dimension, str(value), labels == value))
+    segment_threshold = adjusted_threshold(limits.h, k=limits.k, tests=2 * len(masks))
+
+    def stream(dimension: str, value: str, mask: np.ndarray | None, threshold: float) -> StreamChange:
+        values = standardised if mask is None else standardised[mask]
+        minutes = deviations if mask is None else deviations[mask]
+        when = times if mask is None else times[mask]
+        statistic = cusum_statistic(values, k=limits.k)
+        since = statistic.lower_since if statistic.lower > statistic.upper else statistic.upper_since
+        return StreamChange(
+            dimension=dimension,
+            value=value,
+            statistic=statistic,
+            threshold=threshold,
+            since=_iso(when[since]) if since is not None and when.size else None,
+            shift_minutes=float(minutes[since:].mean()) if since is not None else 0.0,
+        )
+
+    return ChangeDetection(
+        limits=limits,
+        overall=stream(ALL_OUTCOMES, ALL_OUTCOMES, None, limits.h),
+        segments=[stream(dimension, value, mask, segment_threshold) for dimension, value, mask in masks],
+        segment_threshold=segment_threshold,
+    )
+
+
+def _iso(instant: np.datetime64) -> str:
+    """A UTC instant (datetime64, naive UTC) as ISO text to the second."""
+    return f"{np.datetime_as_string(instant, unit='s')}+00:00"

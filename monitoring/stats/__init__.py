@@ -10,9 +10,13 @@ database, so every statistic is unit-tested on arrays alone.
     shadow_ab_decision(champion_errors, challenger_errors, settings=...) -> ABDecision
                                     paired Wilcoxon with minimum sample and effect, alpha spending over looks
 
+    cusum_statistic(values, k=...) -> CusumStatistic      two-sided CUSUM (Page) of a standardised stream;
+                                    adjusted_threshold(h, k=, tests=) for many statistics judged at once
+
 Modules: `drift` (the check), `univariate` and `mmd` (the tests), `effect_sizes`, `multiple_testing`,
-`sequential` (alpha spending), `ab_test`, `histogram`, `results`/`thresholds` (the dataclasses), `columns`
-(reading a column's present values), `constants`, `serialise` (JSON without NaN).
+`sequential` (alpha spending), `cusum` (sequential change detection), `ab_test`, `histogram`,
+`results`/`thresholds` (the dataclasses), `columns` (reading a column's present values), `constants`,
+`serialise` (JSON without NaN).
 """
 
 from __future__ import annotations

@@ -143,10 +143,12 @@ def outcomes_create(
     audits: Sequence[PredictionAudit],
     errors: Sequence[float] | np.ndarray,
     *,
-    reported_at: dt.datetime,
+    reported_at: dt.datetime | Sequence[dt.datetime],
 ) -> None:
-    """An outcome for each audit whose error (predicted minus actual) is the given one, reported at one instant."""
+    """An outcome for each audit whose error (predicted minus actual) is the given one, reported at one instant
+    (or each at its own)."""
     delivery = Delivery.objects.filter(tenant=monitored.tenant).first()
+    instants = [reported_at] * len(audits) if isinstance(reported_at, dt.datetime) else list(reported_at)
     PredictionOutcome.objects.bulk_create(
         PredictionOutcome(
             tenant=monitored.tenant,
@@ -155,9 +157,9 @@ def outcomes_create(
             model_version=audit.model_version,
             actual_minutes=audit.predicted_eta_minutes - float(error),
             error_minutes=float(error),
-            reported_at=reported_at,
+            reported_at=instant,
         )
-        for audit, error in zip(audits, errors, strict=True)
+        for audit, error, instant in zip(audits, errors, instants, strict=True)
     )
 
 

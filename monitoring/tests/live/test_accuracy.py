@@ -140,3 +140,61 @@ def test_a_challenger_is_judged_on_its_shadow_predictions_of_the_orders_with_out
 
     assert champion.outcomes == 160 and champion.mae == 0.0 and not champion.is_degraded
     assert shadowed.outcomes == 150 and shadowed.mae == pytest.approx(5.0) and shadowed.is_degraded
+
+
+def test_a_slowdown_of_one_area_alarms_its_cusum_while_the_windows_stay_within_limits(monitored) -> None:  # type: ignore[no-untyped-def]
+    # 400 outcomes over the last three hours, one every 27 seconds, every fourth from an urban order; the last 30
+    # urban deliveries took 4.5 minutes longer than predicted (1.2 sds of a 3-minute validation MAE), the rest were
+    # 2 minutes off either way. The windows' MAE and bias stay within their limits; urban's CUSUM does not.
+    areas = ["metropolitan", "metropolitan", "metropolitan", "urban"] * 100
+    orders = [{"area": area, "vehicle": "scooter", "weather": "sunny", "traffic": "low"} for area in areas]
+    audits = audits_create(
+        monitored,
+        recent_vectors(monitored, 400, seed=10),
+        end=END - dt.timedelta(minutes=35),
+        minutes=180,
+        orders=orders,
+    )
+    errors = _errors(400, 2.0, seed=10)
+    slow = [position for position, area in enumerate(areas) if area == "urban"][-30:]
+    errors[slow] = -4.5
+    reported = [END - dt.timedelta(minutes=180) + dt.timedelta(seconds=27 * (i + 1)) for i in range(400)]
+    outcomes_create(monitored, audits, errors, reported_at=reported)
+
+    report = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+
+    assert report.status == CheckStatus.OK and report.is_degraded
+    assert not any(window["is_mae_degraded"] or window["is_bias_degraded"] for window in report.findings)
+    detection = report.change_detection
+    assert detection["is_alarm"] and not detection["overall"]["is_alarm"]
+    # area: metropolitan and urban, plus one vehicle, weather and traffic: 10 one-sided statistics.
+    assert detection["segment_statistics"] == 10 and detection["segment_threshold"] == pytest.approx(7.0 + np.log(10))
+    (urban,) = detection["segments"]
+    assert (urban["dimension"], urban["value"], urban["direction"]) == ("area", "urban", "slower")
+    assert (
+        urban["shift_minutes"] < -3.0 and report.cusum_ratio == pytest.approx(urban["ratio"]) and report.cusum_ratio > 1
+    )
+    alert = report.alert
+    assert alert is not None and alert.severity == "warning"
+    assert "sequential change (CUSUM) in area=urban: deliveries slower than predicted since" in alert.summary
+    assert alert.details["change_detection"] == detection
+
+    # No state is kept between checks: the same outcomes checked again from scratch give the same statistics.
+    AccuracyReport.objects.filter(pk=report.pk).delete()
+    again = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+    assert again.pk != report.pk and again.change_detection == detection and again.cusum_ratio == report.cusum_ratio
+
+
+def test_outcomes_as_validated_leave_the_cusum_quiet(monitored) -> None:  # type: ignore[no-untyped-def]
+    audits = audits_create(
+        monitored, recent_vectors(monitored, 400, seed=11), end=END - dt.timedelta(minutes=35), minutes=180
+    )
+    errors = np.random.default_rng(11).normal(0.0, 3.0 * np.sqrt(np.pi / 2), 400)
+    reported = [END - dt.timedelta(minutes=180) + dt.timedelta(seconds=27 * (i + 1)) for i in range(400)]
+    outcomes_create(monitored, audits, errors, reported_at=reported)
+
+    report = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+
+    assert report.status == CheckStatus.OK and not report.is_degraded and report.alert is None
+    assert report.change_detection["is_judged"] and not report.change_detection["is_alarm"]
+    assert 0 <= report.cusum_ratio < 1 and report.change_detection["overall"]["count"] == 400

@@ -1,4 +1,5 @@
-"""When realized accuracy is degraded: baselines matched to the hours of day, tolerance and significance."""
+"""When realized accuracy is degraded: baselines matched to the hours of day, tolerance and significance, and the
+sequential change detector on the outcome stream."""
 
 from __future__ import annotations
 
@@ -11,12 +12,16 @@ from scipy.stats import norm
 from monitoring.live.accuracy_rules import (
     AccuracyLimits,
     Baseline,
+    ChangeDetection,
+    ChangeLimits,
     ErrorSummary,
     WindowJudgement,
+    change_detection,
     error_summary,
     hourly_error_profile,
     matched_baseline,
     pooled_summary,
+    standardised_errors,
 )
 
 LIMITS = AccuracyLimits(tolerance=0.15, max_bias_minutes=1.5, alpha=0.01, min_outcomes=100)
@@ -83,3 +88,138 @@ def test_a_window_is_degraded_only_when_the_change_is_both_large_and_significant
 def test_a_summary_of_no_errors_is_none() -> None:
     assert error_summary(np.array([np.nan])) is None
     assert error_summary(np.array([2.0])) == ErrorSummary(count=1, mae=2.0, mae_sd=0.0, bias=2.0, bias_sd=0.0)
+
+
+# --- Sequential change detection -------------------------------------------------------------------------------
+
+CHANGE = ChangeLimits(k=0.5, h=5.0, min_outcomes=100)
+# Validation errors without a profile by hour: bias 0, sd 4 minutes.
+FLAT = ErrorSummary(count=1000, mae=3.2, mae_sd=2.4, bias=0.0, bias_sd=4.0)
+START = np.datetime64("2026-03-02T16:00:00", "ns")
+# The segment shares of the bundled file's orders.
+SEGMENT_SHARES = {
+    "area": {"metropolitan": 0.75, "urban": 0.22, "other": 0.03},
+    "vehicle": {"motorcycle": 0.58, "scooter": 0.33, "van": 0.09},
+    "weather": {name: 1 / 6 for name in ("cloudy", "fog", "sandstorms", "stormy", "sunny", "windy")},
+    "traffic": {"low": 0.34, "jam": 0.31, "medium": 0.24, "high": 0.11},
+}
+
+
+def _detect(errors: np.ndarray, segments: dict[str, np.ndarray], limits: ChangeLimits = CHANGE) -> ChangeDetection:
+    """The CUSUMs of outcomes reported a minute apart from 16:00, all at 12:00 orders, against `FLAT`."""
+    return change_detection(
+        errors=errors,
+        order_hours=np.full(errors.size, 12.0),
+        reported_at=START + np.arange(errors.size) * np.timedelta64(1, "m"),
+        segments=segments,
+        profile=None,
+        overall=FLAT,
+        limits=limits,
+    )
+
+
+def test_errors_are_standardised_by_the_validation_bias_and_sd_of_their_orders_hour() -> None:
+    profile = {
+        "19": ErrorSummary(count=400, mae=6.0, mae_sd=4.0, bias=1.0, bias_sd=4.0).as_dict(),
+        "8": ErrorSummary(count=400, mae=2.0, mae_sd=2.0, bias=0.0, bias_sd=2.0).as_dict(),
+        "3": ErrorSummary(count=5, mae=9.0, mae_sd=1.0, bias=9.0, bias_sd=1.0).as_dict(),  # too few: overall
+    }
+    overall = ErrorSummary(count=1000, mae=3.0, mae_sd=3.0, bias=0.5, bias_sd=5.0)
+
+    deviations, standardised = standardised_errors(
+        profile, np.array([19.2, 8.5, 8.1, 3.0, np.nan]), np.array([5.0, -3.0, 20.0, 1.5, 0.5]), overall=overall
+    )
+
+    assert deviations.tolist() == [4.0, -3.0, 20.0, 1.0, 0.0]
+    assert standardised.tolist() == pytest.approx([1.0, -1.5, 3.0, 0.2, 0.0])  # 20 / 2 = 10 sds counts as 3
+
+
+def test_without_a_profile_the_sd_is_a_normal_errors_for_the_validation_mae() -> None:
+    _, standardised = standardised_errors(
+        None, np.array([12.0]), np.array([3.2 * math.sqrt(math.pi / 2)]), overall=pooled_summary(None, mae=3.2)
+    )
+
+    assert standardised.tolist() == pytest.approx([1.0])
+
+
+def test_a_slowdown_of_one_segment_alarms_in_that_segment_named_with_its_direction() -> None:
+    # 200 outcomes, every fourth urban; the last 12 urban ones 8 minutes (2 sds) slower than predicted, the rest exact.
+    areas = np.array(["metropolitan", "metropolitan", "metropolitan", "urban"] * 50, dtype=object)
+    errors = np.zeros(200)
+    slow = np.flatnonzero(areas == "urban")[-12:]
+    errors[slow] = -8.0
+    segments = {"area": areas, "vehicle": np.full(200, "scooter", dtype=object), "weather": np.full(200, None)}
+
+    detection = _detect(errors, segments)
+
+    # Segments: metropolitan, urban, scooter (weather unknown): 6 one-sided statistics, h + ln 6 / (2 x 0.5).
+    assert detection.segment_threshold == pytest.approx(5.0 + math.log(6))
+    urban = next(stream for stream in detection.segments if stream.value == "urban")
+    assert urban.statistic.lower == pytest.approx(12 * (2.0 - 0.5)) and urban.statistic.count == 50
+    assert urban.since == "2026-03-02T18:35:00+00:00"  # the first slow outcome, 155 minutes after 16:00
+    assert urban.shift_minutes == pytest.approx(-8.0) and urban.is_slower
+    # Overall, three exact outcomes take back each slow one's 1.5: the whole stream ends at 1.5, below h.
+    assert detection.overall.statistic.lower == pytest.approx(1.5) and not detection.overall.is_alarm
+    assert detection.alarms == [urban] and detection.is_alarm
+    assert detection.ratio == pytest.approx(18.0 / (5.0 + math.log(6)))
+    assert detection.describe() == (
+        "area=urban: deliveries slower than predicted since 18:35 UTC (-8.0 min against validation over 50 "
+        "outcomes, CUSUM S- 18.0 > 6.8)"
+    )
+    stored = detection.as_dict()
+    assert stored["is_alarm"] and stored["segment_statistics"] == 6
+    assert [(entry["value"], entry["direction"]) for entry in stored["segments"]] == [("urban", "slower")]
+    assert stored["overall"]["lower"] == pytest.approx(1.5)
+
+
+def test_too_few_outcomes_judge_nothing_whatever_the_statistic() -> None:
+    detection = _detect(np.full(50, -8.0), {}, limits=ChangeLimits(k=0.5, h=5.0, min_outcomes=100))
+
+    assert detection.overall.statistic.lower == pytest.approx(50 * 1.5)
+    assert not detection.is_judged and not detection.is_alarm and detection.alarms == []
+
+
+def _simulated_segments(rng: np.random.Generator, count: int) -> dict[str, np.ndarray]:
+    return {
+        dimension: rng.choice(list(shares), size=count, p=list(shares.values())).astype(object)
+        for dimension, shares in SEGMENT_SHARES.items()
+    }
+
+
+def test_in_control_streams_of_nineteen_segments_rarely_alarm() -> None:
+    # 300 checks, each of 600 outcomes whose errors are the validation's (normal, sd 4): the overall statistic and
+    # 38 segment statistics at h = 7 with the raised threshold.
+    rng = np.random.default_rng(11)
+    limits = ChangeLimits(k=0.5, h=7.0, min_outcomes=100)
+    alarms = [_detect(rng.normal(0.0, 4.0, 600), _simulated_segments(rng, 600), limits).is_alarm for _ in range(300)]
+
+    assert np.mean(alarms) <= 0.01
+
+
+def test_a_one_sd_slowdown_of_a_fifth_of_orders_is_found_within_about_forty_of_their_outcomes() -> None:
+    # Urban (22% of orders) becomes 4 minutes (1 sd) slower after outcome 300; each stream is checked every 5 outcomes
+    # from then on, as a check every few minutes recomputes it. Threshold h = 7 + ln(38) = 10.6 for urban: about
+    # (10.6 + 1.2) / (1 - 0.5) = 24 urban outcomes expected (Siegmund).
+    rng = np.random.default_rng(12)
+    limits = ChangeLimits(k=0.5, h=7.0, min_outcomes=100)
+    delays = []
+    for _ in range(40):
+        segments = _simulated_segments(rng, 600)
+        errors = rng.normal(0.0, 4.0, 600)
+        is_changed = (np.arange(600) >= 300) & (segments["area"] == "urban")
+        errors[is_changed] -= 4.0
+        found = next(
+            (
+                end
+                for end in range(305, 601, 5)
+                if any(
+                    alarm.value == "urban"
+                    for alarm in _detect(errors[:end], {k: v[:end] for k, v in segments.items()}, limits).alarms
+                )
+            ),
+            None,
+        )
+        delays.append(int(is_changed[:found].sum()) if found is not None else 999)
+
+    assert np.median(delays) <= 32
+    assert np.mean(np.array(delays) <= 60) >= 0.9
