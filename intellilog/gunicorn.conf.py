@@ -42,10 +42,14 @@ threads = env_int("GUNICORN_THREADS", 2, minimum=1)
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then so that slow memory growth (model caches, fragmentation) cannot pile up;
-# jitter keeps them from all restarting at once. This is why `child_exit` below matters.
-max_requests = 5000
-max_requests_jitter = 500
+# No recycling after a number of requests (gunicorn's default, max_requests = 0). It was 5000 (+ up to 500):
+# under load a recycled worker closed its keep-alive connections while clients were sending POSTs on them,
+# and those predictions failed with a reset that a client cannot safely retry; the new worker also paid
+# Django's and the model's load (the 0.3-1 s p99 spikes of bench/load_faults.py). What it guarded against
+# does not grow with requests here: each worker caches one serving model per tenant (replaced, not added,
+# on promotion) and at most CHALLENGER_CACHE_SIZE challengers, and predictions allocate per call.
+# Workers still exit on a crash or a timeout; `child_exit` below covers those.
+max_requests = 0
 # Never load the app in the master: its metric files would belong to a process that serves nothing, and
 # each worker must open its own database and Redis connections.
 preload_app = False
@@ -60,6 +64,29 @@ if Path("/dev/shm").is_dir():
 def on_starting(server: object) -> None:
     """Before any worker exists: drop metric files of an earlier run, which would be summed in forever."""
     multiprocess_dir_clear(MULTIPROC_DIR)
+
+
+def post_worker_init(worker: object) -> None:
+    """In each new worker, once Django is loaded and before it accepts: load the tenants' serving models.
+
+    So a fresh worker's first request does not pay the artifact read, checksum and booster load (about half
+    a second per model). A failure is logged, never fatal: a worker must start while PostgreSQL is down,
+    and its requests then load the model on first use as before.
+    """
+    from django.db import connections
+
+    from predictions.services import serving_models_preload
+
+    log = worker.log  # type: ignore[attr-defined]
+    try:
+        loaded = serving_models_preload(heartbeat=worker.notify)  # type: ignore[attr-defined]
+    except Exception:
+        log.exception("preloading the serving models failed; each loads on its first request")
+    else:
+        log.info("preloaded %d serving model(s): %s", len(loaded), ", ".join(str(m.version) for m in loaded))
+    finally:
+        # With threads, this thread serves no request (gthread hands them to a pool): drop its connection.
+        connections.close_all()
 
 
 def child_exit(server: object, worker: object) -> None:

@@ -11,11 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,8 +44,11 @@ from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOu
 from predictions.orders import OrderInput
 from predictions.selectors import ServingModel, serving_model
 from predictions.shadow import shadow_scoring_enqueue
+from registry.artifacts import ArtifactError
 from registry.training import Progress, model_version_load
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 
 class NoChampionServing(Exception):
@@ -136,6 +140,28 @@ def _serving_model(tenant: Tenant) -> ServingModel:
     if serving is None:
         raise NoChampionServing(f"no ETA model is serving for tenant {tenant.slug} yet")
     return serving
+
+
+def serving_models_preload(*, heartbeat: Callable[[], None] | None = None) -> list[ServingModel]:
+    """Load every active tenant's serving model into this process's cache before a request asks for it.
+
+    For a fresh web worker (gunicorn's ``post_worker_init``): otherwise the first request per tenant pays
+    the artifact read, its checksum and the boosters' load. A tenant whose model cannot load is logged and
+    skipped; its requests then get what `serving_model` answers them. ``heartbeat`` is called after each
+    tenant, so that a worker loading many models is not taken for a hung one.
+    """
+    loaded: list[ServingModel] = []
+    for tenant in Tenant.objects.filter(is_active=True).order_by("pk"):
+        try:
+            serving = serving_model(tenant=tenant)
+        except ArtifactError:
+            logger.exception("preload: no model of tenant %s can be loaded", tenant.slug)
+        else:
+            if serving is not None:
+                loaded.append(serving)
+        if heartbeat is not None:
+            heartbeat()
+    return loaded
 
 
 def _stored_replay(tenant: Tenant, idempotency_key: str, digest: str) -> ServedPrediction | None:

@@ -1,22 +1,29 @@
-"""prediction_serve's audit write: one statement in autocommit, a savepoint inside a caller's transaction.
+"""prediction_serve's audit write, and preloading the serving models into a fresh worker.
 
-Either way an idempotency key keeps its meaning (a retry that loses the race to insert answers with the
-stored prediction, a different body is refused), and the shadow publish runs only once the row is committed.
+The audit row is one statement in autocommit and a savepoint inside a caller's transaction. Either way an
+idempotency key keeps its meaning (a retry that loses the race to insert answers with the stored
+prediction, a different body is refused), and the shadow publish runs only once the row is committed.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from predictions import services
 from predictions.models import PredictionAudit, ShadowPrediction
 from predictions.orders import OrderInput
-from predictions.services import IdempotencyConflict, OrderRequest, prediction_serve
+from predictions.selectors import serving_cache_clear, serving_model
+from predictions.services import IdempotencyConflict, OrderRequest, prediction_serve, serving_models_preload
 from predictions.shadow import shadow_cache_clear
 from predictions.tests.test_api import ETA, order_body
 from predictions.tests.test_shadow import with_challenger
+from tenants.models import Tenant
+from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -136,3 +143,31 @@ def test_the_shadow_publish_waits_for_the_callers_commit_and_runs_at_once_in_aut
         tenant=audit.tenant, item=request_for(audit, order_id="web-3"), request_id="r-3", idempotency_key=None
     )
     assert ShadowPrediction.objects.filter(audit=alone.audit).count() == 1
+
+
+def test_preload_loads_each_active_tenants_model_so_the_first_request_reads_the_cache(
+    serving_tenant, django_assert_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    TenantFactory()  # no champion: nothing to load
+    serving_cache_clear()
+    beats: list[None] = []
+
+    loaded = serving_models_preload(heartbeat=lambda: beats.append(None))
+
+    assert [serving.version for serving in loaded] == [serving_tenant.version]
+    assert len(beats) == Tenant.objects.filter(is_active=True).count() == 2
+    with django_assert_num_queries(0):
+        assert serving_model(tenant=serving_tenant.client.tenant).version == serving_tenant.version
+
+
+def test_preload_skips_inactive_tenants_and_logs_a_model_that_cannot_load(serving_tenant, caplog) -> None:  # type: ignore[no-untyped-def]
+    Tenant.objects.filter(pk=serving_tenant.client.tenant.pk).update(is_active=False)
+    serving_cache_clear()
+    assert serving_models_preload() == []
+
+    Tenant.objects.filter(pk=serving_tenant.client.tenant.pk).update(is_active=True)
+    (Path(django_settings.ARTIFACT_ROOT) / serving_tenant.version.artifact_path).unlink()
+    serving_cache_clear()
+
+    assert serving_models_preload() == []
+    assert f"no model of tenant {serving_tenant.client.tenant.slug} can be loaded" in caplog.text
