@@ -2,8 +2,9 @@
 
 The feature definitions and their computation live in the plain-Python core `predictions.ml.features`;
 this module decides where entity states come from (the Redis online store, or the database when the
-store cannot answer) and keeps the store current. Training builds the same features with
-`build_training_features`, so a vector served here equals the training row for the same order.
+store cannot answer, through this process's short-lived `fallback_cache`) and keeps the store current.
+Training builds the same features with `build_training_features`, so a vector served here equals the
+training row for the same order.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from django.utils import timezone
 
 from deliveries.models import Delivery
 from deliveries.selectors import deliveries_frame
-from features import online_store
+from features import fallback_cache, online_store
 from features.choices import FeatureSource, Freshness
 from features.constants import NS_PER_MINUTE
+from features.fallback_cache import DatabaseState
 from features.models import FeatureSet
 from features.online_store import OnlineStoreUnavailable, StoredState, StoreNamespace
-from features.selectors import entity_history_frame
+from features.selectors import entity_completions_frame
 from intellilog.tracing import traced
 from predictions.ml.features import (
     FEATURE_SET_NAME,
@@ -39,6 +41,7 @@ from predictions.ml.features import (
     FeatureVector,
     build_order_features,
     entity_keys,
+    entity_state_spans,
     entity_states_as_of,
 )
 from tenants.models import Tenant
@@ -55,7 +58,8 @@ class FeatureFreshness:
     """How current one served feature value is and where it came from.
 
     ``computed_at`` is when the value's entity state was computed: the materialisation time for the
-    online store, the request time for values computed from the database, None for request features.
+    online store, when the database was read for values computed from it (at most
+    FEATURE_FALLBACK_CACHE_SECONDS before the request), None for request features.
     """
 
     status: Freshness
@@ -170,11 +174,41 @@ def features_materialize(*, tenant: Tenant, as_of: dt.datetime | None = None) ->
 
 def _states_from_database(
     *, tenant: Tenant, keys: Iterable[EntityKey], as_of: dt.datetime
-) -> dict[EntityKey, EntityState]:
-    """The states of ``keys`` as of ``as_of`` from only those entities' deliveries; no history, no entry."""
+) -> dict[EntityKey, DatabaseState]:
+    """The states of ``keys`` as of ``as_of`` from only those entities' deliveries, in one query.
+
+    Each equals what `features_materialize(as_of=as_of)` would write for it (``span.state`` None where
+    it would write nothing).
+    """
     keys = list(keys)
-    states = entity_states_as_of(entity_history_frame(tenant=tenant, entity_keys=keys, ordered_before=as_of), as_of)
-    return {key: states[key] for key in keys if key in states}
+    # Stamped before reading, so freshness never claims more than the read holds.
+    read_at = timezone.now()
+    spans = entity_state_spans(entity_completions_frame(tenant=tenant, entity_keys=keys), keys, as_of)
+    return {key: DatabaseState(span=spans[key], read_at=read_at) for key in keys}
+
+
+def _fallback_states(
+    *, tenant: Tenant, keys: Iterable[EntityKey], as_of: dt.datetime
+) -> dict[EntityKey, DatabaseState]:
+    """`_states_from_database`, taking what this process read recently and still holds as of ``as_of``.
+
+    Under a Redis outage every order needs this; the cache turns a database read per order and entity
+    into one per entity every FEATURE_FALLBACK_CACHE_SECONDS, and at most one query per order.
+    """
+    found: dict[EntityKey, DatabaseState] = {}
+    unread: list[EntityKey] = []
+    for key in keys:
+        cached = fallback_cache.cached_state(tenant_id=tenant.pk, entity_key=key, as_of=as_of)
+        if cached is None:
+            unread.append(key)
+        else:
+            found[key] = cached
+    if unread:
+        read = _states_from_database(tenant=tenant, keys=unread, as_of=as_of)
+        for key, value in read.items():
+            fallback_cache.cache_state(tenant_id=tenant.pk, entity_key=key, value=value)
+        found.update(read)
+    return found
 
 
 def _order_entity_keys(courier_id: str) -> list[EntityKey]:
@@ -191,7 +225,9 @@ def online_features_for_order(*, tenant: Tenant, order: Mapping[str, object]) ->
     FEATURE_STALE_AFTER_SECONDS) unless it is missing, the store is unreachable, or it already counts a
     delivery completed at or after the order (replaying an old order against a newer store would leak the
     future). Those states are computed from the database instead, from only that entity's deliveries
-    completed before the order, and the result says so. Never raises because of Redis.
+    completed before the order, and the result says so; a state this process computed in the last
+    FEATURE_FALLBACK_CACHE_SECONDS is reused when it holds as of the order. At most one query. Never
+    raises because of Redis.
     """
     ordered_at = order["ordered_at"]
     if not isinstance(ordered_at, dt.datetime) or ordered_at.tzinfo is None:
@@ -211,8 +247,8 @@ def online_features_for_order(*, tenant: Tenant, order: Mapping[str, object]) ->
     missing = [key for key in keys if key not in usable]
     states: dict[EntityKey, EntityState] = {key: value.state for key, value in usable.items()}
     now = timezone.now()
-    if missing:
-        states.update(_states_from_database(tenant=tenant, keys=missing, as_of=ordered_at))
+    from_database = _fallback_states(tenant=tenant, keys=missing, as_of=ordered_at) if missing else {}
+    states.update({key: value.span.state for key, value in from_database.items() if value.span.state is not None})
     values = build_order_features(order, states, time_zone=ZoneInfo(tenant.time_zone))
 
     stale_after = dt.timedelta(seconds=settings.FEATURE_STALE_AFTER_SECONDS)
@@ -223,7 +259,9 @@ def online_features_for_order(*, tenant: Tenant, order: Mapping[str, object]) ->
             status = Freshness.STALE if now - computed_at > stale_after else Freshness.FRESH
             by_entity[key.entity] = FeatureFreshness(status, FeatureSource.ONLINE_STORE, computed_at)
         else:
-            by_entity[key.entity] = FeatureFreshness(Freshness.MISSING, FeatureSource.DATABASE, now)
+            by_entity[key.entity] = FeatureFreshness(
+                Freshness.MISSING, FeatureSource.DATABASE, from_database[key].read_at
+            )
     # Order features, and history features of an entity the courier id does not name (no restaurant part),
     # follow from the request alone.
     from_request = FeatureFreshness(Freshness.FRESH, FeatureSource.REQUEST, None)
@@ -265,15 +303,17 @@ def features_apply_outcome(*, tenant: Tenant, delivery: Delivery) -> OutcomeAppl
 
     A state whose last completion is strictly earlier gets `EntityState.with_completion`. Otherwise (the
     outcome arrived out of completion order, ties included, or the state is not in the store) that entity
-    is recomputed from the database, because "recent" durations depend on completion order. So applying
-    the same outcome twice changes nothing. The read-modify-write is atomic per key (Redis WATCH). Raises
-    `OnlineStoreUnavailable` when Redis cannot be reached; the next materialisation catches up.
+    is recomputed from the database (never from the fallback cache), because "recent" durations depend on
+    completion order. So applying the same outcome twice changes nothing. The read-modify-write is atomic
+    per key (Redis WATCH). Raises `OnlineStoreUnavailable` when Redis cannot be reached; the next
+    materialisation catches up. This process's fallback cache forgets the three entities either way.
     """
     if delivery.tenant_id != tenant.pk:
         raise ValueError(f"delivery {delivery.pk} belongs to another tenant")
     feature_set = feature_set_register_current()
     completed_at = _completed_at(delivery)
     keys = _order_entity_keys(delivery.courier_id)
+    fallback_cache.forget_states(tenant_id=tenant.pk, entity_keys=keys)
     # An outcome always counts, even one that the reporting system's clock puts slightly in our future.
     recompute_as_of = max(timezone.now(), completed_at + dt.timedelta(microseconds=1))
     applied = OutcomeApplied(incremental=[], recomputed=[])
@@ -292,7 +332,8 @@ def features_apply_outcome(*, tenant: Tenant, delivery: Delivery) -> OutcomeAppl
             else:
                 applied.recomputed.append(key)
         if applied.recomputed:
-            new_states.update(_states_from_database(tenant=tenant, keys=applied.recomputed, as_of=recompute_as_of))
+            read = _states_from_database(tenant=tenant, keys=applied.recomputed, as_of=recompute_as_of)
+            new_states.update({key: value.span.state for key, value in read.items() if value.span.state is not None})
         return new_states
 
     online_store.update_states(

@@ -105,6 +105,12 @@ FEATURE_STALE_AFTER_SECONDS = env_int("FEATURE_STALE_AFTER_SECONDS", 6 * 3600, m
 FEATURE_TTL_SECONDS = env_int("FEATURE_TTL_SECONDS", 3 * 24 * 3600, minimum=1)
 if FEATURE_TTL_SECONDS <= FEATURE_STALE_AFTER_SECONDS:
     raise ImproperlyConfigured("FEATURE_TTL_SECONDS: must be longer than FEATURE_STALE_AFTER_SECONDS")
+# When the store cannot answer, states are computed from the database; each process keeps those for
+# FEATURE_FALLBACK_CACHE_SECONDS (0: off), at most FEATURE_FALLBACK_CACHE_ENTRIES entities, so a Redis outage
+# under load costs one query per entity every few seconds instead of one per order (deliveries stored
+# meanwhile count once the entry expires).
+FEATURE_FALLBACK_CACHE_SECONDS = env_int("FEATURE_FALLBACK_CACHE_SECONDS", 5, minimum=0)
+FEATURE_FALLBACK_CACHE_ENTRIES = env_int("FEATURE_FALLBACK_CACHE_ENTRIES", 10_000, minimum=1)
 
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", None, schemes=("amqp", "redis", "rediss", "memory"))
 # Without a broker the quickstart has no worker to talk to: run tasks inline (Saleor's convention).

@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pandas as pd
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
 from deliveries.selectors import deliveries_frame
 from deliveries.tests.factories import DeliveryFactory
+from features import fallback_cache
 from features.choices import FeatureSource, Freshness
+from features.fallback_cache import fallback_cache_size
 from features.models import FeatureSet
 from features.online_store import OnlineStoreUnavailable, read_states, write_states
 from features.services import (
@@ -33,6 +36,7 @@ from predictions.ml.features import (
     ORDER_FEATURES,
     Entity,
     EntityKey,
+    build_order_features,
     build_training_features,
     entity_keys,
     entity_states_as_of,
@@ -332,3 +336,160 @@ def test_a_naive_order_time_is_refused(tenant_with_history) -> None:  # type: ig
 
     with pytest.raises(ValueError, match="time-zone-aware"):
         online_features_for_order(tenant=tenant_with_history, order=order)
+
+
+# ----- the database fallback: cost, cache, and equality with what materialisation writes -----
+
+CLOSED_REDIS_URL = "redis://127.0.0.1:6390/0"  # nothing listens there: a real connection refused
+
+
+def test_database_states_equal_the_materialised_ones_bit_for_bit(settings, tenant_with_fractional_minutes) -> None:  # type: ignore[no-untyped-def]
+    tenant = tenant_with_fractional_minutes
+    history = deliveries_frame(tenant=tenant)
+    as_of = history["ordered_at"].iloc[250].to_pydatetime()  # later deliveries exist and must not count
+    features_materialize(tenant=tenant, as_of=as_of)
+    couriers = sorted(set(history["courier_id"]))
+    orders = []
+    for courier_id in couriers:
+        order = order_from(history, int((history["courier_id"] == courier_id).to_numpy().argmax()))
+        orders.append({**order, "ordered_at": as_of})
+    keys = [key for courier_id in couriers for key in _keys(courier_id)]
+    materialised = {key: value.state for key, value in read_states(store_namespace(tenant=tenant), keys).items()}
+    from_store = [online_features_for_order(tenant=tenant, order=order) for order in orders]
+    settings.REDIS_URL = CLOSED_REDIS_URL
+
+    from_database = [online_features_for_order(tenant=tenant, order=order) for order in orders]
+
+    assert len(materialised) == len(set(keys)) == 8 + 4 + 2
+    for store_served, database_served in zip(from_store, from_database, strict=True):
+        assert not store_served.used_fallback and database_served.used_fallback
+        assert_same_vector(database_served.values, pd.Series(store_served.values))
+    for key in keys:
+        cached = fallback_cache.cached_state(tenant_id=tenant.pk, entity_key=key, as_of=as_of)
+        assert cached is not None and cached.span.state == materialised[key]
+    # Durations with decimals: the totals carry compensated rounding a plain sum would not reproduce.
+    city_totals = [materialised[key].total for key in keys if key.entity is Entity.CITY]
+    assert all(total != int(total) for total in city_totals)
+
+
+def test_redis_down_takes_at_most_one_query_per_order_and_none_for_cached_entities(
+    settings, tenant_with_history, django_assert_num_queries
+) -> None:  # type: ignore[no-untyped-def]
+    history = deliveries_frame(tenant=tenant_with_history)
+    offline = build_training_features(history, time_zone=ZoneInfo(tenant_with_history.time_zone))
+    last = len(history) - 1
+    order = order_from(history, last)
+    restaurant = _keys(str(order["courier_id"]))[1]
+    colleague = history[
+        history["courier_id"].str.startswith(restaurant.key + "DEL") & (history["courier_id"] != order["courier_id"])
+    ].index[0]
+    # Another courier of the same restaurant, ordering at the same time.
+    neighbour_order = {**order_from(history, int(colleague)), "ordered_at": order["ordered_at"]}
+    settings.REDIS_URL = CLOSED_REDIS_URL
+
+    with django_assert_num_queries(1):
+        first = online_features_for_order(tenant=tenant_with_history, order=order)
+    with django_assert_num_queries(0):
+        again = online_features_for_order(tenant=tenant_with_history, order=order)
+    with django_assert_num_queries(1) as captured:
+        neighbour = online_features_for_order(tenant=tenant_with_history, order=neighbour_order)
+
+    assert_same_vector(first.values, offline.iloc[last])
+    assert_same_vector(again.values, offline.iloc[last])
+    # Only the courier was read: its restaurant and city came from the cache.
+    assert "LIKE" not in captured.captured_queries[0]["sql"]
+    states = entity_states_as_of(history, order["ordered_at"])
+    expected = build_order_features(neighbour_order, states, time_zone=ZoneInfo(tenant_with_history.time_zone))
+    assert_same_vector(neighbour.values, pd.Series(expected))
+    for served in (first, again, neighbour):
+        assert served.used_fallback and "online store read failed" in (served.fallback_reason or "")
+        for entity in (Entity.COURIER, Entity.RESTAURANT, Entity.CITY):
+            assert _sources(served, entity) == {(Freshness.MISSING, FeatureSource.DATABASE)}
+    # A cached state reports when the database was read for it, not the later request.
+    assert again.freshness["city_mean_minutes"].computed_at == first.freshness["city_mean_minutes"].computed_at
+
+
+def test_a_cached_state_is_only_served_to_orders_it_holds_for(settings, tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    history = deliveries_frame(tenant=tenant_with_history)
+    offline = build_training_features(history, time_zone=ZoneInfo(tenant_with_history.time_zone))
+    courier_id = str(history["courier_id"].iloc[-1])
+    positions = history.index[history["courier_id"] == courier_id][[5, 10, -1]]
+    settings.REDIS_URL = CLOSED_REDIS_URL
+
+    # Later first, then an earlier replay, then one in between: each gets its own point in time.
+    for position in (positions[2], positions[0], positions[1]):
+        served = online_features_for_order(tenant=tenant_with_history, order=order_from(history, int(position)))
+        assert_same_vector(served.values, offline.iloc[int(position)])
+
+
+def test_cached_states_expire_after_the_configured_seconds(monkeypatch, settings, tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    tenant = tenant_with_history
+    history = deliveries_frame(tenant=tenant)
+    order = order_from(history, len(history) - 1)
+    order["ordered_at"] = order["ordered_at"] + dt.timedelta(days=1)
+    settings.REDIS_URL = CLOSED_REDIS_URL
+    settings.FEATURE_FALLBACK_CACHE_SECONDS = 30
+    clock = [1000.0]
+    monkeypatch.setattr(fallback_cache, "monotonic", lambda: clock[0])
+    before = online_features_for_order(tenant=tenant, order=order)
+    DeliveryFactory(
+        tenant=tenant,
+        external_order_id="new-1",
+        courier_id=order["courier_id"],
+        ordered_at=order["ordered_at"] - dt.timedelta(hours=2),
+        delivery_minutes=30.0,
+    )
+
+    clock[0] += 29.9
+    cached = online_features_for_order(tenant=tenant, order=order)
+    clock[0] += 0.1
+    expired = online_features_for_order(tenant=tenant, order=order)
+
+    count = before.values["courier_completed_count"]
+    assert cached.values["courier_completed_count"] == count  # read 29.9 s ago: the new delivery is not seen
+    assert expired.values["courier_completed_count"] == count + 1
+    assert expired.freshness["courier_mean_minutes"].computed_at > before.freshness["courier_mean_minutes"].computed_at
+
+
+def test_the_cache_can_be_turned_off_and_is_bounded(settings, tenant_with_history, django_assert_num_queries) -> None:  # type: ignore[no-untyped-def]
+    history = deliveries_frame(tenant=tenant_with_history)
+    settings.REDIS_URL = CLOSED_REDIS_URL
+    settings.FEATURE_FALLBACK_CACHE_SECONDS = 0
+    order = order_from(history, 600)
+
+    for _ in range(2):
+        with django_assert_num_queries(1):
+            online_features_for_order(tenant=tenant_with_history, order=order)
+    assert fallback_cache_size() == 0
+
+    settings.FEATURE_FALLBACK_CACHE_SECONDS = 5
+    settings.FEATURE_FALLBACK_CACHE_ENTRIES = 4
+    for position in (100, 300, 500, 700):
+        online_features_for_order(tenant=tenant_with_history, order=order_from(history, position))
+    assert fallback_cache_size() == 4
+    # The most recently read are kept: the last order's three entities.
+    last = order_from(history, 700)
+    for key in _keys(str(last["courier_id"])):
+        assert fallback_cache.cached_state(tenant_id=tenant_with_history.pk, entity_key=key, as_of=last["ordered_at"])
+
+
+def test_an_applied_outcome_drops_its_entities_from_the_cache(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    tenant = tenant_with_history
+    history = deliveries_frame(tenant=tenant)
+    order = order_from(history, len(history) - 1)
+    order["ordered_at"] = order["ordered_at"] + dt.timedelta(days=1)
+    keys = _keys(str(order["courier_id"]))
+    online_features_for_order(tenant=tenant, order=order)  # nothing materialised: read from the database
+    assert all(
+        fallback_cache.cached_state(tenant_id=tenant.pk, entity_key=key, as_of=order["ordered_at"]) for key in keys
+    )
+    delivery = DeliveryFactory(
+        tenant=tenant,
+        external_order_id="new-1",
+        courier_id=order["courier_id"],
+        ordered_at=order["ordered_at"] - dt.timedelta(hours=2),
+    )
+
+    features_apply_outcome(tenant=tenant, delivery=delivery)
+
+    assert fallback_cache_size() == 0

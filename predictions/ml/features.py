@@ -17,7 +17,7 @@ import datetime as dt
 import enum
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -170,6 +170,28 @@ class EntityState:
 EntityStates = Mapping[EntityKey, EntityState]
 
 
+@dataclass(frozen=True)
+class EntityStateSpan:
+    """An entity's state as of some time, and every other time it is the state as of.
+
+    ``state`` is None when none of the entity's deliveries had completed. The same state holds as of any
+    time after its last completion (``last_completed_ns``) up to and including the entity's next completion
+    in the history it came from (``next_completed_ns``; None: no later one), since a state counts the
+    completions strictly before the time it is taken at. Both bounds are in whole nanoseconds, as the
+    completion events are, so no rounding decides which side of a bound a time falls on.
+    """
+
+    state: EntityState | None
+    last_completed_ns: int | None
+    next_completed_ns: int | None
+
+    def holds_as_of(self, as_of: dt.datetime) -> bool:
+        """Whether ``state`` is also the state as of ``as_of``, given the same history."""
+        as_of_ns = _timestamp_ns(as_of)
+        is_after_last = self.last_completed_ns is None or self.last_completed_ns < as_of_ns
+        return is_after_last and (self.next_completed_ns is None or as_of_ns <= self.next_completed_ns)
+
+
 def restaurant_id(courier_id: str) -> str | None:
     """The restaurant part of a courier id (``INDORES13DEL02`` -> ``INDORES13``), None when absent."""
     match = _RESTAURANT_RE.match(courier_id)
@@ -235,19 +257,22 @@ def _history_values(
         }
 
 
+def _completed_ns(history: pd.DataFrame) -> np.ndarray:
+    """When each delivery of ``history`` completed, in whole nanoseconds (its minutes rounded to them)."""
+    minutes = history["delivery_minutes"].to_numpy(dtype=np.float64)
+    return _timestamps_ns(history["ordered_at"]) + np.round(minutes * _NS_PER_MINUTE).astype(np.int64)
+
+
 def _completion_events(history: pd.DataFrame, entity: Entity) -> pd.DataFrame:
     """One row per delivery with a known entity, in completion order, carrying the state after it.
 
     Ties in completion time keep the history's row order (stable sort), and the online path uses this
     same function, so both agree on which durations count as "recent".
     """
-    completed_ns = _timestamps_ns(history["ordered_at"]) + np.round(
-        history["delivery_minutes"].to_numpy(dtype=np.float64) * _NS_PER_MINUTE
-    ).astype(np.int64)
     events = pd.DataFrame(
         {
             "key": _entity_key_column(history["courier_id"], entity).to_numpy(),
-            "completed_ns": completed_ns,
+            "completed_ns": _completed_ns(history),
             "minutes": history["delivery_minutes"].to_numpy(dtype=np.float64),
         }
     )
@@ -406,6 +431,63 @@ def entity_states_as_of(history: pd.DataFrame, as_of: dt.datetime) -> dict[Entit
                 last_completed_at=pd.Timestamp(int(row.completed_ns), tz="UTC").to_pydatetime(),
             )
     return states
+
+
+def entity_state_spans(
+    history: pd.DataFrame, keys: Iterable[EntityKey], as_of: dt.datetime
+) -> dict[EntityKey, EntityStateSpan]:
+    """The states of ``keys`` as of ``as_of`` from the deliveries in ``history``, each with its span.
+
+    Every state equals the one `entity_states_as_of(history, as_of)` has for its key, bit for bit (None
+    where that has no entry), but only the rows of the given keys are reduced: this is what serving
+    computes when the online store cannot answer, for three entities of one order. ``history`` needs the
+    columns ``courier_id``, ``ordered_at`` and ``delivery_minutes``, in the row order the other builders
+    read (ties in completion time keep it). It may hold other entities' deliveries; they are left out.
+    """
+    cutoff_ns = _timestamp_ns(as_of)
+    completed_ns = _completed_ns(history)
+    minutes = history["delivery_minutes"].to_numpy(dtype=np.float64)
+    # Entity keys are derived once per distinct courier id: a city's thousands of rows have a few hundred.
+    codes, courier_ids = pd.factorize(history["courier_id"].to_numpy(dtype=object))
+    distinct_keys: dict[Entity, np.ndarray] = {}
+    spans: dict[EntityKey, EntityStateSpan] = {}
+    for entity_key in dict.fromkeys(keys):
+        entity = entity_key.entity
+        if entity not in distinct_keys:
+            distinct_keys[entity] = _entity_key_column(pd.Series(courier_ids, dtype=object), entity).to_numpy()
+        rows = np.flatnonzero((distinct_keys[entity] == entity_key.key)[codes])
+        # The events' order: completion time, ties in history order (a stable sort of the key's rows).
+        rows = rows[np.argsort(completed_ns[rows], kind="stable")]
+        counted = int(np.searchsorted(completed_ns[rows], cutoff_ns, side="left"))
+        next_ns = int(completed_ns[rows[counted]]) if counted < len(rows) else None
+        if counted == 0:
+            spans[entity_key] = EntityStateSpan(state=None, last_completed_ns=None, next_completed_ns=next_ns)
+            continue
+        durations = minutes[rows[:counted]]
+        total, total_sq = _running_totals(durations)
+        last_ns = int(completed_ns[rows[counted - 1]])
+        state = EntityState(
+            count=counted,
+            total=total,
+            total_sq=total_sq,
+            recent=tuple(float(value) for value in durations[-RECENT_WINDOW:]),
+            last_completed_at=pd.Timestamp(last_ns, tz="UTC").to_pydatetime(),
+        )
+        spans[entity_key] = EntityStateSpan(state=state, last_completed_ns=last_ns, next_completed_ns=next_ns)
+    return spans
+
+
+def _running_totals(durations: np.ndarray) -> tuple[float, float]:
+    """The sum and the sum of squares of ``durations``, added in order as `_completion_events` adds them.
+
+    Through the same pandas routine (a grouped cumulative sum, here of one group), because it compensates
+    rounding (Kahan): a plain running sum, or SQL's SUM, can differ from the materialised state in the
+    last bits once durations have fractions.
+    """
+    one_group = np.zeros(len(durations), dtype=np.intp)
+    total = pd.Series(durations).groupby(one_group).cumsum().iloc[-1]
+    total_sq = pd.Series(durations * durations).groupby(one_group).cumsum().iloc[-1]
+    return float(total), float(total_sq)
 
 
 def _optional_float(value: object) -> float:

@@ -18,11 +18,14 @@ from predictions.ml.features import (
     Entity,
     EntityKey,
     EntityState,
+    EntityStateSpan,
     FeatureKind,
     build_features,
     build_order_features,
     build_training_features,
     city_id,
+    entity_keys,
+    entity_state_spans,
     entity_states_as_of,
     restaurant_id,
 )
@@ -124,6 +127,61 @@ def test_incremental_state_equals_state_from_history() -> None:
         state = state.with_completion(row.delivery_minutes, row.completed.to_pydatetime())
 
     assert entity_states_as_of(deliveries, as_of)[EntityKey(Entity.COURIER, courier)] == state
+
+
+def _with_fractional_minutes(deliveries: pd.DataFrame) -> pd.DataFrame:
+    """Durations with many decimals, where the order and the compensation of a sum change its last bits,
+    and pairs of deliveries of one courier that complete at the same instant (ties keep history order)."""
+    rng = np.random.default_rng(3)
+    deliveries = deliveries.assign(delivery_minutes=deliveries["delivery_minutes"] + rng.uniform(0, 1, len(deliveries)))
+    tied = deliveries.iloc[::40].copy()
+    tied["ordered_at"] = tied["ordered_at"] + pd.Timedelta(seconds=30)
+    tied["delivery_minutes"] = tied["delivery_minutes"] - 0.5
+    merged = pd.concat([deliveries, tied]).sort_values("ordered_at", kind="stable")
+    return merged.reset_index(drop=True)
+
+
+def test_state_spans_equal_the_states_from_history_bit_for_bit() -> None:
+    deliveries = _with_fractional_minutes(synthetic_deliveries(rows=1500))
+    unknown = EntityKey(Entity.COURIER, "NONERES1DEL01")
+
+    for as_of in (deliveries["ordered_at"].iloc[700], deliveries["ordered_at"].max() + pd.Timedelta(hours=2)):
+        expected = entity_states_as_of(deliveries, as_of)
+
+        spans = entity_state_spans(deliveries, [*expected, unknown], as_of)
+
+        assert len(expected) > 40
+        assert {key: span.state for key, span in spans.items() if key != unknown} == expected
+        assert spans[unknown] == EntityStateSpan(state=None, last_completed_ns=None, next_completed_ns=None)
+    # The data exercises ties in completion time, and what a plain running sum gets wrong: a total.
+    completed = deliveries["ordered_at"] + pd.to_timedelta(deliveries["delivery_minutes"], unit="min")
+    assert deliveries.assign(completed=completed).duplicated(["courier_id", "completed"]).sum() > 10
+    city = next(key for key in expected if key.entity is Entity.CITY)
+    in_city = deliveries.assign(completed=completed)[lambda d: d["courier_id"].str.startswith(city.key)]
+    assert sum(in_city.sort_values("completed", kind="stable")["delivery_minutes"]) != expected[city].total
+
+
+def test_a_state_span_holds_from_its_last_completion_to_the_next() -> None:
+    deliveries = _with_fractional_minutes(synthetic_deliveries(rows=300))
+    courier_id = str(deliveries["courier_id"].iloc[150])
+    keys = [EntityKey(entity, key) for entity, key in entity_keys(courier_id).items() if key is not None]
+    as_of = deliveries["ordered_at"].iloc[150].to_pydatetime()
+
+    for key, span in entity_state_spans(deliveries, keys, as_of).items():
+        assert span.state is not None and span.last_completed_ns is not None and span.next_completed_ns is not None
+        last = pd.Timestamp(span.last_completed_ns, tz="UTC")
+        following = pd.Timestamp(span.next_completed_ns, tz="UTC")
+        assert span.holds_as_of(as_of)
+        # A completion counts strictly before the time a state is taken at.
+        assert not span.holds_as_of(last.to_pydatetime())
+        assert span.holds_as_of((last + pd.Timedelta(microseconds=1)).to_pydatetime())
+        assert span.holds_as_of(following.to_pydatetime())
+        assert not span.holds_as_of((following + pd.Timedelta(microseconds=1)).to_pydatetime())
+        for time in (last + pd.Timedelta(microseconds=1), following):
+            assert entity_states_as_of(deliveries, time.to_pydatetime())[key] == span.state
+        assert entity_states_as_of(deliveries, (following + pd.Timedelta(microseconds=1)).to_pydatetime())[key] != (
+            span.state
+        )
 
 
 def test_online_order_without_pickup_or_history_and_in_utc() -> None:
