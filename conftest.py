@@ -86,9 +86,9 @@ def mlflow_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("mlflow")
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def model_storage(settings, tmp_path: Path, mlflow_store: Path) -> None:  # type: ignore[no-untyped-def]
-    """Model artifacts and MLflow runs of this test go to temporary places, not var/."""
+    """Every test's model artifacts and MLflow runs go to temporary places, never var/ (factories write files too)."""
     settings.ARTIFACT_ROOT = tmp_path / "artifacts"
     settings.MLFLOW_TRACKING_URI = f"sqlite:///{mlflow_store / 'mlflow.db'}"
     settings.MLFLOW_ARTIFACT_LOCATION = (mlflow_store / "artifacts").as_uri()

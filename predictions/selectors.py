@@ -17,7 +17,7 @@ from predictions.constants import (
     CHAMPION_RECHECK_SECONDS,
     CHAMPION_REFUSAL_RETRY_SECONDS,
 )
-from predictions.ml.model import ArtifactIntegrityError, ETAPredictor
+from predictions.ml.model import ETAPredictor
 from registry.artifacts import ArtifactError
 from registry.models import ModelVersion
 from registry.selectors import eta_champion, eta_previous_champions
@@ -62,10 +62,6 @@ class _CacheEntry:
 
 
 logger = logging.getLogger(__name__)
-
-# What makes a version unservable: its file missing or failing its checksum, or bytes that are as recorded
-# yet no ETA predictor artifact (a registration gone wrong); either way the next version is tried.
-_UNLOADABLE = (ArtifactError, ArtifactIntegrityError)
 
 _cache: dict[int, _CacheEntry] = {}
 _lock = threading.Lock()
@@ -119,7 +115,7 @@ def _refreshed(tenant: Tenant, entry: _CacheEntry | None, now: float) -> _CacheE
         return _CacheEntry(current, now, refusal)
     try:
         loaded = ServingModel(champion, model_version_load(version=champion), time.time())
-    except _UNLOADABLE as error:
+    except ArtifactError as error:  # missing, tampered, or no predictor: the next version is tried
         return _refused(tenant, champion, str(error), current, now)
     _refusal_clear(tenant, champion)
     return _CacheEntry(loaded, now)
@@ -166,7 +162,7 @@ def _fallback(champion: ModelVersion, reason: str, current: ServingModel | None)
             return dataclasses.replace(current, replaces=champion, replaced_because=reason)
         try:
             predictor = model_version_load(version=candidate)
-        except _UNLOADABLE as error:
+        except ArtifactError as error:  # missing, tampered, or no predictor: the next version is tried
             logger.error("cannot load previous champion %s either: %s", candidate, error)
             continue
         return ServingModel(candidate, predictor, time.time(), replaces=champion, replaced_because=reason)

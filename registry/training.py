@@ -26,8 +26,8 @@ from deliveries.selectors import deliveries_frame, deliveries_latest_id, tenant_
 from intellilog.tracing import traced
 from predictions.ml.evaluation import EvaluationReport, delivery_segments, evaluate
 from predictions.ml.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
-from predictions.ml.model import ETAPredictor, TrainingConfig, default_candidates, train_best_of
-from registry.artifacts import artifact_read, artifact_write, version_artifact_dir
+from predictions.ml.model import ArtifactIntegrityError, ETAPredictor, TrainingConfig, default_candidates, train_best_of
+from registry.artifacts import ArtifactError, artifact_read, artifact_write, version_artifact_dir
 from registry.constants import ETA_MODEL_NAME, EVALUATION_DAYS, MIN_TRAINING_ROWS
 from registry.models import ModelVersion
 from registry.services import (
@@ -236,9 +236,16 @@ def _track(
 
 
 def model_version_load(*, version: ModelVersion) -> ETAPredictor:
-    """Load a version's predictor, verifying the artifact's checksum (refuses tampered or missing files)."""
+    """Load a version's predictor, verifying the artifact's checksum (refuses tampered or missing files).
+
+    Every way a stored artifact can fail to load is an `ArtifactError`, so callers (serving, replay,
+    evaluation) handle one error: bytes that match the checksum but are not a predictor included.
+    """
     data = artifact_read(relative_path=version.artifact_path, expected_sha256=version.artifact_sha256)
-    return ETAPredictor.from_bytes(data, expected_sha256=version.artifact_sha256)
+    try:
+        return ETAPredictor.from_bytes(data, expected_sha256=version.artifact_sha256)
+    except ArtifactIntegrityError as error:
+        raise ArtifactError(f"artifact {version.artifact_path} of {version} does not load: {error}") from error
 
 
 @dataclass(frozen=True)

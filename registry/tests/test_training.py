@@ -16,6 +16,7 @@ from registry.artifacts import ArtifactError
 from registry.choices import VersionStatus
 from registry.models import ModelVersion
 from registry.tasks import train_eta_task
+from registry.tests.factories import ModelVersionFactory
 from registry.training import eta_model_train, model_version_load
 from tenants.tests.factories import TenantFactory
 
@@ -73,6 +74,13 @@ def test_train_track_reproduce_evaluate_and_refuse_tampering(tenant_with_history
         model_version_load(version=version)
     with pytest.raises(CommandError, match="fails its checksum"):
         call_command("evaluate_model_version", f"{tenant.slug}/{version.version}", "--data", str(later))
+
+
+def test_bytes_that_match_their_checksum_but_hold_no_predictor_are_refused_as_an_artifact_error() -> None:
+    version = ModelVersionFactory()  # a real file with its real checksum, but not a model
+
+    with pytest.raises(ArtifactError, match="does not load"):
+        model_version_load(version=version)
 
 
 def test_reproduce_reports_what_differs_when_the_data_changed(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
