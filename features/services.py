@@ -40,6 +40,7 @@ from predictions.ml.features import (
     EntityState,
     FeatureVector,
     build_order_features,
+    datetime_from_ns,
     entity_keys,
     entity_state_spans,
     entity_states_as_of,
@@ -295,7 +296,7 @@ def _completed_at(delivery: Delivery) -> dt.datetime:
     # nanoseconds), so an incrementally applied completion equals the recomputed one.
     ordered_ns = int(pd.Timestamp(delivery.ordered_at).as_unit("ns").value)
     completed_ns = ordered_ns + int(np.round(np.float64(delivery.delivery_minutes) * NS_PER_MINUTE))
-    return pd.Timestamp(completed_ns, tz="UTC").to_pydatetime()
+    return datetime_from_ns(completed_ns)
 
 
 def features_apply_outcome(*, tenant: Tenant, delivery: Delivery) -> OutcomeApplied:

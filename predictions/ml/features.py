@@ -224,6 +224,11 @@ def _timestamp_ns(value: dt.datetime) -> int:
     return int(pd.Timestamp(value).as_unit("ns").value)
 
 
+def datetime_from_ns(nanoseconds: int) -> dt.datetime:
+    """The UTC datetime of epoch `nanoseconds`, cut to the whole microseconds a datetime holds (on purpose)."""
+    return pd.Timestamp(nanoseconds, tz="UTC").floor("us").to_pydatetime()
+
+
 def _timestamps_ns(values: pd.Series) -> np.ndarray:
     if getattr(values.dt, "tz", None) is None:
         raise ValueError("naive datetimes: ETA features need time-zone-aware times")
@@ -428,7 +433,7 @@ def entity_states_as_of(history: pd.DataFrame, as_of: dt.datetime) -> dict[Entit
                 total=float(row.total),
                 total_sq=float(row.total_sq),
                 recent=tuple(float(minutes) for minutes in recent[row.key]),
-                last_completed_at=pd.Timestamp(int(row.completed_ns), tz="UTC").to_pydatetime(),
+                last_completed_at=datetime_from_ns(int(row.completed_ns)),
             )
     return states
 
@@ -471,7 +476,7 @@ def entity_state_spans(
             total=total,
             total_sq=total_sq,
             recent=tuple(float(value) for value in durations[-RECENT_WINDOW:]),
-            last_completed_at=pd.Timestamp(last_ns, tz="UTC").to_pydatetime(),
+            last_completed_at=datetime_from_ns(last_ns),
         )
         spans[entity_key] = EntityStateSpan(state=state, last_completed_ns=last_ns, next_completed_ns=next_ns)
     return spans
