@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from django.db.models import Exists, Max, OuterRef, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, QuerySet
 
 from deliveries.constants import SHIFT_REFERENCE_SAMPLE
 from deliveries.models import DataQualityReport, Delivery, ImportBatch
@@ -77,3 +77,52 @@ def tenant_quality_gate(*, tenant: Tenant) -> QualityGateVerdict:
         detail = ", ".join(f"batch #{batch_id} scored {score:.1f}" for batch_id, score in failing)
         return QualityGateVerdict(False, f"data quality below the gate: {detail}", [b for b, _ in failing])
     return QualityGateVerdict(True, "every contributing batch passed its quality gate", [])
+
+
+@dataclass(frozen=True)
+class SnapshotBatch:
+    """One source of a training snapshot's deliveries: an import batch, or (batch_id None) API-reported outcomes."""
+
+    batch_id: int | None
+    file_name: str
+    file_sha256: str
+    rows: int
+    quality_score: float | None
+    passes_gate: bool | None
+
+
+def snapshot_import_batches(
+    *, tenant: Tenant, ordered_before: dt.datetime | None, id_at_most: int | None
+) -> list[SnapshotBatch]:
+    """Where the deliveries of a snapshot (selected as `deliveries_frame` selects it) came from, oldest batch first.
+
+    How many of the snapshot's rows each import batch brought, with the batch's file fingerprint and quality
+    verdict; deliveries recorded from outcomes reported through the API have no batch and come last.
+    """
+    deliveries = Delivery.objects.filter(tenant=tenant)
+    if ordered_before is not None:
+        deliveries = deliveries.filter(ordered_at__lt=ordered_before)
+    if id_at_most is not None:
+        deliveries = deliveries.filter(id__lte=id_at_most)
+    rows_by_batch = dict(
+        deliveries.order_by().values("import_batch").annotate(rows=Count("id")).values_list("import_batch", "rows")
+    )
+    batches = ImportBatch.objects.filter(pk__in=[pk for pk in rows_by_batch if pk is not None]).select_related(
+        "quality_report"
+    )
+    sources = []
+    for batch in batches.order_by("started_at", "pk"):
+        report = getattr(batch, "quality_report", None)
+        sources.append(
+            SnapshotBatch(
+                batch_id=batch.pk,
+                file_name=batch.file_name,
+                file_sha256=batch.file_sha256,
+                rows=rows_by_batch[batch.pk],
+                quality_score=report.score if report else None,
+                passes_gate=report.passes_gate if report else None,
+            )
+        )
+    if None in rows_by_batch:
+        sources.append(SnapshotBatch(None, "outcomes reported through the API", "", rows_by_batch[None], None, None))
+    return sources

@@ -10,6 +10,7 @@ import pandas as pd
 from django.db.models import BigIntegerField, Func, Q
 
 from deliveries.models import Delivery
+from features.models import FeatureSet
 from predictions.ml.features import Entity, EntityKey
 from tenants.models import Tenant
 
@@ -71,3 +72,12 @@ def entity_completions_frame(*, tenant: Tenant, entity_keys: Iterable[EntityKey]
         },
         columns=COMPLETIONS_FRAME_COLUMNS,
     )
+
+
+def feature_set_definitions(*, name: str, version: int) -> list[dict[str, object]] | None:
+    """The registered definitions of one feature set version, in vector order; None if it was never registered.
+
+    Each is {name, kind, entity, description, levels}. A version is registered by its first materialisation
+    (`features.services.feature_set_register_current`), so a tenant that never materialised may lack it.
+    """
+    return FeatureSet.objects.filter(name=name, version=version).values_list("features", flat=True).first()

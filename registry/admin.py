@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from intellilog.admin import ReadOnlyAdminMixin
 from registry.choices import Alias, RequestStatus
 from registry.evidence import ab_test_evidence, promotion_evidence
+from registry.model_card import model_card_markdown, model_version_card
 from registry.models import (
     ModelAlias,
     ModelVersion,
@@ -145,7 +146,17 @@ class RegisteredModelAdmin(admin.ModelAdmin):
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("__str__", "status", "mae", "within_5", "coverage", "created_by", "created_at", "promote_link")
+    list_display = (
+        "__str__",
+        "status",
+        "mae",
+        "within_5",
+        "coverage",
+        "created_by",
+        "created_at",
+        "promote_link",
+        "model_card_link",
+    )
     list_filter = ("registered_model__tenant", "status")
     readonly_fields = (
         "registered_model",
@@ -197,12 +208,39 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         url = reverse("admin:registry_modelversion_request_promotion", args=[version.pk])
         return format_html('<a href="{}">Request promotion…</a>', url)
 
+    @admin.display(description="model card")
+    def model_card_link(self, version: ModelVersion) -> str:
+        url = reverse("admin:registry_modelversion_model_card", args=[version.pk])
+        return format_html('<a href="{}">Model card</a>', url)
+
     def get_urls(self) -> list[Any]:
         view = self.admin_site.admin_view(self.request_promotion_view)
+        card = self.admin_site.admin_view(self.model_card_view)
         return [
             path("<int:pk>/request-promotion/", view, name="registry_modelversion_request_promotion"),
+            path("<int:pk>/model-card/", card, name="registry_modelversion_model_card"),
             *super().get_urls(),
         ]
+
+    def model_card_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The version's model card; ``?format=md`` downloads the same card as Markdown for a change ticket."""
+        version = get_object_or_404(ModelVersion.objects.select_related("tenant", "registered_model"), pk=pk)
+        if not self.has_view_permission(request, version):
+            raise PermissionDenied
+        card = model_version_card(version=version)
+        if request.GET.get("format") == "md":
+            response = HttpResponse(model_card_markdown(card), content_type="text/markdown; charset=utf-8")
+            file_name = f"model-card-{version.tenant.slug}-{version.registered_model.name}-v{version.version}.md"
+            response["Content-Disposition"] = f'attachment; filename="{file_name}"'
+            return response
+        context = {
+            **self.admin_site.each_context(request),
+            "title": card.title,
+            "card": card,
+            "version": version,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/registry/modelversion/model_card.html", context)
 
     def request_promotion_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         version = get_object_or_404(ModelVersion, pk=pk)
