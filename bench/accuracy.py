@@ -31,12 +31,10 @@ from deliveries.schema import load_clean_frame  # noqa: E402
 from predictions.ml.evaluation import EvaluationReport, delivery_segments, evaluate  # noqa: E402
 from predictions.ml.features import build_training_features  # noqa: E402
 from predictions.ml.model import ETAPredictor, default_candidates, train_best_of  # noqa: E402
+from registry.constants import TARGET_INTERVAL_COVERAGE, TARGET_MAE_MINUTES, TARGET_WITHIN_5_MIN  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "eta" / "deliveries.csv.gz"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "accuracy.json"
-TARGET_MAE = 3.45
-TARGET_WITHIN_5 = 0.76
-TARGET_COVERAGE = (0.88, 0.92)
 RAW_BASELINE_COLUMNS = (
     "distance_km",
     "order_hour",
@@ -135,16 +133,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     overall = reports["eta_predictor"].overall
     targets = {
-        "mae": {"target": TARGET_MAE, "value": overall.mae, "is_met": overall.mae <= TARGET_MAE},
+        "mae": {"target": TARGET_MAE_MINUTES, "value": overall.mae, "is_met": overall.mae <= TARGET_MAE_MINUTES},
         "within_5_min": {
-            "target": TARGET_WITHIN_5,
+            "target": TARGET_WITHIN_5_MIN,
             "value": overall.within_5_min,
-            "is_met": overall.within_5_min >= TARGET_WITHIN_5,
+            "is_met": overall.within_5_min >= TARGET_WITHIN_5_MIN,
         },
         "interval_coverage": {
-            "target": list(TARGET_COVERAGE),
+            "target": list(TARGET_INTERVAL_COVERAGE),
             "value": overall.interval_coverage,
-            "is_met": TARGET_COVERAGE[0] <= (overall.interval_coverage or 0.0) <= TARGET_COVERAGE[1],
+            "is_met": TARGET_INTERVAL_COVERAGE[0] <= (overall.interval_coverage or 0.0) <= TARGET_INTERVAL_COVERAGE[1],
         },
     }
     latency = _latency_ms(model, features[test])

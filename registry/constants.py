@@ -5,7 +5,7 @@ APPROVERS_GROUP = "Model approvers"
 MIN_TRAINING_ROWS = 500
 # The most recent days of history are held out as the evaluation window of every training run.
 EVALUATION_DAYS = 7
-# The ETA model's accuracy targets (the same as bench/accuracy.py's): the model card says which of them a
+# The ETA model's accuracy targets (bench/accuracy.py reads them too): the model card says which of them a
 # version meets on its evaluation window.
 TARGET_MAE_MINUTES = 3.45
 TARGET_WITHIN_5_MIN = 0.76
