@@ -49,10 +49,8 @@ import io
 import json
 import os
 import platform
-import re
 import sys
 import time
-import urllib.parse
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,12 +62,15 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+# Shared with the serving benchmark: database creation and the history file (bundled, else synthetic).
+from serving import database_ensure, history_file  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "eta" / "deliveries.csv.gz"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "drift.json"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/intellilog_bench_drift"
 TENANT_SLUG = "bench-drift"
-SYNTHETIC_ROWS = 30_000
 TARGET_DELAY_MINUTES = 60
 TARGET_FALSE_ALARM_RATE = 0.05
 CONCEPT_FACTOR = 1.2
@@ -88,22 +89,6 @@ def say(message: str) -> None:
 
 
 # ----- setup -----
-
-
-def database_ensure(url: str) -> bool:
-    """Create the benchmark's database if it does not exist; True when it was created now."""
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise ValueError(f"--database-url: unexpected database name {name!r}")
-    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return False
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return True
 
 
 def django_setup(args: argparse.Namespace, var_dir: Path) -> None:
@@ -128,18 +113,6 @@ def django_setup(args: argparse.Namespace, var_dir: Path) -> None:
     from django.core.management import call_command
 
     call_command("migrate", "--no-input", verbosity=0)
-
-
-def history_file(args: argparse.Namespace, var_dir: Path) -> tuple[Path, str]:
-    """The bundled history, or a synthetic file of the same schema when ../shared is absent."""
-    if args.data.is_file():
-        return args.data, "bundled"
-    from deliveries.synthetic import SyntheticConfig, write_synthetic_file
-
-    path = var_dir / "synthetic_deliveries.csv.gz"
-    if not path.exists():
-        write_synthetic_file(path, SyntheticConfig(rows=SYNTHETIC_ROWS, seed=42))
-    return path, "synthetic"
 
 
 def champion_setup(history: Path, cutoff: dt.date) -> tuple[Any, bool]:

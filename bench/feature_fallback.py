@@ -4,7 +4,7 @@
     .venv/bin/python bench/feature_fallback.py --orders 200
 
 Setup: its own PostgreSQL database (``--database-url``, created and migrated here) and a tenant with the
-bundled delivery history (a synthetic one of the same size when ``../shared`` is absent), imported once.
+bundled delivery history (a synthetic one of 30,000 rows when ``../shared`` is absent), imported once.
 Redis is pointed at a port where nothing listens, so every courier, restaurant and city state of every
 order comes from the database, as during a Redis outage. Orders are history rows re-timed to the last 24
 hours, as bench/serving.py sends them (new orders, not replays).
@@ -28,16 +28,18 @@ import datetime as dt
 import json
 import os
 import platform
-import re
 import sys
 import time
-import urllib.parse
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+# Shared with the serving benchmark: database creation and the history file (bundled, else synthetic).
+from serving import database_ensure, history_file  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "eta" / "deliveries.csv.gz"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "feature-fallback.json"
@@ -45,27 +47,10 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/intellilog_bench_fall
 # Nothing listens there: every online-store read is a real connection refused.
 CLOSED_REDIS_URL = "redis://127.0.0.1:6390/0"
 TENANT_SLUG = "bench-feature-fallback"
-SYNTHETIC_ROWS = 35_000
 
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-def database_ensure(url: str) -> bool:
-    """Create the benchmark's database if it does not exist; True when it was created now."""
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise ValueError(f"--database-url: unexpected database name {name!r}")
-    admin_url = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            return False
-        connection.execute(f'CREATE DATABASE "{name}"')
-    return True
 
 
 def django_setup(args: argparse.Namespace, var_dir: Path) -> None:
@@ -88,17 +73,6 @@ def django_setup(args: argparse.Namespace, var_dir: Path) -> None:
     from django.core.management import call_command
 
     call_command("migrate", "--no-input", verbosity=0)
-
-
-def history_file(args: argparse.Namespace, var_dir: Path) -> tuple[Path, str]:
-    if args.data.is_file():
-        return args.data, "bundled"
-    from deliveries.synthetic import SyntheticConfig, write_synthetic_file
-
-    path = var_dir / "synthetic_deliveries.csv.gz"
-    if not path.exists():
-        write_synthetic_file(path, SyntheticConfig(rows=SYNTHETIC_ROWS, seed=42))
-    return path, "synthetic"
 
 
 def tenant_setup(history: Path) -> Any:
