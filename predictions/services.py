@@ -136,7 +136,7 @@ def _freshness_json(online: OnlineFeatures) -> dict[str, object]:
 
 
 def _serving_model(tenant: Tenant) -> ServingModel:
-    serving = serving_model(tenant=tenant)  # raises ArtifactError when the champion cannot be loaded
+    serving = serving_model(tenant=tenant)  # raises ArtifactError when neither it nor a former champion loads
     if serving is None:
         raise NoChampionServing(f"no ETA model is serving for tenant {tenant.slug} yet")
     return serving
