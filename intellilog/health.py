@@ -24,7 +24,8 @@ from django.views.decorators.http import require_GET
 from intellilog.redis_client import get_client
 from predictions.selectors import ServingModel, serving_model
 from registry.artifacts import ArtifactError
-from registry.selectors import tenants_with_champion
+from registry.choices import Alias
+from registry.selectors import tenants_with_alias
 
 
 @require_GET
@@ -51,7 +52,7 @@ def readiness(request: HttpRequest) -> JsonResponse:
     if checks["database"] == "ok":
         champions: dict[str, str] = {}
         is_serving_any = False
-        for tenant in tenants_with_champion():
+        for tenant in tenants_with_alias(Alias.CHAMPION):
             try:
                 serving = serving_model(tenant=tenant)
             except ArtifactError as error:

@@ -8,7 +8,8 @@ from celery import shared_task
 
 from monitoring.live.checks import monitoring_checks_run
 from monitoring.services import alert_notifications_deliver_due
-from registry.selectors import tenants_with_champion
+from registry.choices import Alias
+from registry.selectors import tenants_with_alias
 from tenants.models import Tenant
 
 # --- Alerts -------------------------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ def monitoring_checks_task(tenant_id: int) -> dict[str, object]:
 @shared_task(name="monitoring.tasks.monitoring_checks_all_tenants_task")
 def monitoring_checks_all_tenants_task() -> list[int]:
     """The beat entry (every MONITORING_CHECK_MINUTES): one checks task per active tenant with a champion."""
-    tenant_ids = [tenant.pk for tenant in tenants_with_champion()]
+    tenant_ids = [tenant.pk for tenant in tenants_with_alias(Alias.CHAMPION)]
     for tenant_id in tenant_ids:
         monitoring_checks_task.delay(tenant_id)
     return tenant_ids

@@ -6,8 +6,9 @@ from celery import shared_task
 
 from predictions.champion_watch import champion_watch_run
 from predictions.shadow import shadow_evaluation_run, shadow_predictions_score
+from registry.choices import Alias
 from registry.models import ModelVersion
-from registry.selectors import tenants_with_challenger, tenants_with_champion
+from registry.selectors import tenants_with_alias
 from tenants.models import Tenant
 
 
@@ -32,7 +33,7 @@ def shadow_evaluate_task(tenant_id: int) -> int | None:
 @shared_task(name="predictions.tasks.shadow_evaluate_all_tenants_task")
 def shadow_evaluate_all_tenants_task() -> list[int]:
     """The beat entry: queue one evaluation per active tenant with a challenger."""
-    tenant_ids = [tenant.pk for tenant in tenants_with_challenger()]
+    tenant_ids = [tenant.pk for tenant in tenants_with_alias(Alias.CHALLENGER)]
     for tenant_id in tenant_ids:
         shadow_evaluate_task.delay(tenant_id)
     return tenant_ids
@@ -51,7 +52,7 @@ def champion_watch_task(tenant_id: int) -> int | None:
 @shared_task(name="predictions.tasks.champion_watch_all_tenants_task")
 def champion_watch_all_tenants_task() -> list[int]:
     """The beat entry: queue one watch per active tenant with a champion."""
-    tenant_ids = [tenant.pk for tenant in tenants_with_champion()]
+    tenant_ids = [tenant.pk for tenant in tenants_with_alias(Alias.CHAMPION)]
     for tenant_id in tenant_ids:
         champion_watch_task.delay(tenant_id)
     return tenant_ids

@@ -69,14 +69,6 @@ def eta_challenger(*, tenant: Tenant) -> ModelVersion | None:
     return challenger
 
 
-def tenants_with_challenger() -> list[Tenant]:
-    """Active tenants whose ETA model has a challenger alias (the A/B evaluation's candidates)."""
-    tenant_ids = ModelAlias.objects.filter(registered_model__name=ETA_MODEL_NAME, alias=Alias.CHALLENGER).values(
-        "tenant_id"
-    )
-    return list(Tenant.objects.filter(pk__in=tenant_ids, is_active=True))
-
-
 def shadow_evaluation_latest(*, champion: ModelVersion, challenger: ModelVersion) -> ShadowEvaluation | None:
     """The most recent look at the A/B test of `challenger` against `champion`, if any."""
     return (
@@ -146,9 +138,11 @@ def champion_promotion_watched(*, registered_model: RegisteredModel) -> Registry
     return last_move
 
 
-def tenants_with_champion() -> list[Tenant]:
-    """Active tenants whose ETA model has a champion: the ones a serving worker must be able to load."""
-    tenant_ids = ModelAlias.objects.filter(registered_model__name=ETA_MODEL_NAME, alias=Alias.CHAMPION).values(
-        "tenant_id"
-    )
+def tenants_with_alias(alias: Alias) -> list[Tenant]:
+    """Active tenants whose ETA model has `alias`.
+
+    With a champion: the ones a serving worker must be able to load and monitoring checks; with a
+    challenger: the A/B evaluation's candidates.
+    """
+    tenant_ids = ModelAlias.objects.filter(registered_model__name=ETA_MODEL_NAME, alias=alias).values("tenant_id")
     return list(Tenant.objects.filter(pk__in=tenant_ids, is_active=True))
