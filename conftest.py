@@ -105,10 +105,10 @@ class TrainedModel:
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     # Trained without the database, once: serving tests need a real model, not a fresh one each.
-    from deliveries.schema import load_clean_frame
-    from deliveries.synthetic import SyntheticConfig, write_synthetic_file
-    from predictions.ml.features import build_training_features
-    from predictions.ml.model import ETAPredictor, TrainingConfig
+    from core.delivery.schema import load_clean_frame
+    from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
+    from core.features import build_training_features
+    from core.model import ETAPredictor, TrainingConfig
     from tenants.constants import DEFAULT_TIME_ZONE
 
     path = write_synthetic_file(

@@ -6,7 +6,7 @@
 Models are trained once on the bundled history up to the test cut-off (as bench/accuracy.py does) and score the
 orders of the last ``--test-days`` days, whose outcomes are known. Each pair of models is then replayed as live
 shadow traffic: orders arrive in a random order (drawn with replacement from the test days), both models' absolute
-errors are paired per order, and the production decision (`monitoring.stats.ab_test.shadow_ab_decision`, with the
+errors are paired per order, and the production decision (`core.stats.ab_comparison.shadow_ab_decision`, with the
 AB_* defaults of the settings) looks after every ``--look-every`` outcomes, as the hourly evaluation would, until
 it decides or reaches its planned maximum. A repetition is one such replay.
 
@@ -39,12 +39,12 @@ import scipy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deliveries.schema import load_clean_frame  # noqa: E402
-from monitoring.stats.ab_test import ABTestSettings, shadow_ab_decision  # noqa: E402
-from monitoring.stats.effect_sizes import hodges_lehmann  # noqa: E402
-from predictions.ml.champion_watch import WatchSettings, champion_worse_decision  # noqa: E402
-from predictions.ml.features import ORDER_FEATURES, build_training_features  # noqa: E402
-from predictions.ml.model import ETAPredictor, TrainingConfig  # noqa: E402
+from core.delivery.schema import load_clean_frame  # noqa: E402
+from core.features import ORDER_FEATURES, build_training_features  # noqa: E402
+from core.model import ETAPredictor, TrainingConfig  # noqa: E402
+from core.stats.ab_comparison import ABTestSettings, shadow_ab_decision  # noqa: E402
+from core.stats.champion_watch import WatchSettings, champion_worse_decision  # noqa: E402
+from core.stats.effect_sizes import hodges_lehmann  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "eta" / "deliveries.csv.gz"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "ab.json"

@@ -27,10 +27,10 @@ import xgboost as xgb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from deliveries.schema import load_clean_frame  # noqa: E402
-from predictions.ml.evaluation import EvaluationReport, delivery_segments, evaluate  # noqa: E402
-from predictions.ml.features import build_training_features  # noqa: E402
-from predictions.ml.model import ETAPredictor, default_candidates, train_best_of  # noqa: E402
+from core.delivery.schema import load_clean_frame  # noqa: E402
+from core.evaluation import EvaluationReport, delivery_segments, evaluate  # noqa: E402
+from core.features import build_training_features  # noqa: E402
+from core.model import ETAPredictor, default_candidates, train_best_of  # noqa: E402
 from registry.constants import TARGET_INTERVAL_COVERAGE, TARGET_MAE_MINUTES, TARGET_WITHIN_5_MIN  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "eta" / "deliveries.csv.gz"

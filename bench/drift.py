@@ -200,9 +200,9 @@ class Pool:
 
 
 def pool_build(tenant: Any, version: Any, cutoff: dt.date) -> Pool:
+    from core.features import build_features
     from deliveries.models import Delivery
     from deliveries.selectors import deliveries_frame
-    from predictions.ml.features import build_features
     from registry.training import model_version_load
 
     time_zone = ZoneInfo(tenant.time_zone)
@@ -610,7 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.conf import settings
 
     history, history_kind = history_file(args, var_dir)
-    from deliveries.schema import load_clean_frame
+    from core.delivery.schema import load_clean_frame
     from tenants.constants import DEFAULT_TIME_ZONE
 
     frame, _ = load_clean_frame(history, time_zone=ZoneInfo(DEFAULT_TIME_ZONE))

@@ -7,7 +7,7 @@ the calibrated quantiles and the confidence score; it does no feature lookup, no
 so the comparison flatters MLflow, not us.
 
 Plain Python: no Django. The serving process needs the repository root on ``PYTHONPATH`` (for
-``predictions.ml.model``) and this file among the model's ``code_paths`` (for the class itself).
+``core.model``) and this file among the model's ``code_paths`` (for the class itself).
 """
 
 from __future__ import annotations
@@ -25,12 +25,12 @@ OUTPUT_COLUMNS = ("predicted_eta_minutes", "p05", "p25", "p50", "p75", "p95", "c
 
 
 class ETAPredictorPyfunc(mlflow.pyfunc.PythonModel):
-    """`predictions.ml.model.ETAPredictor` behind MLflow's pyfunc interface (one frame in, one frame out)."""
+    """`core.model.ETAPredictor` behind MLflow's pyfunc interface (one frame in, one frame out)."""
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         # Imported here: the class is pickled by reference when the model is saved, and only the serving
         # process (with the repository on its path) needs the predictor code.
-        from predictions.ml.model import ETAPredictor
+        from core.model import ETAPredictor
 
         data = Path(context.artifacts[ARTIFACT_KEY]).read_bytes()
         expected = str((context.model_config or {})[SHA256_CONFIG_KEY])

@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # This file is named routing.py: put the repository root first so ``routing`` is the Django app package.
 sys.path.insert(0, str(ROOT))
 
-from routing.solver import gap_percent, load_instance, solve  # noqa: E402
-from routing.solver.instances import benchmark_class  # noqa: E402
+from core.solver import gap_percent, load_instance, solve  # noqa: E402
+from core.solver.instances import benchmark_class  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "vrp"
 DEFAULT_OUTPUT = ROOT / "bench" / "results" / "routing.json"

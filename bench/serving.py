@@ -494,7 +494,7 @@ def history_file(args: argparse.Namespace, var_dir: Path) -> tuple[Path, str]:
     """The bundled history, or a synthetic file of the same schema when ../shared is absent."""
     if args.data.is_file():
         return args.data, "bundled"
-    from deliveries.synthetic import SyntheticConfig, write_synthetic_file
+    from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
 
     path = var_dir / "synthetic_deliveries.csv.gz"
     if not path.exists():
@@ -559,7 +559,7 @@ def order_bodies(history: Path, count: int, seed: int) -> list[dict[str, Any]]:
     """
     from zoneinfo import ZoneInfo
 
-    from deliveries.schema import load_clean_frame
+    from core.delivery.schema import load_clean_frame
     from tenants.constants import DEFAULT_TIME_ZONE
 
     time_zone = ZoneInfo(DEFAULT_TIME_ZONE)
@@ -880,7 +880,7 @@ def start_mlflow(
         "--env-manager",
         "local",
     ]
-    # The wrapper imports predictions.ml.model from the repository, as our workers do; mlflow starts
+    # The wrapper imports core.model from the repository, as our workers do; mlflow starts
     # `uvicorn` by name, so the virtual environment's bin must come first on PATH.
     bin_dir = str(Path(sys.executable).parent)
     server_env = {**env, "PYTHONPATH": str(ROOT), "PATH": f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"}
@@ -1030,7 +1030,7 @@ def batch_file(history: Path, rows: int, seed: int, destination: Path) -> Path:
 
     import pandas as pd
 
-    from deliveries.schema import load_clean_frame
+    from core.delivery.schema import load_clean_frame
     from tenants.constants import DEFAULT_TIME_ZONE
 
     clean, _ = load_clean_frame(history, time_zone=ZoneInfo(DEFAULT_TIME_ZONE))
@@ -1051,10 +1051,10 @@ def batch_benchmark(
     """``predict_batch`` on ``rows`` orders (whole command and its stages) against raw inplace_predict."""
     from zoneinfo import ZoneInfo
 
-    from deliveries.schema import load_clean_frame
+    from core.delivery.schema import load_clean_frame
+    from core.features import build_features
+    from core.model import _encode_frame
     from deliveries.selectors import deliveries_frame
-    from predictions.ml.features import build_features
-    from predictions.ml.model import _encode_frame
     from registry.models import ModelVersion
     from registry.training import model_version_load
     from tenants.models import Tenant
@@ -1135,11 +1135,11 @@ PROFILED_STAGES: tuple[tuple[str, str, str], ...] = (
     ("    features (store + build + freshness)", "predictions.services", "online_features_for_order"),
     ("      feature store read (Redis MGET)", "features.online_store", "read_states"),
     ("      feature build", "features.services", "build_order_features"),
-    ("    predict + explain (ETAPredictor.predict_many)", "predictions.ml.model", "ETAPredictor.predict_many"),
-    ("      DMatrix build (one, shared by every output)", "predictions.ml.model", "ETAPredictor._matrix"),
+    ("    predict + explain (ETAPredictor.predict_many)", "core.model", "ETAPredictor.predict_many"),
+    ("      DMatrix build (one, shared by every output)", "core.model", "ETAPredictor._matrix"),
     ("      XGBoost predict (point + quantile + TreeSHAP)", "xgboost.core", "Booster.predict"),
     ("      XGBoost inplace_predict (without explanations)", "xgboost.core", "Booster.inplace_predict"),
-    ("      out-of-range check", "predictions.ml.model", "ETAPredictor.out_of_range"),
+    ("      out-of-range check", "core.model", "ETAPredictor.out_of_range"),
     ("    audit row build (+ response body)", "predictions.services", "_build_audit"),
     ("    audit INSERT", "predictions.models", "PredictionAudit.save"),
     ("    transaction commit (atomic exit)", "django.db.transaction", "Atomic.__exit__"),

@@ -30,7 +30,7 @@ class DataQualityReportInline(ReadOnlyAdminMixin, admin.StackedInline):
     fields = ("score", "passes_gate", "gate_threshold", "validity", "duplicate_share", "score_parts", "details")
     readonly_fields = fields
 
-    @admin.display(description="score components (weighted in deliveries.quality)")
+    @admin.display(description="score components (weighted in core.delivery.quality)")
     def score_parts(self, report: DataQualityReport) -> str:
         return ", ".join(f"{name} {value:.4f}" for name, value in report.components.items())
 

@@ -12,7 +12,7 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from deliveries.quality import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, derived_numeric_frame
+from core.delivery.quality import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, derived_numeric_frame
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from deliveries.schema import AREA_VALUES, TRAFFIC_VALUES, VEHICLE_VALUES, WEATHER_VALUES
+from core.delivery.schema import AREA_VALUES, TRAFFIC_VALUES, VEHICLE_VALUES, WEATHER_VALUES
 
 
 def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:

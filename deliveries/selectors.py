@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import pandas as pd
 from django.db.models import Count, Exists, Max, OuterRef, QuerySet
 
+from core.delivery.schema import CleanDelivery
 from deliveries.constants import SHIFT_REFERENCE_SAMPLE
 from deliveries.models import DataQualityReport, Delivery, ImportBatch
-from deliveries.schema import CleanDelivery
 from tenants.models import Tenant
 
 DELIVERY_FRAME_COLUMNS = [name for name in CleanDelivery.__dataclass_fields__ if name != "fixes"]

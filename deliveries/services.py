@@ -14,11 +14,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.delivery.quality import assess_quality
+from core.delivery.schema import CleanDelivery, RowResult, normalize_row, read_raw_rows
 from deliveries.choices import ImportSource
 from deliveries.constants import BULK_CREATE_BATCH_SIZE, EXISTING_ID_LOOKUP_CHUNK
 from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
-from deliveries.quality import assess_quality
-from deliveries.schema import CleanDelivery, RowResult, normalize_row, read_raw_rows
 from deliveries.selectors import deliveries_frame
 from tenants.models import Tenant
 
@@ -69,7 +69,7 @@ def deliveries_import(
     """Import a delivery-history file for a tenant, all or nothing.
 
     The whole file is read and normalised before anything is written, so a file with a bad header or
-    unreadable content raises `deliveries.schema.SchemaError` and leaves the database untouched. Rows
+    unreadable content raises `core.delivery.schema.SchemaError` and leaves the database untouched. Rows
     that fail validation are stored as `RejectedRow`s of the batch; rows whose order id the tenant
     already has (or that repeat an earlier line of the file) count as duplicates. Importing the same
     file again therefore adds nothing. Imports of one tenant are serialised by a row lock on the tenant.

@@ -10,7 +10,7 @@ from intellilog.admin import ReadOnlyAdminMixin
 
 @admin.register(FeatureSet)
 class FeatureSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Feature sets are registered from code (`predictions.ml.features`), so the admin only shows them."""
+    """Feature sets are registered from code (`core.features`), so the admin only shows them."""
 
     list_display = ("name", "version", "entity_list", "feature_count", "ttl_seconds", "registered_at")
     search_fields = ("name",)

@@ -27,7 +27,7 @@ from time import monotonic
 
 from django.conf import settings
 
-from predictions.ml.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, EntityKey, EntityStateSpan
+from core.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, EntityKey, EntityStateSpan
 
 
 @dataclass(frozen=True)

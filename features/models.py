@@ -6,7 +6,7 @@ from django.db import models
 
 
 class FeatureSet(models.Model):
-    """One version of a named feature set, as defined in code (`predictions.ml.features`).
+    """One version of a named feature set, as defined in code (`core.features`).
 
     Registered by `features.services.feature_set_register_current`; a (name, version) pair is written
     once and its definitions never change afterwards: changing a feature means a new version, which

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import redis
 
+from core.features import EntityKey, EntityState
 from features.constants import STORE_WRITE_BATCH_SIZE
 from intellilog.redis_client import get_client
-from predictions.ml.features import EntityKey, EntityState
 
 
 class OnlineStoreUnavailable(Exception):

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from django.db.models import BigIntegerField, Func, Q
 
+from core.features import Entity, EntityKey
 from deliveries.models import Delivery
 from features.models import FeatureSet
-from predictions.ml.features import Entity, EntityKey
 from tenants.models import Tenant
 
 COMPLETIONS_FRAME_COLUMNS = ["courier_id", "ordered_at", "delivery_minutes"]

@@ -1,6 +1,6 @@
 """Feature store workflows: register the feature set, materialise entity states, serve an order's features.
 
-The feature definitions and their computation live in the plain-Python core `predictions.ml.features`;
+The feature definitions and their computation live in the plain-Python core `core.features`;
 this module decides where entity states come from (the Redis online store, or the database when the
 store cannot answer, through this process's short-lived `fallback_cache`) and keeps the store current.
 Training builds the same features with `build_training_features`, so a vector served here equals the
@@ -21,17 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deliveries.models import Delivery
-from deliveries.selectors import deliveries_frame
-from features import fallback_cache, online_store
-from features.choices import FeatureSource, Freshness
-from features.constants import NS_PER_MINUTE
-from features.fallback_cache import DatabaseState
-from features.models import FeatureSet
-from features.online_store import OnlineStoreUnavailable, StoredState, StoreNamespace
-from features.selectors import entity_completions_frame
-from intellilog.tracing import traced
-from predictions.ml.features import (
+from core.features import (
     FEATURE_SET_NAME,
     FEATURE_SET_VERSION,
     FEATURES,
@@ -45,6 +35,16 @@ from predictions.ml.features import (
     entity_state_spans,
     entity_states_as_of,
 )
+from deliveries.models import Delivery
+from deliveries.selectors import deliveries_frame
+from features import fallback_cache, online_store
+from features.choices import FeatureSource, Freshness
+from features.constants import NS_PER_MINUTE
+from features.fallback_cache import DatabaseState
+from features.models import FeatureSet
+from features.online_store import OnlineStoreUnavailable, StoredState, StoreNamespace
+from features.selectors import entity_completions_frame
+from intellilog.tracing import traced
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def feature_set_register_current() -> FeatureSet:
             feature_set = FeatureSet.objects.get(name=FEATURE_SET_NAME, version=FEATURE_SET_VERSION)
     if feature_set.entities != definition["entities"] or feature_set.features != definition["features"]:
         raise FeatureSetConflict(
-            f"{feature_set}: the registered definitions differ from predictions.ml.features; "
+            f"{feature_set}: the registered definitions differ from core.features; "
             "a changed feature needs a new FEATURE_SET_VERSION"
         )
     if feature_set.ttl_seconds != ttl_seconds:

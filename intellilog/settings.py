@@ -208,7 +208,7 @@ ACCURACY_MAX_BIAS_MINUTES = env_float("ACCURACY_MAX_BIAS_MINUTES", 1.5, minimum=
 # bias, against the validation figures at the same hours), so a small window does not alert on chance.
 ACCURACY_ALPHA = env_float("ACCURACY_ALPHA", 0.01, minimum=1e-6, maximum=0.5)
 ACCURACY_MIN_OUTCOMES = env_int("ACCURACY_MIN_OUTCOMES", 100, minimum=1)
-# Sequential change detection (monitoring/stats/cusum.py): a two-sided CUSUM of each outcome's error, standardised by
+# Sequential change detection (core/stats/cusum.py): a two-sided CUSUM of each outcome's error, standardised by
 # the version's validation bias and sd at its order's hour, over the outcomes reported in the last
 # ACCURACY_CUSUM_HOURS (at least ACCURACY_MIN_OUTCOMES), in the order they were reported, recomputed at every check
 # (no state between checks); over all outcomes and per area, vehicle, weather and traffic. ACCURACY_CUSUM_K (in sds)

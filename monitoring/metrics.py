@@ -22,10 +22,10 @@ and in Prometheus):
   answered) is ``"none"``. The series of a version that was replaced stay exported, unchanging, until the
   metric files are wiped (a restart): the number of series grows with the versions served since then
   (at most one a night per tenant with the nightly retraining), not with traffic.
-- ``feature``: one of the model's feature names (`predictions.ml.features.FEATURE_NAMES`) or one of
+- ``feature``: one of the model's feature names (`core.features.FEATURE_NAMES`) or one of
   `DRIFT_AGGREGATE_FEATURES` (``"multivariate"`` for the joint MMD test, ``"prediction"`` for the drift of
   predicted ETAs); anything else is ``"other"``.
-- ``entity``: one of `predictions.ml.features.Entity` (order, courier, restaurant, city), else ``"other"``.
+- ``entity``: one of `core.features.Entity` (order, courier, restaurant, city), else ``"other"``.
 - ``code``: an API error code (lower-case letters, digits, ``_``; at most 40), at most
   ``MAX_ERROR_CODES`` distinct codes per process, else ``"other"``.
 - booleans are the strings ``"true"``/``"false"``.
@@ -54,7 +54,7 @@ from collections import OrderedDict
 from django.conf import settings
 from prometheus_client import Counter, Gauge, Histogram
 
-from predictions.ml.features import FEATURE_NAMES, Entity
+from core.features import FEATURE_NAMES, Entity
 
 OTHER = "other"
 # An empty tenant (a request refused before its API key was known) or model version (no model answered).

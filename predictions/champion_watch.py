@@ -3,7 +3,7 @@
 For ROLLBACK_WATCH_HOURS after a promotion, the periodic check compares the new champion's absolute errors
 (outcomes of predictions it served since the promotion) with the previous champion's (outcomes of
 predictions it served in the ROLLBACK_BASELINE_HOURS before the promotion) with the one-sided test of
-`predictions.ml.champion_watch`. Significantly worse: the previous champion is restored through
+`core.stats.champion_watch`. Significantly worse: the previous champion is restored through
 `registry.services.champion_rollback_automatic` (an `automatic_rollback` event carrying the statistics) and
 an accuracy-degradation alert is raised, both in one transaction. A predecessor whose artifact no longer
 verifies is not restored: the same alert says the rollback was refused and why.
@@ -23,9 +23,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.stats.champion_watch import WatchDecision, WatchSettings, champion_worse_decision
 from monitoring.choices import AlertRule, AlertSeverity
 from monitoring.services import alert_raise
-from predictions.ml.champion_watch import WatchDecision, WatchSettings, champion_worse_decision
 from predictions.models import PredictionOutcome
 from registry.constants import ETA_MODEL_NAME
 from registry.models import ModelVersion, RegisteredModel

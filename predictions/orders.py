@@ -1,7 +1,7 @@
 """An order to predict, as the prediction API and replay see it: normalised like the importer does.
 
 The API accepts the seed's field names (``driver_id``, ``traffic_condition``...); `OrderInput` is the same
-order in the product's vocabulary (the field names of `deliveries.schema.CleanDelivery`), which is what the
+order in the product's vocabulary (the field names of `core.delivery.schema.CleanDelivery`), which is what the
 feature code reads. Coordinates get the importer's repairs, so an order sent to the API and the same order
 imported from a file produce the same feature vector.
 """
@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from zoneinfo import ZoneInfo
 
-from deliveries.schema import repair_coordinates
+from core.delivery.schema import repair_coordinates
 
 
 @dataclass(frozen=True)

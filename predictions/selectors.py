@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db import DatabaseError
 
+from core.model import ETAPredictor
 from monitoring.choices import AlertRule, AlertSeverity
 from monitoring.services import alert_raise, alert_resolve
 from predictions.constants import (
@@ -17,7 +18,6 @@ from predictions.constants import (
     CHAMPION_RECHECK_SECONDS,
     CHAMPION_REFUSAL_RETRY_SECONDS,
 )
-from predictions.ml.model import ETAPredictor
 from registry.artifacts import ArtifactError
 from registry.models import ModelVersion
 from registry.selectors import eta_champion, eta_previous_champions

@@ -27,8 +27,10 @@ import pandas as pd
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core.delivery.schema import DELIVERY_MINUTES_RANGE, CleanDelivery, SchemaError, load_clean_frame
+from core.features import EARTH_RADIUS_KM, FEATURES_BY_NAME, Entity, FeatureVector, build_features
+from core.model import QUANTILE_NAMES, ETAPrediction
 from deliveries.models import Delivery
-from deliveries.schema import DELIVERY_MINUTES_RANGE, CleanDelivery, SchemaError, load_clean_frame
 from deliveries.selectors import deliveries_frame, deliveries_latest_id
 from deliveries.services import delivery_record_outcome, file_sha256
 from features.choices import FeatureSource
@@ -38,8 +40,6 @@ from intellilog.tracing import span, traced
 from monitoring import metrics
 from predictions.choices import PredictionSource
 from predictions.constants import BATCH_ERRORS_SHOWN
-from predictions.ml.features import EARTH_RADIUS_KM, FEATURES_BY_NAME, Entity, FeatureVector, build_features
-from predictions.ml.model import QUANTILE_NAMES, ETAPrediction
 from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
 from predictions.selectors import ServingModel, serving_model

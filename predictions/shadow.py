@@ -34,9 +34,9 @@ import numpy as np
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from monitoring.stats.ab_test import ABTestSettings, shadow_ab_decision
+from core.model import ETAPredictor
+from core.stats.ab_comparison import ABTestSettings, shadow_ab_decision
 from predictions.constants import CHAMPION_RECHECK_SECONDS
-from predictions.ml.model import ETAPredictor
 from predictions.models import PredictionAudit, ShadowPrediction
 from registry.artifacts import ArtifactError
 from registry.choices import ShadowOutcome

@@ -36,7 +36,7 @@ class EventKind(models.TextChoices):
 
 
 class ShadowOutcome(models.TextChoices):
-    """What one look at the shadow A/B test decided (`monitoring.stats.ab_test.ABOutcome`)."""
+    """What one look at the shadow A/B test decided (`core.stats.ab_comparison.ABOutcome`)."""
 
     CHALLENGER_BETTER = "challenger_better", "Challenger significantly better"
     NOT_BETTER = "not_better", "Not better (test ended)"

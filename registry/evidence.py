@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
-from predictions.ml.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from registry.models import ModelVersion
 from registry.selectors import promotion_gate
 from registry.training import evaluate_on, model_version_load, training_data

@@ -14,10 +14,10 @@ from dataclasses import astuple, dataclass
 
 from django.db.models import Q
 
+from core.evaluation import MIN_SEGMENT_SIZE, WITHIN_MINUTES
+from core.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, FEATURES
 from deliveries.selectors import snapshot_import_batches
 from features.selectors import feature_set_definitions
-from predictions.ml.evaluation import MIN_SEGMENT_SIZE, WITHIN_MINUTES
-from predictions.ml.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, FEATURES
 from registry.constants import (
     EVALUATION_DAYS,
     TARGET_INTERVAL_COVERAGE,

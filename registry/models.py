@@ -140,7 +140,7 @@ class ShadowEvaluation(TenantOwned):
     Written by the periodic evaluation each time new paired outcomes arrived; never updated, so the record
     shows every look and what it said. ``look`` numbers the looks of one (champion, challenger) pair from 1.
     The decision rule (paired one-sided Wilcoxon on absolute errors, minimum sample, minimum improvement,
-    O'Brien-Fleming alpha spending over the looks) is `monitoring.stats.ab_test`; ``decision`` keeps its
+    O'Brien-Fleming alpha spending over the looks) is `core.stats.ab_comparison`; ``decision`` keeps its
     full result, with the reasons in words and the settings the test ran under.
     """
 

@@ -32,7 +32,7 @@ from registry.selectors import CHAMPION_MOVES, promotion_gate
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
-    from monitoring.stats.ab_test import ABDecision
+    from core.stats.ab_comparison import ABDecision
 
 logger = logging.getLogger(__name__)
 

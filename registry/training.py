@@ -1,6 +1,6 @@
 """Training, reproducing and evaluating ETA model versions: the registry's ML workflows.
 
-Django glue around the plain-Python core in `predictions/ml/`: it selects the tenant's data, enforces
+Django glue around the plain-Python core in `core/`: it selects the tenant's data, enforces
 the quality gate, records lineage, tracks the run in MLflow and registers the version.
 """
 
@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from django.conf import settings
 
-from deliveries.schema import load_clean_frame
+from core.delivery.schema import load_clean_frame
+from core.evaluation import EvaluationReport, delivery_segments, evaluate
+from core.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
+from core.model import ArtifactIntegrityError, ETAPredictor, TrainingConfig, default_candidates, train_best_of
 from deliveries.selectors import deliveries_frame, deliveries_latest_id, tenant_quality_gate
 from intellilog.tracing import traced
-from predictions.ml.evaluation import EvaluationReport, delivery_segments, evaluate
-from predictions.ml.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
-from predictions.ml.model import ArtifactIntegrityError, ETAPredictor, TrainingConfig, default_candidates, train_best_of
 from registry.artifacts import ArtifactError, artifact_read, artifact_write, version_artifact_dir
 from registry.constants import ETA_MODEL_NAME, EVALUATION_DAYS, MIN_TRAINING_ROWS
 from registry.models import ModelVersion

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from routing.solver import Objective
+from core.solver import Objective
 
 
 class RoutePlanStatus(models.TextChoices):
@@ -17,14 +17,14 @@ class RoutePlanStatus(models.TextChoices):
 
 
 class RouteObjective(models.TextChoices):
-    """What the solver minimises; the values are `routing.solver.Objective`'s."""
+    """What the solver minimises; the values are `core.solver.Objective`'s."""
 
     VEHICLES_THEN_DISTANCE = Objective.VEHICLES_THEN_DISTANCE.value, "Fewest vehicles, then distance"
     DISTANCE = Objective.DISTANCE.value, "Total distance"
 
 
 class SolverBackend(models.TextChoices):
-    """Which solver `solve_vrp` runs; `auto` lets `routing.solver.choose_backend` decide per problem."""
+    """Which solver `solve_vrp` runs; `auto` lets `core.solver.choose_backend` decide per problem."""
 
     AUTO = "auto", "Automatic"
     ORTOOLS = "ortools", "OR-Tools"

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from predictions.ml.features import FEATURES, FeatureKind
-from predictions.ml.model import ETAPredictor
-from routing.solver.travel import DEFAULT_DETOUR_FACTOR, Point, haversine_km
+from core.features import FEATURES, FeatureKind
+from core.model import ETAPredictor
+from core.solver.travel import DEFAULT_DETOUR_FACTOR, Point, haversine_km
 
 # Distances (km) the factor is averaged over: the range of typical urban legs.
 FACTOR_DISTANCES_KM = (1.0, 3.0, 5.0, 8.0, 12.0)

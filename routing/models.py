@@ -12,7 +12,7 @@ class RoutePlan(TenantOwned):
     """A tenant's routing problem and, once solved, its plan.
 
     `request` is the validated problem as the API received it (so a plan can be reproduced); `result` is
-    `routing.solver.Solution.as_dict()` once solved: routes with per-stop schedule and load, totals,
+    `core.solver.Solution.as_dict()` once solved: routes with per-stop schedule and load, totals,
     unassigned jobs with reasons, solver statistics and the travel-time source. A failed solve keeps
     its `error`. Timings: `created_at` (accepted), `started_at`/`finished_at` (the solve itself).
     """

@@ -1,6 +1,6 @@
 """Route planning workflows: accept a tenant's problem, solve it (inline or on a worker), store the plan.
 
-The solving itself is `routing.solver` (plain Python); this module decides where travel times come from,
+The solving itself is `core.solver` (plain Python); this module decides where travel times come from,
 when a problem is too big to solve inside the request, and keeps the plan's status honest whatever the
 solver does.
 """
@@ -18,13 +18,7 @@ import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
-from registry.selectors import eta_champion
-from registry.training import model_version_load
-from routing.choices import RoutePlanStatus, TravelTimeSource
-from routing.constants import DEFAULT_SPEED_KMH, SYNC_MAX_JOBS, SYNC_MAX_TIME_LIMIT_SECONDS, USER_MATRIX_SOURCE
-from routing.eta_travel import EtaModelTravelTimes
-from routing.models import RoutePlan
-from routing.solver import (
+from core.solver import (
     HaversineTravelTimes,
     Point,
     Problem,
@@ -35,7 +29,13 @@ from routing.solver import (
     problem_from_dict,
     solve,
 )
-from routing.solver.engine import Backend
+from core.solver.engine import Backend
+from registry.selectors import eta_champion
+from registry.training import model_version_load
+from routing.choices import RoutePlanStatus, TravelTimeSource
+from routing.constants import DEFAULT_SPEED_KMH, SYNC_MAX_JOBS, SYNC_MAX_TIME_LIMIT_SECONDS, USER_MATRIX_SOURCE
+from routing.eta_travel import EtaModelTravelTimes
+from routing.models import RoutePlan
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
+from core.tests.delivery.rows import raw_row, write_rows
 from deliveries.services import deliveries_import
-from deliveries.tests.rows import raw_row, write_rows
 from tenants.models import ApiKey
 from tenants.tests.factories import TenantFactory
 

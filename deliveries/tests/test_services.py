@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
+from core.delivery.schema import SchemaError
+from core.tests.delivery.rows import raw_row, write_rows
 from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
-from deliveries.schema import SchemaError
 from deliveries.selectors import deliveries_frame, tenant_quality_gate
 from deliveries.services import deliveries_import
-from deliveries.tests.rows import raw_row, write_rows
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,9 +9,9 @@ import pytest
 import redis
 from django.conf import settings as django_settings
 
+from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
 from deliveries.models import Delivery
 from deliveries.services import deliveries_import
-from deliveries.synthetic import SyntheticConfig, write_synthetic_file
 from deliveries.tests.factories import DeliveryFactory
 from features.fallback_cache import fallback_cache_clear
 from tenants.models import Tenant

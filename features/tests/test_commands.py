@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from core.features import entity_states_as_of
 from deliveries.selectors import deliveries_frame
 from deliveries.tests.factories import DeliveryFactory
 from features.online_store import read_states
@@ -20,7 +21,6 @@ from features.tasks import (
     materialize_features_all_tenants_task,
     materialize_features_task,
 )
-from predictions.ml.features import entity_states_as_of
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

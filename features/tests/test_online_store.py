@@ -9,6 +9,7 @@ import redis
 from django.conf import settings
 from django.test import override_settings
 
+from core.features import Entity, EntityKey, EntityState
 from features.online_store import (
     OnlineStoreUnavailable,
     StoreNamespace,
@@ -18,7 +19,6 @@ from features.online_store import (
 )
 from features.tests.helpers import CountingRedis
 from intellilog.redis_client import get_client
-from predictions.ml.features import Entity, EntityKey, EntityState
 
 COURIER = EntityKey(Entity.COURIER, "INDORES13DEL02")
 RESTAURANT = EntityKey(Entity.RESTAURANT, "INDORES13")

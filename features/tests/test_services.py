@@ -10,6 +10,20 @@ import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from core.features import (
+    FEATURE_SET_NAME,
+    FEATURE_SET_VERSION,
+    FEATURES,
+    HISTORY_FEATURES,
+    ORDER_FEATURES,
+    Entity,
+    EntityKey,
+    build_order_features,
+    build_training_features,
+    entity_keys,
+    entity_states_as_of,
+)
+from core.tests import assert_same_vector, order_from
 from deliveries.selectors import deliveries_frame
 from deliveries.tests.factories import DeliveryFactory
 from features import fallback_cache
@@ -28,20 +42,6 @@ from features.services import (
 )
 from features.tests.helpers import CountingRedis
 from intellilog import redis_client
-from predictions.ml.features import (
-    FEATURE_SET_NAME,
-    FEATURE_SET_VERSION,
-    FEATURES,
-    HISTORY_FEATURES,
-    ORDER_FEATURES,
-    Entity,
-    EntityKey,
-    build_order_features,
-    build_training_features,
-    entity_keys,
-    entity_states_as_of,
-)
-from predictions.tests.ml import assert_same_vector, order_from
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

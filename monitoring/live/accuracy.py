@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core.evaluation import Metrics, evaluate
 from monitoring import metrics
 from monitoring.choices import AlertRule, AlertSeverity, CheckStatus
 from monitoring.live.accuracy_rules import (
@@ -29,7 +30,6 @@ from monitoring.live.selectors import OutcomeWindow, outcome_window
 from monitoring.live.windows import check_instant
 from monitoring.models import AccuracyReport, Alert
 from monitoring.services import alert_raise, alert_resolve
-from predictions.ml.evaluation import Metrics, evaluate
 from registry.models import ModelVersion
 from tenants.models import Tenant
 

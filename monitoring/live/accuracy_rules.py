@@ -8,7 +8,7 @@ z-test on the two means (the window's and the baseline's, whose uncertainty coun
 window of 100 outcomes at a quiet hour, judged against 150 validation outcomes of that hour, is 15% worse by
 chance every few checks.
 
-Beside those windows, a sequential change detector (`change_detection`): a two-sided CUSUM (`monitoring.stats.
+Beside those windows, a sequential change detector (`change_detection`): a two-sided CUSUM (`core.stats.
 cusum`) of each outcome's error standardised by the validation bias and sd at its order's hour, on the outcomes
 of the last few hours in the order they were reported, over all of them and per segment (area, vehicle,
 weather, traffic). A window's average is diluted by the outcomes from before a change; the CUSUM grows with
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from monitoring.stats.cusum import CusumStatistic, adjusted_threshold, cusum_statistic
+from core.stats.cusum import CusumStatistic, adjusted_threshold, cusum_statistic
 
 # Hours of day with fewer validation outcomes than this count at the version's overall validation figures:
 # the MAE of a few dozen deliveries is mostly noise.

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core.stats import DriftResult, DriftThresholds, drift_check
 from monitoring import metrics
 from monitoring.choices import AlertRule, AlertSeverity, CheckStatus, DriftSeverity
 from monitoring.live.reference import ReferenceUnavailable, drift_reference_frame, drift_reference_get_or_build
@@ -20,7 +21,6 @@ from monitoring.live.selectors import audit_window_frame
 from monitoring.live.windows import check_instant
 from monitoring.models import Alert, DriftReference, DriftReport
 from monitoring.services import alert_raise, alert_resolve
-from monitoring.stats import DriftResult, DriftThresholds, drift_check
 from registry.models import ModelVersion
 from tenants.models import Tenant
 

@@ -24,6 +24,8 @@ import pandas as pd
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core.features import build_features
+from core.model import ETAPredictor
 from deliveries.selectors import deliveries_frame
 from monitoring.constants import REFERENCE_CACHE_SIZE, REFERENCE_SEED
 from monitoring.live.accuracy_rules import hourly_error_profile
@@ -37,8 +39,6 @@ from monitoring.live.sampling import (
     reference_sample,
 )
 from monitoring.models import DriftReference
-from predictions.ml.features import build_features
-from predictions.ml.model import ETAPredictor
 from registry.models import ModelVersion
 from registry.training import model_version_load
 

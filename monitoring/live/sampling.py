@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predictions.ml.features import FEATURES_BY_NAME, FeatureKind
+from core.features import FEATURES_BY_NAME, FeatureKind
 
 # The column of predicted ETAs in reference and window frames (the name of the audit field).
 PREDICTION_COLUMN = "predicted_eta_minutes"

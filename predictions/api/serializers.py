@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
-from deliveries.schema import (
+from core.delivery.schema import (
     AREA_VALUES,
     COURIER_AGE_RANGE,
     COURIER_RATING_RANGE,

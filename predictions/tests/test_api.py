@@ -12,11 +12,11 @@ import requests
 from django.core.management import call_command
 from django.db import DatabaseError, transaction
 
+from core.features import Entity, EntityKey, build_features
 from deliveries.models import Delivery
 from deliveries.selectors import deliveries_frame
 from features.online_store import read_states
 from features.services import store_namespace
-from predictions.ml.features import Entity, EntityKey, build_features
 from predictions.models import AppendOnlyError, PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
 from tenants.models import ApiKey

@@ -12,14 +12,14 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from deliveries.schema import load_clean_frame
-from deliveries.synthetic import SyntheticConfig, write_synthetic_file
+from core.delivery.schema import load_clean_frame
+from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
+from core.features import build_training_features
+from core.model import ETAPredictor, TrainingConfig
 from monitoring.choices import AlertRule, AlertSeverity, AlertStatus
 from monitoring.models import Alert
 from predictions import selectors
 from predictions.constants import CHAMPION_RECHECK_SECONDS, CHAMPION_REFUSAL_RETRY_SECONDS
-from predictions.ml.features import build_training_features
-from predictions.ml.model import ETAPredictor, TrainingConfig
 from predictions.models import PredictionAudit
 from predictions.selectors import serving_model
 from predictions.tests.test_api import ETA, order_body

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from deliveries.synthetic import SyntheticConfig, write_synthetic_file
+from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
 from tenants.tests.factories import TenantFactory
 
 

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from monitoring.stats.ab_test import ABTestSettings, shadow_ab_decision
+from core.stats.ab_comparison import ABTestSettings, shadow_ab_decision
 from registry.choices import Alias, EventKind, RequestStatus
 from registry.models import PromotionRequest, RegistryEvent, ShadowEvaluation
 from registry.services import (

@@ -10,8 +10,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from deliveries.synthetic import SyntheticConfig, write_synthetic_file
-from predictions.ml.model import TrainingConfig
+from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
+from core.model import TrainingConfig
 from registry.artifacts import ArtifactError
 from registry.choices import VersionStatus
 from registry.models import ModelVersion

@@ -11,7 +11,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from deliveries.schema import TRAFFIC_VALUES, WEATHER_VALUES
+from core.delivery.schema import TRAFFIC_VALUES, WEATHER_VALUES
 from registry.selectors import eta_champion
 from routing.choices import RouteObjective, TravelTimeSource
 from routing.constants import (

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import requests
 
+from core.solver import PlannedRoute, evaluate, problem_from_dict
 from routing.choices import RoutePlanStatus
 from routing.constants import MAX_JOBS, MAX_TIME_LIMIT_SECONDS, MAX_VEHICLES, SYNC_MAX_JOBS
 from routing.models import RoutePlan
-from routing.solver import PlannedRoute, evaluate, problem_from_dict
 from routing.tests.factories import RoutePlanFactory, job, problem_payload, vehicle
 from tenants.services import api_key_create
 from tenants.tests.factories import TenantFactory
@@ -265,7 +265,7 @@ def test_plan_list_takes_a_fixed_number_of_queries(client, django_assert_num_que
 def test_with_a_champion_eta_model_travel_times_come_from_it(make_tenant_client, model_storage, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from django.core.management import call_command
 
-    from deliveries.synthetic import SyntheticConfig, write_synthetic_file
+    from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
     from registry.services import promotion_request_approve, promotion_request_create
     from registry.tests.factories import UserFactory, approver
     from registry.training import eta_model_train

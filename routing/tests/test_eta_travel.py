@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from predictions.ml.features import build_training_features
-from predictions.ml.model import ETAPredictor, TrainingConfig
-from predictions.tests.ml import TIME_ZONE, synthetic_deliveries
+from core.features import build_training_features
+from core.model import ETAPredictor, TrainingConfig
+from core.solver.travel import DEFAULT_DETOUR_FACTOR, Point, haversine_km
+from core.tests import TIME_ZONE, synthetic_deliveries
 from routing.eta_travel import EtaModelTravelTimes
-from routing.solver.travel import DEFAULT_DETOUR_FACTOR, Point, haversine_km
 
 SMALL = TrainingConfig(max_depth=4, quantile_max_depth=3, learning_rate=0.15, max_rounds=80, validation_days=6)
 POINTS = [Point(x=77.59 + 0.01 * i, y=12.97 + 0.012 * i) for i in range(8)]

@@ -7,10 +7,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
 from deliveries.choices import ImportSource
 from deliveries.presenters import import_summary_lines
 from deliveries.services import deliveries_import
-from deliveries.synthetic import SyntheticConfig, write_synthetic_file
 from tenants.models import Tenant
 
 

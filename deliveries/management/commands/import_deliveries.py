@@ -6,8 +6,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from core.delivery.schema import SchemaError
 from deliveries.presenters import import_summary_lines
-from deliveries.schema import SchemaError
 from deliveries.services import deliveries_import
 from tenants.models import Tenant
 

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 
+from core.features import build_training_features
+from core.model import ETAPredictor
 from deliveries.models import Delivery
 from deliveries.selectors import deliveries_frame, deliveries_latest_id
 from monitoring.live.reference import reference_cache_clear
 from predictions.choices import PredictionSource
-from predictions.ml.features import build_training_features
-from predictions.ml.model import ETAPredictor
 from predictions.models import PredictionAudit, PredictionOutcome, ShadowPrediction
 from registry.artifacts import artifact_write
 from registry.choices import Alias

@@ -6,13 +6,13 @@ import datetime as dt
 
 import pytest
 
+from core.model import TrainingConfig
 from monitoring.choices import AlertRule, RetrainingDecision
 from monitoring.live.drift import drift_check_run
 from monitoring.live.retraining import retraining_request
 from monitoring.models import RetrainingTrigger
 from monitoring.tests.factories import raise_example
 from monitoring.tests.live.conftest import audits_create, recent_vectors
-from predictions.ml.model import TrainingConfig
 from registry.choices import Alias, EventKind, VersionStatus
 from registry.models import ModelAlias, ModelVersion, RegistryEvent
 from registry.tests.factories import ModelVersionFactory

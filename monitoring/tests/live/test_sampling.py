@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from core.features import FEATURE_NAMES
 from monitoring.live.sampling import (
     columns_to_frame,
     drift_features,
@@ -14,7 +15,6 @@ from monitoring.live.sampling import (
     reference_sample,
     time_matched_reference,
 )
-from predictions.ml.features import FEATURE_NAMES
 
 
 def test_day_of_week_and_growing_counts_are_not_tested() -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from deliveries.schema import SchemaError
+from core.delivery.schema import SchemaError
 from registry.artifacts import ArtifactError
 from registry.management.version_argument import eta_version_for_command
 from registry.training import model_version_evaluate_file

@@ -1,0 +1,1 @@
+"""The delivery history without Django: file schema and normaliser, quality scoring, synthetic histories."""

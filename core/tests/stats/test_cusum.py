@@ -1,0 +1,110 @@
+"""Two-sided CUSUM: hand-computed paths, the threshold for many statistics, and its run lengths on simulated streams."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from core.stats.cusum import (
+    CusumStatistic,
+    adjusted_threshold,
+    average_run_length,
+    cusum_paths,
+    cusum_statistic,
+)
+
+
+def _first_crossings(streams: np.ndarray, *, k: float, h: float, side: str) -> np.ndarray:
+    """Per stream (row), the 1-based index of the first observation after which `side` stands above h (0: none)."""
+    crossings = []
+    for stream in streams:
+        upper, lower = cusum_paths(stream, k=k)
+        above = np.flatnonzero((upper if side == "upper" else lower) > h)
+        crossings.append(above[0] + 1 if above.size else 0)
+    return np.array(crossings)
+
+
+def test_the_paths_follow_pages_recursion_by_hand() -> None:
+    # k = 0.5: upper adds z - 0.5 = 0.5, 1.5, -3.5, 0.0, 1.0; lower adds -z - 0.5 = -1.5, -2.5, 2.5, -1.0, -2.0.
+    upper, lower = cusum_paths(np.array([1.0, 2.0, -3.0, 0.5, 1.5]), k=0.5)
+
+    assert upper.tolist() == [0.5, 2.0, 0.0, 0.0, 1.0]
+    assert lower.tolist() == [0.0, 0.0, 2.5, 1.5, 0.0]
+
+
+def test_the_statistic_dates_the_current_run_and_estimates_the_new_mean() -> None:
+    rising = cusum_statistic(np.array([1.0, 2.0, -3.0, 0.5, 1.5]), k=0.5)
+    # lower: 0.5, 1.0, 0.0, 1.5 -> its run is the last observation alone, mean -2 = -(k + 1.5 / 1).
+    falling = cusum_statistic(np.array([-1.0, -1.0, 2.0, -2.0]), k=0.5)
+
+    assert rising == CusumStatistic(
+        count=5, k=0.5, upper=1.0, lower=0.0, upper_since=4, lower_since=None, upper_shift=1.5, lower_shift=0.0
+    )
+    assert falling.lower == 1.5 and falling.lower_since == 3 and falling.lower_shift == -2.0
+    assert falling.upper == 0.0 and falling.upper_since is None and falling.largest == 1.5
+
+
+def test_a_run_that_never_returned_to_zero_began_with_the_first_observation() -> None:
+    statistic = cusum_statistic(np.array([-1.5, -1.0, -2.5]), k=0.5)
+
+    assert statistic.lower == pytest.approx(1.0 + 0.5 + 2.0) and statistic.lower_since == 0
+    assert statistic.lower_shift == pytest.approx(-5.0 / 3)
+
+
+def test_no_observations_give_zero() -> None:
+    statistic = cusum_statistic(np.array([]), k=0.5)
+
+    assert statistic.count == 0 and statistic.largest == 0.0 and statistic.upper_since is None
+
+
+def test_the_threshold_rises_by_log_tests_over_2k() -> None:
+    assert adjusted_threshold(7.0, k=0.5, tests=38) == pytest.approx(7.0 + math.log(38))
+    assert adjusted_threshold(5.0, k=0.25, tests=4) == pytest.approx(5.0 + 2 * math.log(4))
+    assert adjusted_threshold(7.0, k=0.5, tests=1) == adjusted_threshold(7.0, k=0.5, tests=0) == 7.0
+    with pytest.raises(ValueError):
+        adjusted_threshold(5.0, k=0.0, tests=3)
+
+
+def test_siegmunds_run_lengths_by_hand() -> None:
+    b = 5.0 + 1.166
+    assert average_run_length(h=5.0, k=0.5) == pytest.approx((math.exp(b) - b - 1) / 0.5)  # about 938
+    assert average_run_length(h=5.0, k=0.5, shift=1.0) == pytest.approx((math.exp(-b) + b - 1) / 0.5)  # about 10.3
+    assert average_run_length(h=5.0, k=0.5, shift=0.5) == pytest.approx(b**2)
+
+
+def test_in_control_streams_alarm_as_rarely_as_siegmund_says() -> None:
+    # 1,000 in-control streams, each until its upper side first stands above h = 5: ARL about 938 (a stream that
+    # never crosses in 8,000 observations, exp(-8) of them, counts as 8,000: a slight underestimate).
+    streams = np.random.default_rng(1).standard_normal((1000, 8000))
+    crossings = _first_crossings(streams, k=0.5, h=5.0, side="upper")
+
+    run_lengths = np.where(crossings > 0, crossings, 8000)
+    assert run_lengths.mean() == pytest.approx(average_run_length(h=5.0, k=0.5), rel=0.12)
+
+
+def test_a_one_sd_shift_is_found_after_about_ten_observations() -> None:
+    streams = np.random.default_rng(2).standard_normal((2000, 200)) - 1.0  # deliveries slower: errors fell
+    crossings = _first_crossings(streams, k=0.5, h=5.0, side="lower")
+
+    assert (crossings > 0).all()
+    assert crossings.mean() == pytest.approx(average_run_length(h=5.0, k=0.5, shift=1.0), rel=0.1)
+    assert np.percentile(crossings, 95) <= 25
+
+
+def test_many_statistics_at_the_adjusted_threshold_alarm_about_as_often_as_one_at_h() -> None:
+    # The share of looks at which a statistic stands above its threshold, the false-alarm rate of checks that
+    # recompute it: 20 in-control streams judged together at the raised threshold against one at h.
+    rng = np.random.default_rng(3)
+    h, k, tests = 4.0, 0.5, 20
+    one_upper, _ = cusum_paths(rng.standard_normal(400_000), k=k)
+    uppers = np.array([cusum_paths(rng.standard_normal(100_000), k=k)[0] for _ in range(tests)])
+
+    single_rate = float((one_upper > h).mean())
+    any_rate = float((uppers > adjusted_threshold(h, k=k, tests=tests)).any(axis=0).mean())
+    unadjusted_rate = float((uppers > h).any(axis=0).mean())
+
+    assert 0.003 < single_rate < 0.02  # about exp(-2k h) times a constant below 1
+    assert any_rate <= 1.5 * single_rate
+    assert unadjusted_rate > 10 * single_rate
