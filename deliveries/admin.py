@@ -4,12 +4,13 @@ import json
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from deliveries.charts import distribution_charts
 from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
-from deliveries.selectors import delivery_rows_frame
+from deliveries.selectors import delivery_rows_frame, plausible_q
 from intellilog.admin import ReadOnlyAdminMixin
 
 
@@ -87,7 +88,7 @@ class ImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="column distributions of the imported rows")
     def distributions(self, batch: ImportBatch) -> SafeString:
-        charts = distribution_charts(delivery_rows_frame(batch.deliveries.all()))
+        charts = distribution_charts(delivery_rows_frame(batch.deliveries.filter(plausible_q(now=timezone.now()))))
         if not charts:
             return format_html("<em>{}</em>", "no rows imported in this batch")
         return format_html_join(

@@ -6,14 +6,46 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from django.db.models import Count, Exists, Max, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.utils import timezone
 
+from core.delivery.plausibility import DELIVERY_MINUTES_RANGE, MAX_PICKUP_WAIT, order_window
 from core.delivery.schema import CleanDelivery
-from deliveries.constants import SHIFT_REFERENCE_SAMPLE
+from deliveries.constants import IMPLAUSIBLE_IDS_SHOWN, SHIFT_REFERENCE_SAMPLE
 from deliveries.models import DataQualityReport, Delivery, ImportBatch
 from tenants.models import Tenant
 
 DELIVERY_FRAME_COLUMNS = [name for name in CleanDelivery.__dataclass_fields__ if name != "fixes"]
+
+
+def plausible_q(*, now: dt.datetime) -> Q:
+    """Stored deliveries whose instants pass `core.delivery.plausibility`'s rules for a completed delivery.
+
+    The SQL form of `implausible_instants` (its same bounds), so every reader of stored history skips a row
+    that breaks them (stored before the rules, or written around them) instead of crashing on it: such a
+    row cannot be trained on, materialised or monitored.
+    """
+    earliest, latest = order_window(now=now, is_completed=True)
+    low, high = DELIVERY_MINUTES_RANGE
+    return Q(
+        ordered_at__gte=earliest,
+        ordered_at__lte=latest,
+        picked_at__gte=F("ordered_at"),
+        picked_at__lte=F("ordered_at") + MAX_PICKUP_WAIT,
+        delivery_minutes__gte=low,
+        delivery_minutes__lte=high,
+    )
+
+
+def _snapshot_deliveries(
+    *, tenant: Tenant, ordered_before: dt.datetime | None, id_at_most: int | None
+) -> QuerySet[Delivery]:
+    queryset = Delivery.objects.filter(tenant=tenant)
+    if ordered_before is not None:
+        queryset = queryset.filter(ordered_at__lt=ordered_before)
+    if id_at_most is not None:
+        queryset = queryset.filter(id__lte=id_at_most)
+    return queryset
 
 
 def deliveries_frame(
@@ -22,17 +54,20 @@ def deliveries_frame(
     sample: bool = False,
     ordered_before: dt.datetime | None = None,
     id_at_most: int | None = None,
+    plausible_at: dt.datetime | None = None,
 ) -> pd.DataFrame:
     """The tenant's deliveries as a DataFrame in the `schema.CleanDelivery` columns, oldest first.
 
     With `sample`, at most SHIFT_REFERENCE_SAMPLE of the most recent rows (enough for distribution checks).
     `ordered_before` and `id_at_most` select a reproducible snapshot: rows imported later have larger ids.
+    Rows whose instants are implausible at `plausible_at` (default now) are left out (`plausible_q`);
+    `deliveries_implausible` counts them for the caller's report.
     """
-    queryset = Delivery.objects.filter(tenant=tenant).order_by("-ordered_at", "-id")
-    if ordered_before is not None:
-        queryset = queryset.filter(ordered_at__lt=ordered_before)
-    if id_at_most is not None:
-        queryset = queryset.filter(id__lte=id_at_most)
+    queryset = (
+        _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most)
+        .filter(plausible_q(now=plausible_at or timezone.now()))
+        .order_by("-ordered_at", "-id")
+    )
     if sample:
         queryset = queryset[:SHIFT_REFERENCE_SAMPLE]
     return delivery_rows_frame(queryset).iloc[::-1].reset_index(drop=True)
@@ -48,6 +83,38 @@ def delivery_rows_frame(queryset: QuerySet[Delivery]) -> pd.DataFrame:
     frame["ordered_at"] = pd.to_datetime(frame["ordered_at"], utc=True)
     frame["picked_at"] = pd.to_datetime(frame["picked_at"], utc=True)
     return frame
+
+
+@dataclass(frozen=True)
+class ImplausibleDeliveries:
+    """Stored deliveries that readers skip because their instants are implausible: how many, and some ids."""
+
+    count: int
+    example_ids: list[int]
+
+    def describe(self, tenant: Tenant) -> str:
+        ids = ", ".join(str(pk) for pk in self.example_ids)
+        more = ", ..." if self.count > len(self.example_ids) else ""
+        return (
+            f"skipped {self.count} stored deliveries of tenant {tenant.slug} whose order, pickup or delivery time "
+            f"is implausible (ids {ids}{more}); see core/delivery/plausibility.py"
+        )
+
+
+def deliveries_implausible(
+    *,
+    tenant: Tenant,
+    ordered_before: dt.datetime | None = None,
+    id_at_most: int | None = None,
+    plausible_at: dt.datetime | None = None,
+) -> ImplausibleDeliveries:
+    """The deliveries `deliveries_frame` leaves out of the same selection, for the caller to report."""
+    queryset = _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).exclude(
+        plausible_q(now=plausible_at or timezone.now())
+    )
+    example_ids = list(queryset.order_by("id").values_list("id", flat=True)[:IMPLAUSIBLE_IDS_SHOWN])
+    count = len(example_ids) if len(example_ids) < IMPLAUSIBLE_IDS_SHOWN else queryset.count()
+    return ImplausibleDeliveries(count=count, example_ids=example_ids)
 
 
 def deliveries_latest_id(*, tenant: Tenant) -> int:
@@ -92,18 +159,20 @@ class SnapshotBatch:
 
 
 def snapshot_import_batches(
-    *, tenant: Tenant, ordered_before: dt.datetime | None, id_at_most: int | None
+    *,
+    tenant: Tenant,
+    ordered_before: dt.datetime | None,
+    id_at_most: int | None,
+    plausible_at: dt.datetime | None = None,
 ) -> list[SnapshotBatch]:
     """Where the deliveries of a snapshot (selected as `deliveries_frame` selects it) came from, oldest batch first.
 
     How many of the snapshot's rows each import batch brought, with the batch's file fingerprint and quality
     verdict; deliveries recorded from outcomes reported through the API have no batch and come last.
     """
-    deliveries = Delivery.objects.filter(tenant=tenant)
-    if ordered_before is not None:
-        deliveries = deliveries.filter(ordered_at__lt=ordered_before)
-    if id_at_most is not None:
-        deliveries = deliveries.filter(id__lte=id_at_most)
+    deliveries = _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).filter(
+        plausible_q(now=plausible_at or timezone.now())
+    )
     rows_by_batch = dict(
         deliveries.order_by().values("import_batch").annotate(rows=Count("id")).values_list("import_batch", "rows")
     )

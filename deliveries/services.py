@@ -79,7 +79,7 @@ def deliveries_import(
     time_zone = ZoneInfo(tenant.time_zone)
     rows = read_raw_rows(path)
     results: list[RowResult] = [
-        normalize_row(raw, line_number=line_number, time_zone=time_zone)
+        normalize_row(raw, line_number=line_number, time_zone=time_zone, now=started_at)
         for line_number, raw in (progress(rows) if progress else rows)
     ]
 

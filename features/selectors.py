@@ -8,9 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from django.db.models import BigIntegerField, Func, Q
+from django.utils import timezone
 
 from core.features import Entity, EntityKey
 from deliveries.models import Delivery
+from deliveries.selectors import plausible_q
 from features.models import FeatureSet
 from tenants.models import Tenant
 
@@ -46,9 +48,10 @@ def entity_completions_frame(*, tenant: Tenant, entity_keys: Iterable[EntityKey]
     Only the columns a state is computed from (`COMPLETIONS_FRAME_COLUMNS`, ``ordered_at`` in UTC), in the
     order `deliveries_frame` reads (oldest first, by id on ties) so that ties in completion time resolve as
     in training. Deliveries of every time are read, later ones included: they tell until when a state
-    computed from them holds. Restaurant and city keys are prefixes of the courier id, so they are selected
-    by prefix: that may bring in a few other entities' deliveries (``...RES1`` also matches ``...RES12``),
-    which `entity_state_spans` keys apart exactly.
+    computed from them holds. Rows with implausible instants are skipped, as training skips them. Restaurant
+    and city keys are prefixes of the courier id, so they are selected by prefix: that may bring in a few
+    other entities' deliveries (``...RES1`` also matches ``...RES12``), which `entity_state_spans` keys
+    apart exactly.
     """
     matches = Q()
     for entity_key in entity_keys:
@@ -59,7 +62,7 @@ def entity_completions_frame(*, tenant: Tenant, entity_keys: Iterable[EntityKey]
     # An empty Q matches every row: no entities means no deliveries, not the whole history.
     deliveries = Delivery.objects.filter(matches) if matches else Delivery.objects.none()
     rows = list(
-        deliveries.filter(tenant=tenant)
+        deliveries.filter(plausible_q(now=timezone.now()), tenant=tenant)
         .order_by("ordered_at", "id")
         .values_list("courier_id", _EpochMicroseconds("ordered_at"), "delivery_minutes")
     )

@@ -36,7 +36,7 @@ from core.features import (
     entity_states_as_of,
 )
 from deliveries.models import Delivery
-from deliveries.selectors import deliveries_frame
+from deliveries.selectors import ImplausibleDeliveries, deliveries_frame, deliveries_implausible
 from features import fallback_cache, online_store
 from features.choices import FeatureSource, Freshness
 from features.constants import NS_PER_MINUTE
@@ -90,6 +90,8 @@ class MaterializationResult:
     as_of: dt.datetime
     deliveries_read: int
     entities_written: int
+    # Stored deliveries left out because their instants are implausible (`deliveries.selectors.plausible_q`).
+    skipped: ImplausibleDeliveries
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,10 @@ def features_materialize(*, tenant: Tenant, as_of: dt.datetime | None = None) ->
     # Stamped before reading, so freshness never claims more than the snapshot holds.
     computed_at = timezone.now()
     as_of = as_of or computed_at
-    history = deliveries_frame(tenant=tenant, ordered_before=as_of)
+    history = deliveries_frame(tenant=tenant, ordered_before=as_of, plausible_at=computed_at)
+    skipped = deliveries_implausible(tenant=tenant, ordered_before=as_of, plausible_at=computed_at)
+    if skipped.count:
+        logger.warning("materialisation: %s", skipped.describe(tenant))
     states = entity_states_as_of(history, as_of)
     written = online_store.write_states(
         store_namespace(tenant=tenant), states, computed_at=computed_at, ttl_seconds=feature_set.ttl_seconds
@@ -170,6 +175,7 @@ def features_materialize(*, tenant: Tenant, as_of: dt.datetime | None = None) ->
         as_of=as_of,
         deliveries_read=len(history),
         entities_written=written,
+        skipped=skipped,
     )
 
 

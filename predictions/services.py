@@ -27,7 +27,8 @@ import pandas as pd
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.delivery.schema import DELIVERY_MINUTES_RANGE, CleanDelivery, SchemaError, load_clean_frame
+from core.delivery.plausibility import instant_problems
+from core.delivery.schema import CleanDelivery, SchemaError, load_clean_frame
 from core.features import EARTH_RADIUS_KM, FEATURES_BY_NAME, Entity, FeatureVector, build_features
 from core.model import QUANTILE_NAMES, ETAPrediction
 from deliveries.models import Delivery
@@ -387,18 +388,44 @@ class RecordedOutcome:
     created: bool
 
 
-def _outcome_minutes(order: OrderInput, delivery_minutes: float | None, delivered_at: dt.datetime | None) -> float:
+def _outcome_delivery(
+    order: OrderInput,
+    *,
+    delivery_minutes: float | None,
+    delivered_at: dt.datetime | None,
+    picked_at: dt.datetime | None,
+) -> tuple[float, dt.datetime]:
+    """The reported duration and pickup time, refused (naming the request field) unless plausible.
+
+    The rules are `core.delivery.plausibility`'s for a completed delivery, judged now: the delivery is
+    stored in the tenant's history, which training and the feature store must always be able to read.
+    """
+    minutes_field = "delivery_minutes"
     if delivery_minutes is None:
         if delivered_at is None:
             raise InvalidOutcome("delivery_minutes", "give delivery_minutes or delivered_at")
+        minutes_field = "delivered_at"
+        if abs(delivered_at.year - order.ordered_at.year) > 1:
+            raise InvalidOutcome(minutes_field, f"{delivered_at.isoformat()} is not within hours of the order")
         delivery_minutes = (delivered_at - order.ordered_at).total_seconds() / 60.0
-        field = "delivered_at"
-    else:
-        field = "delivery_minutes"
-    low, high = DELIVERY_MINUTES_RANGE
-    if not low <= delivery_minutes <= high:
-        raise InvalidOutcome(field, f"a delivery of {delivery_minutes:g} minutes is outside {low:g}..{high:g}")
-    return delivery_minutes
+    picked_at = picked_at or order.picked_at
+    fields = {
+        # The order's time comes from its prediction; an outcome for an order still in the future is refused.
+        "ordered_at": "order_id",
+        "picked_at": "picked_at",
+        "delivery_minutes": minutes_field,
+    }
+    for problem in instant_problems(
+        ordered_at=order.ordered_at,
+        picked_at=picked_at,
+        delivery_minutes=delivery_minutes,
+        now=timezone.now(),
+        is_completed=True,
+    ):
+        raise InvalidOutcome(fields[problem.field], f"{problem.field}: {problem.reason}")
+    if picked_at is None:
+        raise InvalidOutcome("picked_at", "required: the prediction did not record when the order was picked up")
+    return delivery_minutes, picked_at
 
 
 def prediction_outcome_record(
@@ -424,14 +451,9 @@ def prediction_outcome_record(
     if not audits:
         raise UnknownOrder(f"no prediction was served for order {order_id!r}")
     order = OrderInput.from_json(audits[-1].order)
-    minutes = _outcome_minutes(order, delivery_minutes, delivered_at)
-    picked_at = picked_at or order.picked_at
-    if picked_at is None:
-        raise InvalidOutcome("picked_at", "required: the prediction did not record when the order was picked up")
-    if picked_at < order.ordered_at:
-        raise InvalidOutcome(
-            "picked_at", f"{picked_at.isoformat()} is before the order ({order.ordered_at.isoformat()})"
-        )
+    minutes, picked_at = _outcome_delivery(
+        order, delivery_minutes=delivery_minutes, delivered_at=delivered_at, picked_at=picked_at
+    )
     age = driver_age if driver_age is not None else order.courier_age
     if age is None:
         raise InvalidOutcome("driver_age", "required: the prediction did not record the driver's age")

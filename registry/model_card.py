@@ -193,11 +193,12 @@ def _training_data(version: ModelVersion, data: Mapping[str, object]) -> tuple[F
 def _import_batches(version: ModelVersion, data: Mapping[str, object]) -> tuple[BatchRow, ...]:
     if "delivery_id_at_most" not in data:
         return ()
-    ordered_before = data.get("ordered_before")
+    ordered_before, plausible_at = data.get("ordered_before"), data.get("plausible_at")
     sources = snapshot_import_batches(
         tenant=version.tenant,
         ordered_before=dt.datetime.fromisoformat(ordered_before) if isinstance(ordered_before, str) else None,
         id_at_most=data["delivery_id_at_most"],  # type: ignore[arg-type]
+        plausible_at=dt.datetime.fromisoformat(plausible_at) if isinstance(plausible_at, str) else None,
     )
     rows = []
     for source in sources:

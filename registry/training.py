@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import importlib
+import logging
 import platform
 import subprocess
 from collections.abc import Callable
@@ -20,12 +21,18 @@ import mlflow
 import numpy as np
 import pandas as pd
 from django.conf import settings
+from django.utils import timezone
 
 from core.delivery.schema import load_clean_frame
 from core.evaluation import EvaluationReport, delivery_segments, evaluate
 from core.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
 from core.model import ArtifactIntegrityError, ETAPredictor, TrainingConfig, default_candidates, train_best_of
-from deliveries.selectors import deliveries_frame, deliveries_latest_id, tenant_quality_gate
+from deliveries.selectors import (
+    deliveries_frame,
+    deliveries_implausible,
+    deliveries_latest_id,
+    tenant_quality_gate,
+)
 from intellilog.tracing import traced
 from registry.artifacts import ArtifactError, artifact_read, artifact_write, version_artifact_dir
 from registry.constants import ETA_MODEL_NAME, EVALUATION_DAYS, MIN_TRAINING_ROWS
@@ -37,6 +44,8 @@ from registry.services import (
     registered_model_get_or_create,
 )
 from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
 LIBRARIES = ("xgboost", "numpy", "pandas", "scipy", "django", "mlflow")
@@ -114,17 +123,29 @@ def evaluate_on(predictor: ETAPredictor, *, deliveries: pd.DataFrame, features: 
     )
 
 
-def _snapshot(tenant: Tenant, until: dt.date | None) -> tuple[pd.DataFrame, dict[str, object]]:
+def _snapshot(tenant: Tenant, until: dt.date | None, say: Progress) -> tuple[pd.DataFrame, dict[str, object]]:
     time_zone = ZoneInfo(tenant.time_zone)
     ordered_before = (
         dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), tzinfo=time_zone) if until is not None else None
     )
     id_at_most = deliveries_latest_id(tenant=tenant)
-    history = deliveries_frame(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most)
+    # Stored rows with implausible instants are skipped, and reported, rather than crashing the training.
+    plausible_at = timezone.now()
+    history = deliveries_frame(
+        tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most, plausible_at=plausible_at
+    )
+    skipped = deliveries_implausible(
+        tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most, plausible_at=plausible_at
+    )
+    if skipped.count:
+        logger.warning("training: %s", skipped.describe(tenant))
+        say(skipped.describe(tenant))
     selection = {
         "tenant": tenant.slug,
         "ordered_before": ordered_before.isoformat() if ordered_before else None,
         "delivery_id_at_most": id_at_most,
+        "plausible_at": plausible_at.isoformat(),
+        "rows_skipped_implausible": skipped.count,
     }
     return history, selection
 
@@ -149,7 +170,7 @@ def eta_model_train(
     verdict = tenant_quality_gate(tenant=tenant)
     if not verdict.passes:
         raise TrainingRefused(f"refusing to train for {tenant.slug}: {verdict.reason}")
-    history, selection = _snapshot(tenant, until)
+    history, selection = _snapshot(tenant, until, say)
     if len(history) < MIN_TRAINING_ROWS:
         raise TrainingRefused(
             f"refusing to train for {tenant.slug}: {len(history)} deliveries selected, "
@@ -262,7 +283,13 @@ def model_version_reproduce(*, version: ModelVersion, progress: Progress | None 
     tenant = version.tenant
     recorded = lineage["data"]
     ordered_before = dt.datetime.fromisoformat(recorded["ordered_before"]) if recorded["ordered_before"] else None
-    history = deliveries_frame(tenant=tenant, ordered_before=ordered_before, id_at_most=recorded["delivery_id_at_most"])
+    plausible_at = dt.datetime.fromisoformat(recorded["plausible_at"]) if recorded.get("plausible_at") else None
+    history = deliveries_frame(
+        tenant=tenant,
+        ordered_before=ordered_before,
+        id_at_most=recorded["delivery_id_at_most"],
+        plausible_at=plausible_at,
+    )
     differences = []
     if _data_hash(history) != recorded["content_sha256"]:
         differences.append(f"training data differs from the recorded snapshot ({len(history)} rows now)")

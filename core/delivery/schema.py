@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from core.delivery.plausibility import instant_problems
+
 RAW_COLUMNS: tuple[str, ...] = (
     "order_id",
     "courier_id",
@@ -54,12 +56,10 @@ _AREA_SPELLINGS = {"metropolitian": "metropolitan", "metropolitan": "metropolita
 MISSING_TOKENS = frozenset({"", "nan", "null", "none", "na", "n/a"})
 
 # Domain bounds: a value outside them is not a delivery we can learn from or serve, so the row is
-# rejected. Ranges are wider than the bundled data so other tenants' legitimate data passes.
+# rejected. Ranges are wider than the bundled data so other tenants' legitimate data passes. The bounds of
+# the instants (order, pickup, delivery duration) are `core.delivery.plausibility`'s.
 COURIER_AGE_RANGE = (15, 80)
 COURIER_RATING_RANGE = (1.0, 5.0)
-DELIVERY_MINUTES_RANGE = (1.0, 300.0)
-# A pickup more than this long after the order is a data error, not a slow kitchen.
-MAX_PICKUP_WAIT = dt.timedelta(hours=6)
 # Store and drop lie within this many degrees of each other for a local delivery: used to tell a sign
 # typo (-22.7 beside 22.8) from a genuine crossing of the equator or the meridian.
 SIGN_TYPO_MAX_GAP_DEGREES = 1.0
@@ -208,12 +208,23 @@ def repair_coordinates(
     return RepairedCoordinates(store_lat, store_lon, drop_lat, drop_lon, usable, tuple(fixes))
 
 
+# Where each rule of `core.delivery.plausibility` is reported in the file's columns.
+_INSTANT_COLUMNS = {"ordered_at": "order_date", "picked_at": "pickup_time", "delivery_minutes": "delivery_minutes"}
+
+
 def normalize_row(
-    raw: dict[str, str], *, line_number: int, time_zone: ZoneInfo, outcome_required: bool = True
+    raw: dict[str, str],
+    *,
+    line_number: int,
+    time_zone: ZoneInfo,
+    outcome_required: bool = True,
+    now: dt.datetime | None = None,
 ) -> RowResult:
     """Normalise one raw row; every problem found is reported, not only the first.
 
     With ``outcome_required=False`` (orders to predict) the delivery time and pickup time may be missing.
+    The instants must be plausible at ``now`` (default: the current time), by `core.delivery.plausibility`'s
+    rules for a completed delivery, or for an order to predict without ``outcome_required``.
     """
     errors: list[FieldError] = []
     fixes: list[str] = []
@@ -266,25 +277,27 @@ def normalize_row(
     area = _category(raw, "area", AREA_VALUES, errors, required=False)
 
     minutes = _number(raw, "delivery_minutes", errors, required=outcome_required)
-    if minutes is not None and not (DELIVERY_MINUTES_RANGE[0] <= minutes <= DELIVERY_MINUTES_RANGE[1]):
-        errors.append(
-            FieldError(
-                "delivery_minutes",
-                f"{minutes:g} outside {DELIVERY_MINUTES_RANGE[0]:g}..{DELIVERY_MINUTES_RANGE[1]:g}",
-            )
-        )
 
     ordered_at = picked_at = None
     if order_date is not None and order_time is not None:
         ordered_at = dt.datetime.combine(order_date, order_time, tzinfo=time_zone)
-    if ordered_at is not None and pickup_time is not None:
+    # The last day of the calendar has no next day; its order is refused as implausible below anyway.
+    if ordered_at is not None and pickup_time is not None and ordered_at.date() < dt.date.max:
         picked_at = dt.datetime.combine(ordered_at.date(), pickup_time, tzinfo=time_zone)
         if picked_at < ordered_at:
             # The order crossed midnight: the pickup clock time belongs to the next day.
             picked_at += dt.timedelta(days=1)
             fixes.append("pickup_after_midnight")
-        if picked_at - ordered_at > MAX_PICKUP_WAIT:
-            errors.append(FieldError("pickup_time", f"pickup {picked_at - ordered_at} after the order"))
+    errors.extend(
+        FieldError(_INSTANT_COLUMNS[problem.field], problem.reason)
+        for problem in instant_problems(
+            ordered_at=ordered_at,
+            picked_at=picked_at,
+            delivery_minutes=minutes,
+            now=now or dt.datetime.now(dt.UTC),
+            is_completed=outcome_required,
+        )
+    )
 
     if errors:
         return RowResult(line_number, raw, None, errors)

@@ -74,6 +74,35 @@ def test_rejected_rows_are_stored_with_line_column_and_reason(tmp_path: Path) ->
     assert outcome.report.duplicate_share == pytest.approx(1 / 4)
 
 
+def test_rows_dated_outside_the_plausible_window_are_rejected_naming_the_column(tmp_path: Path) -> None:
+    """Rows dated 2262 or 1600 used to pass (quality score and all) and then crash training for good."""
+    tenant = TenantFactory()
+    path = write_rows(
+        tmp_path / "dates.csv",
+        [
+            raw_row(order_id="0x1"),
+            raw_row(order_id="0x2", order_date="2262-04-12"),
+            raw_row(order_id="0x3", order_date="1600-01-01"),
+            raw_row(order_id="0x4", order_date="9999-12-31", order_time="23:50:00", pickup_time="00:05:00"),
+            raw_row(order_id="0x5", order_time="01:00:00", pickup_time="09:00:00"),
+        ],
+    )
+
+    outcome = deliveries_import(tenant=tenant, path=path)
+
+    assert (outcome.batch.rows_imported, outcome.batch.rows_rejected) == (1, 4)
+    rejected = {row.line_number: row.errors for row in outcome.batch.rejected_rows.all()}
+    assert [[error["column"] for error in rejected[line]] for line in (3, 4, 5)] == [["order_date"]] * 3
+    assert "is implausible" in rejected[3][0]["reason"]
+    assert rejected[6] == [
+        {
+            "column": "pickup_time",
+            "reason": "pickup 8:00:00 after the order: a pickup must be 0:00:00..6:00:00 after the order",
+        }
+    ]
+    assert list(Delivery.objects.filter(tenant=tenant).values_list("external_order_id", flat=True)) == ["0x1"]
+
+
 def test_rows_already_stored_count_as_duplicates_and_new_ones_go_in(tmp_path: Path) -> None:
     tenant = TenantFactory()
     deliveries_import(tenant=tenant, path=write_rows(tmp_path / "a.csv", [raw_row(order_id="0x1")]))

@@ -5,15 +5,15 @@ import math
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
+from core.delivery.plausibility import DELIVERY_MINUTES_RANGE, instant_problems
 from core.delivery.schema import (
     AREA_VALUES,
     COURIER_AGE_RANGE,
     COURIER_RATING_RANGE,
-    DELIVERY_MINUTES_RANGE,
-    MAX_PICKUP_WAIT,
     TRAFFIC_VALUES,
     VEHICLE_VALUES,
     WEATHER_VALUES,
@@ -110,13 +110,11 @@ class EtaRequestSerializer(serializers.Serializer):
         if attrs.get("ordered_at") is None and attrs.get("time_of_day") is None:
             raise serializers.ValidationError({"ordered_at": "give ordered_at (or the seed's time_of_day)"})
         picked_at, ordered_at = attrs.get("picked_at"), attrs.get("ordered_at")
-        if picked_at is not None and ordered_at is not None:
-            if picked_at < ordered_at:
-                raise serializers.ValidationError({"picked_at": "is before ordered_at"})
-            if picked_at - ordered_at > MAX_PICKUP_WAIT:
-                raise serializers.ValidationError({"picked_at": f"more than {MAX_PICKUP_WAIT} after ordered_at"})
         if picked_at is not None and ordered_at is None:
             raise serializers.ValidationError({"picked_at": "needs ordered_at, not time_of_day"})
+        problems = instant_problems(ordered_at=ordered_at, picked_at=picked_at, now=timezone.now(), is_completed=False)
+        if problems:
+            raise serializers.ValidationError({problem.field: problem.reason for problem in problems})
         return attrs
 
 

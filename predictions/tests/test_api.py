@@ -298,6 +298,37 @@ def test_outcome_errors_name_the_problem(serving_tenant, make_tenant_client) -> 
     assert not Delivery.objects.filter(external_order_id__in=["mine", "no-pickup"]).exists()
 
 
+def test_instants_outside_the_plausible_window_are_400s_naming_the_field(serving_tenant) -> None:  # type: ignore[no-untyped-def]
+    """Orders dated 9999, 2262 or 1600 were an HTML 500; a pickup 30 days late passed as an outcome."""
+    client = serving_tenant.client
+    for ordered_at in ("9999-01-01T00:00:00+00:00", "2262-06-01T00:00:00+00:00", "1600-06-01T00:00:00+00:00"):
+        for path, body in (
+            (ETA, order_body(ordered_at=ordered_at)),
+            (BATCH, {"orders": [order_body(ordered_at=ordered_at)]}),
+        ):
+            response = client.post(path, json=body)
+            assert response.status_code == 400, (ordered_at, response.text)
+            assert response.json()["field"] in ("ordered_at", "orders.0.ordered_at")
+            assert "is implausible" in response.json()["detail"]
+    late_pickup = client.post(ETA, json=order_body(picked_at="2022-03-04T18:30:00+05:30"))
+    assert (late_pickup.status_code, late_pickup.json()["field"]) == (400, "picked_at")
+    assert PredictionAudit.objects.count() == 0
+
+    client.post(ETA, json=order_body(order_id="late", picked_at=...))
+    outcome = "/api/v1/deliveries/late/outcome"
+    for body, field in (
+        ({"delivery_minutes": 30, "picked_at": "9999-01-01T00:00:00+00:00"}, "picked_at"),
+        ({"delivery_minutes": 30, "picked_at": "2022-04-03T11:40:00+05:30"}, "picked_at"),
+        ({"delivery_minutes": 30, "picked_at": "2022-03-04T11:00:00+05:30"}, "picked_at"),
+        ({"delivered_at": "9999-12-31T23:59:59+00:00", "picked_at": "2022-03-04T11:40:00+05:30"}, "delivered_at"),
+    ):
+        refused = client.post(outcome, json=body)
+        assert (refused.status_code, refused.json()["code"], refused.json()["field"]) == (400, "invalid", field), body
+    assert not Delivery.objects.filter(external_order_id="late").exists()
+    accepted = client.post(outcome, json={"delivery_minutes": 30, "picked_at": "2022-03-04T11:40:00+05:30"})
+    assert accepted.status_code == 201, accepted.text
+
+
 def test_audit_rows_are_append_only_in_the_orm_and_the_database(serving_tenant) -> None:  # type: ignore[no-untyped-def]
     body = serving_tenant.client.post(ETA, json=order_body()).json()
     audit = PredictionAudit.objects.get(pk=body["audit_id"])

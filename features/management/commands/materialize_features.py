@@ -5,7 +5,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
+from core.delivery.plausibility import instant_problems
 from features.online_store import OnlineStoreUnavailable
 from features.services import features_materialize
 from tenants.models import Tenant
@@ -17,7 +19,11 @@ def _as_of(text: str, time_zone: ZoneInfo) -> dt.datetime:
     except ValueError:
         raise CommandError(f"--as-of: expected an ISO 8601 date or date-time, got {text!r}") from None
     # Tenants' delivery times are local, so a time without an offset is read in the tenant's zone.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=time_zone)
+    moment = moment if moment.tzinfo is not None else moment.replace(tzinfo=time_zone)
+    # States are taken as of an order's time: the same range applies.
+    for problem in instant_problems(ordered_at=moment, now=timezone.now(), is_completed=False):
+        raise CommandError(f"--as-of: {problem.reason}")
+    return moment
 
 
 class Command(BaseCommand):
@@ -45,3 +51,5 @@ class Command(BaseCommand):
             f"{tenant.slug} as of {result.as_of.isoformat()} from {result.deliveries_read} deliveries "
             f"(TTL {result.feature_set.ttl_seconds} s)"
         )
+        if result.skipped.count:
+            self.stderr.write(result.skipped.describe(tenant))

@@ -3,9 +3,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
+from core.delivery.plausibility import instant_problems
 from registry.training import TrainingRefused, eta_model_train
 from tenants.models import Tenant
 
@@ -30,6 +33,11 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"--tenant: no tenant with slug {options['tenant']!r}")
         until = _date(options["until"]) if options["until"] else None
+        if until is not None:
+            # The last day taken is judged like an order's time, so the cut-off stays within the history's range.
+            cut_off = dt.datetime.combine(until, dt.time(), tzinfo=ZoneInfo(tenant.time_zone))
+            for problem in instant_problems(ordered_at=cut_off, now=timezone.now(), is_completed=False):
+                raise CommandError(f"--until: {problem.reason}")
         progress = (lambda message: self.stderr.write(f"… {message}")) if not options["json"] else None
         try:
             version = eta_model_train(tenant=tenant, until=until, created_by="manage.py train_eta", progress=progress)
