@@ -166,6 +166,12 @@ ALERT_RETRY_MAX_SECONDS = env_int("ALERT_RETRY_MAX_SECONDS", 3600, minimum=1)
 if ALERT_RETRY_MAX_SECONDS < ALERT_RETRY_BASE_SECONDS:
     raise ImproperlyConfigured("ALERT_RETRY_MAX_SECONDS: must be at least ALERT_RETRY_BASE_SECONDS")
 
+# Operational alerts (monitoring outbox): a Celery task that failed this many times in a row, without a success
+# in between, raises a warning (earlier failures are an info alert). A worker also checks every
+# MONITORING_CHECK_MINUTES that beat still queues the monitoring checks (critical when not, for twice that).
+TASK_FAILURE_ALERT_AFTER = env_int("TASK_FAILURE_ALERT_AFTER", 3, minimum=1)
+BEAT_WATCHDOG_ENABLED = env_bool("BEAT_WATCHDOG_ENABLED", True)
+
 # Monitoring of live traffic (monitoring/live/): every MONITORING_CHECK_MINUTES, per tenant and serving version
 # (champion and challenger), drift of the last DRIFT_WINDOW_MINUTES of audited predictions against the
 # version's training data, realized accuracy of reported outcomes, and live data quality.
