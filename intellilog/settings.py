@@ -14,10 +14,13 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from intellilog.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from intellilog.env import env_bool, env_float, env_int, env_list, env_str, env_url, local_env_file_load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("INTELLILOG_VAR_DIR", str(BASE_DIR / "var")))
+# Written by `make run`; read only where DEBUG is not set to false (see local_env_file_load).
+LOCAL_ENV_FILE = VAR_DIR / "dev.env"
+local_env_file_load(LOCAL_ENV_FILE)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -162,6 +165,12 @@ ALERT_RETRY_BASE_SECONDS = env_int("ALERT_RETRY_BASE_SECONDS", 30, minimum=1)
 ALERT_RETRY_MAX_SECONDS = env_int("ALERT_RETRY_MAX_SECONDS", 3600, minimum=1)
 if ALERT_RETRY_MAX_SECONDS < ALERT_RETRY_BASE_SECONDS:
     raise ImproperlyConfigured("ALERT_RETRY_MAX_SECONDS: must be at least ALERT_RETRY_BASE_SECONDS")
+
+# Operational alerts (monitoring outbox): a Celery task that failed this many times in a row, without a success
+# in between, raises a warning (earlier failures are an info alert). A worker also checks every
+# MONITORING_CHECK_MINUTES that beat still queues the monitoring checks (critical when not, for twice that).
+TASK_FAILURE_ALERT_AFTER = env_int("TASK_FAILURE_ALERT_AFTER", 3, minimum=1)
+BEAT_WATCHDOG_ENABLED = env_bool("BEAT_WATCHDOG_ENABLED", True)
 
 # Monitoring of live traffic (monitoring/live/): every MONITORING_CHECK_MINUTES, per tenant and serving version
 # (champion and challenger), drift of the last DRIFT_WINDOW_MINUTES of audited predictions against the
