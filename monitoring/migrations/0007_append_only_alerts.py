@@ -6,6 +6,6 @@ from intellilog.append_only import append_only_operations
 
 
 class Migration(migrations.Migration):
-    dependencies = [("monitoring", "0005_accuracy_change_detection")]
+    dependencies = [("monitoring", "0006_operational_alert_rules")]
 
     operations = [*append_only_operations("monitoring_alert", mutable_while=("status", "firing"))]
