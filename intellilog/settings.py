@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "intellilog.request_id.RequestIdMiddleware",
+    # Before anything that reads the body: a too large one is refused from its Content-Length.
+    "intellilog.api_bounds.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -305,7 +307,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantApiKey"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "intellilog.api_bounds.CappedLimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["intellilog.api_bounds.BoundedJSONParser"],
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "intellilog.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -314,6 +317,11 @@ REST_FRAMEWORK = {
 # Requests per minute per API key unless the key sets its own limit; counted in Redis under this prefix.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "intellilog:ratelimit")
+# Request bounds (intellilog/api_bounds.py): the largest body (Django's own limit, answered 413 under /api/), the
+# deepest JSON nesting, and the most rows one list page returns whatever ``limit`` asks.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 2_621_440, minimum=1024)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 1000, minimum=1)
 # Most orders one batch prediction request may carry: bounds one request's memory and latency.
 PREDICTION_BATCH_MAX_ORDERS = env_int("PREDICTION_BATCH_MAX_ORDERS", 1000, minimum=1)
 SPECTACULAR_SETTINGS = {

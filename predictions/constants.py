@@ -13,3 +13,5 @@ MAX_DISTANCE_KM = 500.0
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 # A refused batch file names this many invalid rows in its error (the count says how many there are).
 BATCH_ERRORS_SHOWN = 5
+# Longest order id (the audit's column); `predictions.orders.order_id_normalise` says what else an id may be.
+ORDER_ID_MAX_LENGTH = 64
