@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import logging.config
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -98,3 +99,28 @@ def test_every_order_id_a_prediction_accepts_can_receive_its_outcome(serving_ten
         answer = client.post(f"/api/v1/deliveries/{spelled}/outcome", json={"delivery_minutes": 30})
         assert answer.status_code in (200, 201), answer.text
     assert PredictionOutcome.objects.filter(tenant=client.tenant, audit__order_id="spaced-1").count() == 1
+
+
+def test_only_the_migrate_job_connects_as_the_owner_in_compose_and_k8s() -> None:
+    import yaml
+
+    root = Path(settings.BASE_DIR)
+    services = yaml.safe_load((root / "docker-compose.yml").read_text())["services"]
+    for name in ("web", "worker", "beat", "train"):
+        assert services[name]["environment"]["DATABASE_URL"].startswith("postgres://intellilog_app:"), name
+    assert services["migrate"]["environment"]["DATABASE_URL"].startswith("postgres://intellilog:")
+    assert "./deploy/postgres/initdb:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
+
+    app_secret = yaml.safe_load((root / "k8s" / "secret.example.yaml").read_text())
+    owner_secret = yaml.safe_load((root / "k8s" / "secret-migrate.example.yaml").read_text())
+    assert app_secret["stringData"]["DATABASE_URL"].startswith("postgres://intellilog_app:")
+    assert owner_secret["stringData"]["DATABASE_URL"].startswith("postgres://intellilog:")
+    job = yaml.safe_load((root / "k8s" / "jobs" / "migrate-job.yaml").read_text())
+    (volume,) = [v for v in job["spec"]["template"]["spec"]["volumes"] if v["name"] == "secrets"]
+    sources = {source["secret"]["name"]: source["secret"]["items"] for source in volume["projected"]["sources"]}
+    assert sources[owner_secret["metadata"]["name"]] == [{"key": "DATABASE_URL", "path": "DATABASE_URL"}]
+    assert "DATABASE_URL" not in {item["key"] for item in sources[app_secret["metadata"]["name"]]}
+
+    role_sql = (root / "deploy" / "postgres" / "app-role.sql").read_text()
+    grants = [line for line in role_sql.splitlines() if line.startswith(("GRANT", "ALTER DEFAULT"))]
+    assert "NOSUPERUSER" in role_sql and grants and not [line for line in grants if "TRUNCATE" in line]
