@@ -14,10 +14,13 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from intellilog.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from intellilog.env import env_bool, env_float, env_int, env_list, env_str, env_url, local_env_file_load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("INTELLILOG_VAR_DIR", str(BASE_DIR / "var")))
+# Written by `make run`; read only where DEBUG is not set to false (see local_env_file_load).
+LOCAL_ENV_FILE = VAR_DIR / "dev.env"
+local_env_file_load(LOCAL_ENV_FILE)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")

@@ -2,7 +2,7 @@
 across the Dockerfile, compose and Kubernetes, every variable is documented, and the manifests as deployed
 pass `check --deploy`.
 
-There is no Docker engine or cluster here, so these checks are what keeps the files honest; the README
+There is no Docker engine or cluster here, so these checks are what keeps the files honest; docs/operations.md
 ("Deployment") lists what was also run by hand with the same commands.
 """
 
