@@ -331,6 +331,10 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ModelVersionStatusEnum": "registry.choices.VersionStatus",
         "RoutePlanStatusEnum": "routing.choices.RoutePlanStatus",
+        "AlertStatusEnum": "monitoring.choices.AlertStatus",
+        "CheckStatusEnum": "monitoring.choices.CheckStatus",
+        "AlertSeverityEnum": "monitoring.choices.AlertSeverity",
+        "DriftSeverityEnum": "monitoring.choices.DriftSeverity",
     },
 }
 
