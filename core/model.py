@@ -280,101 +280,7 @@ class ETAPredictor:
         The rows ordered in the last ``config.validation_days`` days form the validation window: it picks
         the number of boosting rounds and calibrates the quantiles, and is not used to fit trees.
         """
-        config = config or TrainingConfig()
-        y = np.asarray(target, dtype=np.float64)
-        if len(features) != len(y) or len(features) != len(ordered_at):
-            raise ValueError("features, target and ordered_at must have the same length")
-        if not np.all(np.isfinite(y)):
-            raise ValueError("target contains missing or infinite values")
-        order_times = pd.to_datetime(ordered_at)
-        validation_start = order_times.max() - pd.Timedelta(days=config.validation_days)
-        is_validation = (order_times > validation_start).to_numpy()
-        if is_validation.sum() < 20 or (~is_validation).sum() < 20:
-            raise ValueError("need at least 20 rows both before and inside the validation window")
-
-        specs = [
-            _FeatureSpec(name, FEATURES_BY_NAME[name].kind, FEATURES_BY_NAME[name].levels)
-            for name in config.feature_names
-        ]
-        x = _encode_frame(features, specs)
-        fit_x, fit_y = x[~is_validation], y[~is_validation]
-        val_x, val_y = x[is_validation], y[is_validation]
-        feature_types = ["c" if spec.kind is FeatureKind.CATEGORICAL else "q" for spec in specs]
-
-        def matrix(values: np.ndarray, label: np.ndarray) -> xgb.DMatrix:
-            return xgb.DMatrix(
-                values,
-                label=label,
-                feature_names=list(config.feature_names),
-                feature_types=feature_types,
-                enable_categorical=True,
-                nthread=config.nthread,
-            )
-
-        fit_matrix, val_matrix = matrix(fit_x, fit_y), matrix(val_x, val_y)
-        common = {
-            "tree_method": "hist",
-            "learning_rate": config.learning_rate,
-            "min_child_weight": config.min_child_weight,
-            "subsample": config.subsample,
-            "colsample_bytree": config.colsample_bytree,
-            "reg_lambda": config.reg_lambda,
-            "seed": config.seed,
-            "nthread": config.nthread,
-        }
-        point_params = {**common, "objective": "reg:squarederror", "eval_metric": "mae", "max_depth": config.max_depth}
-        quantile_params = {
-            **common,
-            "objective": "reg:quantileerror",
-            "quantile_alpha": list(QUANTILE_LEVELS),
-            "eval_metric": "quantile",
-            "max_depth": config.quantile_max_depth,
-        }
-        point = _train_early_stopped(point_params, fit_matrix, val_matrix, config)
-        quantile = _train_early_stopped(quantile_params, fit_matrix, val_matrix, config)
-
-        point_val = point.inplace_predict(val_x)
-        raw_val = np.asarray(quantile.inplace_predict(val_x)).reshape(len(val_y), len(QUANTILE_LEVELS))
-        calibration = _calibrate(raw_val, val_y, config)
-        calibrated_val = _apply_calibration(raw_val, calibration)
-        widths = calibrated_val[:, -1] - calibrated_val[:, 0]
-
-        document: dict[str, object] = {
-            "format": ARTIFACT_FORMAT,
-            "format_version": ARTIFACT_FORMAT_VERSION,
-            "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
-            "features": [{"name": s.name, "kind": s.kind.value, "levels": list(s.levels)} for s in specs],
-            "training_config": config.as_dict(),
-            "booster_params": {"point": point_params, "quantile": quantile_params},
-            "quantile_levels": list(QUANTILE_LEVELS),
-            "calibration": asdict(calibration),
-            "confidence": {
-                "meaning": CONFIDENCE_MEANING,
-                "width_percentiles": [
-                    float(v) for v in np.percentile(widths, np.linspace(0, 100, _CONFIDENCE_GRID_POINTS))
-                ],
-            },
-            "ood": _ood_bounds(fit_x, specs, config),
-            "explanation": {
-                "method": "xgboost_treeshap",
-                "unit": "minutes",
-                "top_k": config.explanation_top_k,
-                "output": "point ETA (squared-error booster); base + contributions = eta_minutes",
-            },
-            "training_summary": asdict(
-                TrainingSummary(
-                    fit_rows=len(fit_y),
-                    validation_rows=len(val_y),
-                    validation_start=validation_start.isoformat(),
-                    point_rounds=point.num_boosted_rounds(),
-                    quantile_rounds=quantile.num_boosted_rounds(),
-                    validation_mae=float(np.mean(np.abs(point_val - val_y))),
-                )
-            ),
-            "point_model": _booster_bytes(point),
-            "quantile_model": _booster_bytes(quantile),
-        }
-        return cls(document)
+        return _point_stage(features, target, ordered_at=ordered_at, config=config or TrainingConfig()).finish()
 
     # ----- serialisation -----
 
@@ -557,12 +463,158 @@ class ETAPredictor:
 
 
 @dataclass(frozen=True)
+class _PointStage:
+    """A candidate trained as far as its point booster: enough to rank it by validation MAE.
+
+    `finish` adds the quantile booster, calibration and the artifact document. Ranking candidates on
+    this stage spares the quantile booster (five trees a round, most of the training time) of every
+    candidate that is not kept; the kept one's artifact is byte-identical to training it alone.
+    """
+
+    config: TrainingConfig
+    specs: tuple[_FeatureSpec, ...]
+    fit_x: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    fit_matrix: xgb.DMatrix
+    val_matrix: xgb.DMatrix
+    validation_start: pd.Timestamp
+    point: xgb.Booster
+    point_params: dict[str, object]
+    common_params: dict[str, object]
+    validation_mae: float
+
+    def finish(self) -> ETAPredictor:
+        config, specs = self.config, self.specs
+        quantile_params = {
+            **self.common_params,
+            "objective": "reg:quantileerror",
+            "quantile_alpha": list(QUANTILE_LEVELS),
+            "eval_metric": "quantile",
+            "max_depth": config.quantile_max_depth,
+        }
+        quantile = _train_early_stopped(quantile_params, self.fit_matrix, self.val_matrix, config)
+        val_y = self.val_y
+        raw_val = np.asarray(quantile.inplace_predict(self.val_x)).reshape(len(val_y), len(QUANTILE_LEVELS))
+        calibration = _calibrate(raw_val, val_y, config)
+        calibrated_val = _apply_calibration(raw_val, calibration)
+        widths = calibrated_val[:, -1] - calibrated_val[:, 0]
+
+        document: dict[str, object] = {
+            "format": ARTIFACT_FORMAT,
+            "format_version": ARTIFACT_FORMAT_VERSION,
+            "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
+            "features": [{"name": s.name, "kind": s.kind.value, "levels": list(s.levels)} for s in specs],
+            "training_config": config.as_dict(),
+            "booster_params": {"point": self.point_params, "quantile": quantile_params},
+            "quantile_levels": list(QUANTILE_LEVELS),
+            "calibration": asdict(calibration),
+            "confidence": {
+                "meaning": CONFIDENCE_MEANING,
+                "width_percentiles": [
+                    float(v) for v in np.percentile(widths, np.linspace(0, 100, _CONFIDENCE_GRID_POINTS))
+                ],
+            },
+            "ood": _ood_bounds(self.fit_x, specs, config),
+            "explanation": {
+                "method": "xgboost_treeshap",
+                "unit": "minutes",
+                "top_k": config.explanation_top_k,
+                "output": "point ETA (squared-error booster); base + contributions = eta_minutes",
+            },
+            "training_summary": asdict(
+                TrainingSummary(
+                    fit_rows=self.fit_x.shape[0],
+                    validation_rows=len(val_y),
+                    validation_start=self.validation_start.isoformat(),
+                    point_rounds=self.point.num_boosted_rounds(),
+                    quantile_rounds=quantile.num_boosted_rounds(),
+                    validation_mae=self.validation_mae,
+                )
+            ),
+            "point_model": _booster_bytes(self.point),
+            "quantile_model": _booster_bytes(quantile),
+        }
+        return ETAPredictor(document)
+
+
+def _point_stage(
+    features: pd.DataFrame,
+    target: Sequence[float] | np.ndarray | pd.Series,
+    *,
+    ordered_at: pd.Series,
+    config: TrainingConfig,
+) -> _PointStage:
+    y = np.asarray(target, dtype=np.float64)
+    if len(features) != len(y) or len(features) != len(ordered_at):
+        raise ValueError("features, target and ordered_at must have the same length")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("target contains missing or infinite values")
+    order_times = pd.to_datetime(ordered_at)
+    validation_start = order_times.max() - pd.Timedelta(days=config.validation_days)
+    is_validation = (order_times > validation_start).to_numpy()
+    if is_validation.sum() < 20 or (~is_validation).sum() < 20:
+        raise ValueError("need at least 20 rows both before and inside the validation window")
+
+    specs = tuple(
+        _FeatureSpec(name, FEATURES_BY_NAME[name].kind, FEATURES_BY_NAME[name].levels) for name in config.feature_names
+    )
+    x = _encode_frame(features, specs)
+    fit_x, fit_y = x[~is_validation], y[~is_validation]
+    val_x, val_y = x[is_validation], y[is_validation]
+    del x
+    feature_types = ["c" if spec.kind is FeatureKind.CATEGORICAL else "q" for spec in specs]
+
+    def matrix(values: np.ndarray, label: np.ndarray) -> xgb.DMatrix:
+        return xgb.DMatrix(
+            values,
+            label=label,
+            feature_names=list(config.feature_names),
+            feature_types=feature_types,
+            enable_categorical=True,
+            nthread=config.nthread,
+        )
+
+    fit_matrix, val_matrix = matrix(fit_x, fit_y), matrix(val_x, val_y)
+    common = {
+        "tree_method": "hist",
+        "learning_rate": config.learning_rate,
+        "min_child_weight": config.min_child_weight,
+        "subsample": config.subsample,
+        "colsample_bytree": config.colsample_bytree,
+        "reg_lambda": config.reg_lambda,
+        "seed": config.seed,
+        "nthread": config.nthread,
+    }
+    point_params = {**common, "objective": "reg:squarederror", "eval_metric": "mae", "max_depth": config.max_depth}
+    point = _train_early_stopped(point_params, fit_matrix, val_matrix, config)
+    point_val = point.inplace_predict(val_x)
+    return _PointStage(
+        config=config,
+        specs=specs,
+        fit_x=fit_x,
+        val_x=val_x,
+        val_y=val_y,
+        fit_matrix=fit_matrix,
+        val_matrix=val_matrix,
+        validation_start=validation_start,
+        point=point,
+        point_params=point_params,
+        common_params=common,
+        validation_mae=float(np.mean(np.abs(point_val - val_y))),
+    )
+
+
+@dataclass(frozen=True)
 class CandidateResult:
-    """One candidate configuration tried by `train_best_of`, with its validation MAE."""
+    """One candidate configuration tried by `train_best_of`, with its validation MAE.
+
+    ``sha256`` is the artifact's for the kept candidate; None for the others, which are never finished.
+    """
 
     feature_names: tuple[str, ...]
     validation_mae: float
-    sha256: str
+    sha256: str | None
 
 
 def default_candidates() -> tuple[TrainingConfig, ...]:
@@ -581,19 +633,29 @@ def train_best_of(
     ordered_at: pd.Series,
     candidates: Sequence[TrainingConfig],
 ) -> tuple[ETAPredictor, tuple[CandidateResult, ...]]:
-    """Train every candidate and keep the one with the lowest validation-window MAE.
+    """Rank every candidate by its point booster's validation-window MAE; finish and return the best.
 
     Model selection uses only the validation window inside the training period, never later data; e.g.
     with and without the history features, whose value differs between tenants.
     """
     if not candidates:
         raise ValueError("need at least one candidate configuration")
-    trained = [ETAPredictor.train(features, target, ordered_at=ordered_at, config=config) for config in candidates]
+    # Only the best stage so far is held, so memory does not grow with the number of candidates.
+    best_index, best = 0, _point_stage(features, target, ordered_at=ordered_at, config=candidates[0])
+    maes = [best.validation_mae]
+    for index, config in enumerate(candidates[1:], start=1):
+        stage = _point_stage(features, target, ordered_at=ordered_at, config=config)
+        maes.append(stage.validation_mae)
+        # Strictly lower: on a tie the earlier candidate stays, as min() keeps the first.
+        if stage.validation_mae < best.validation_mae:
+            best_index, best = index, stage
+        del stage
+    model = best.finish()
     results = tuple(
-        CandidateResult(model.config.feature_names, model.summary.validation_mae, model.sha256) for model in trained
+        CandidateResult(config.feature_names, mae, model.sha256 if index == best_index else None)
+        for index, (config, mae) in enumerate(zip(candidates, maes, strict=True))
     )
-    best = min(trained, key=lambda model: model.summary.validation_mae)
-    return best, results
+    return model, results
 
 
 def _encode_frame(features: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> np.ndarray:
@@ -605,8 +667,11 @@ def _encode_frame(features: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> np.n
     for i, spec in enumerate(specs):
         column = features[spec.name]
         if spec.kind is FeatureKind.CATEGORICAL:
-            codes = {level: float(code) for code, level in enumerate(spec.levels)}
-            x[:, i] = column.map(lambda value, codes=codes: codes.get(value, math.nan)).to_numpy(dtype=np.float32)
+            # Looked up once per distinct value, then spread to the rows by their codes; missing is NaN.
+            codes, distinct = pd.factorize(column, use_na_sentinel=True)
+            level_codes = {level: float(code) for code, level in enumerate(spec.levels)}
+            lookup = [level_codes.get(value, math.nan) for value in distinct]
+            x[:, i] = np.array([*lookup, math.nan], dtype=np.float32)[codes]
         else:
             x[:, i] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float32)
     return x
