@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -485,57 +485,111 @@ class _PointStage:
     validation_mae: float
 
     def finish(self) -> ETAPredictor:
-        config, specs = self.config, self.specs
-        quantile_params = {
-            **self.common_params,
-            "objective": "reg:quantileerror",
-            "quantile_alpha": list(QUANTILE_LEVELS),
-            "eval_metric": "quantile",
-            "max_depth": config.quantile_max_depth,
-        }
-        quantile = _train_early_stopped(quantile_params, self.fit_matrix, self.val_matrix, config)
-        val_y = self.val_y
-        raw_val = np.asarray(quantile.inplace_predict(self.val_x)).reshape(len(val_y), len(QUANTILE_LEVELS))
-        calibration = _calibrate(raw_val, val_y, config)
-        calibrated_val = _apply_calibration(raw_val, calibration)
-        widths = calibrated_val[:, -1] - calibrated_val[:, 0]
+        quantile_params = _quantile_params(self.common_params, self.config)
+        quantile = _train_early_stopped(quantile_params, self.fit_matrix, self.val_matrix, self.config)
+        return artifact_predictor(
+            config=self.config,
+            point=self.point,
+            quantile=quantile,
+            booster_params={"point": self.point_params, "quantile": quantile_params},
+            validation=(self.val_x, self.val_y),
+            validation_start=self.validation_start,
+            fit_rows=self.fit_x.shape[0],
+            ood=_ood_bounds(self.fit_x, self.specs, self.config),
+        )
 
-        document: dict[str, object] = {
-            "format": ARTIFACT_FORMAT,
-            "format_version": ARTIFACT_FORMAT_VERSION,
-            "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
-            "features": [{"name": s.name, "kind": s.kind.value, "levels": list(s.levels)} for s in specs],
-            "training_config": config.as_dict(),
-            "booster_params": {"point": self.point_params, "quantile": quantile_params},
-            "quantile_levels": list(QUANTILE_LEVELS),
-            "calibration": asdict(calibration),
-            "confidence": {
-                "meaning": CONFIDENCE_MEANING,
-                "width_percentiles": [
-                    float(v) for v in np.percentile(widths, np.linspace(0, 100, _CONFIDENCE_GRID_POINTS))
-                ],
-            },
-            "ood": _ood_bounds(self.fit_x, specs, config),
-            "explanation": {
-                "method": "xgboost_treeshap",
-                "unit": "minutes",
-                "top_k": config.explanation_top_k,
-                "output": "point ETA (squared-error booster); base + contributions = eta_minutes",
-            },
-            "training_summary": asdict(
-                TrainingSummary(
-                    fit_rows=self.fit_x.shape[0],
-                    validation_rows=len(val_y),
-                    validation_start=self.validation_start.isoformat(),
-                    point_rounds=self.point.num_boosted_rounds(),
-                    quantile_rounds=quantile.num_boosted_rounds(),
-                    validation_mae=self.validation_mae,
-                )
-            ),
-            "point_model": _booster_bytes(self.point),
-            "quantile_model": _booster_bytes(quantile),
-        }
-        return ETAPredictor(document)
+
+def feature_specs(config: TrainingConfig) -> tuple[_FeatureSpec, ...]:
+    return tuple(
+        _FeatureSpec(name, FEATURES_BY_NAME[name].kind, FEATURES_BY_NAME[name].levels) for name in config.feature_names
+    )
+
+
+def booster_params(config: TrainingConfig) -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
+    """The parameters every booster shares, the point booster's and the quantile booster's."""
+    common = {
+        "tree_method": "hist",
+        "learning_rate": config.learning_rate,
+        "min_child_weight": config.min_child_weight,
+        "subsample": config.subsample,
+        "colsample_bytree": config.colsample_bytree,
+        "reg_lambda": config.reg_lambda,
+        "seed": config.seed,
+        "nthread": config.nthread,
+    }
+    point = {**common, "objective": "reg:squarederror", "eval_metric": "mae", "max_depth": config.max_depth}
+    return common, point, _quantile_params(common, config)
+
+
+def _quantile_params(common: dict[str, object], config: TrainingConfig) -> dict[str, object]:
+    return {
+        **common,
+        "objective": "reg:quantileerror",
+        "quantile_alpha": list(QUANTILE_LEVELS),
+        "eval_metric": "quantile",
+        "max_depth": config.quantile_max_depth,
+    }
+
+
+def artifact_predictor(
+    *,
+    config: TrainingConfig,
+    point: xgb.Booster,
+    quantile: xgb.Booster,
+    booster_params: dict[str, object],
+    validation: tuple[np.ndarray, np.ndarray],
+    validation_start: pd.Timestamp,
+    fit_rows: int,
+    ood: dict[str, object],
+) -> ETAPredictor:
+    """The self-describing artifact of trained boosters: calibration and confidence from the validation rows.
+
+    Shared by local and distributed training, so both yield the one artifact format serving, replay and
+    the registry load.
+    """
+    val_x, val_y = validation
+    specs = feature_specs(config)
+    point_val = point.inplace_predict(val_x)
+    raw_val = np.asarray(quantile.inplace_predict(val_x)).reshape(len(val_y), len(QUANTILE_LEVELS))
+    calibration = _calibrate(raw_val, val_y, config)
+    calibrated_val = _apply_calibration(raw_val, calibration)
+    widths = calibrated_val[:, -1] - calibrated_val[:, 0]
+    document: dict[str, object] = {
+        "format": ARTIFACT_FORMAT,
+        "format_version": ARTIFACT_FORMAT_VERSION,
+        "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
+        "features": [{"name": s.name, "kind": s.kind.value, "levels": list(s.levels)} for s in specs],
+        "training_config": config.as_dict(),
+        "booster_params": booster_params,
+        "quantile_levels": list(QUANTILE_LEVELS),
+        "calibration": asdict(calibration),
+        "confidence": {
+            "meaning": CONFIDENCE_MEANING,
+            "width_percentiles": [
+                float(v) for v in np.percentile(widths, np.linspace(0, 100, _CONFIDENCE_GRID_POINTS))
+            ],
+        },
+        "ood": ood,
+        "explanation": {
+            "method": "xgboost_treeshap",
+            "unit": "minutes",
+            "top_k": config.explanation_top_k,
+            "output": "point ETA (squared-error booster); base + contributions = eta_minutes",
+        },
+        "training_summary": asdict(
+            TrainingSummary(
+                fit_rows=fit_rows,
+                validation_rows=len(val_y),
+                validation_start=validation_start.isoformat(),
+                point_rounds=point.num_boosted_rounds(),
+                quantile_rounds=quantile.num_boosted_rounds(),
+                validation_mae=float(np.mean(np.abs(point_val - val_y))),
+            )
+        ),
+        "point_model": _booster_bytes(point),
+        "quantile_model": _booster_bytes(quantile),
+    }
+    return ETAPredictor(document)
 
 
 def _point_stage(
@@ -556,9 +610,7 @@ def _point_stage(
     if is_validation.sum() < 20 or (~is_validation).sum() < 20:
         raise ValueError("need at least 20 rows both before and inside the validation window")
 
-    specs = tuple(
-        _FeatureSpec(name, FEATURES_BY_NAME[name].kind, FEATURES_BY_NAME[name].levels) for name in config.feature_names
-    )
+    specs = feature_specs(config)
     x = _encode_frame(features, specs)
     fit_x, fit_y = x[~is_validation], y[~is_validation]
     val_x, val_y = x[is_validation], y[is_validation]
@@ -576,17 +628,7 @@ def _point_stage(
         )
 
     fit_matrix, val_matrix = matrix(fit_x, fit_y), matrix(val_x, val_y)
-    common = {
-        "tree_method": "hist",
-        "learning_rate": config.learning_rate,
-        "min_child_weight": config.min_child_weight,
-        "subsample": config.subsample,
-        "colsample_bytree": config.colsample_bytree,
-        "reg_lambda": config.reg_lambda,
-        "seed": config.seed,
-        "nthread": config.nthread,
-    }
-    point_params = {**common, "objective": "reg:squarederror", "eval_metric": "mae", "max_depth": config.max_depth}
+    common, point_params, _ = booster_params(config)
     point = _train_early_stopped(point_params, fit_matrix, val_matrix, config)
     point_val = point.inplace_predict(val_x)
     return _PointStage(
@@ -720,11 +762,19 @@ def _apply_calibration(raw: np.ndarray, calibration: Calibration) -> np.ndarray:
 
 
 def _ood_bounds(x: np.ndarray, specs: Sequence[_FeatureSpec], config: TrainingConfig) -> dict[str, object]:
+    return ood_bounds_of_columns(lambda i: x[:, i], specs, config)
+
+
+def ood_bounds_of_columns(
+    column_of: Callable[[int], np.ndarray], specs: Sequence[_FeatureSpec], config: TrainingConfig
+) -> dict[str, object]:
+    """OOD bounds from the fit rows' encoded columns, fetched one at a time (a distributed matrix need
+    never be whole on one machine, one float32 column is)."""
     numeric_bounds: dict[str, dict[str, float]] = {}
     seen_levels: dict[str, list[str]] = {}
     unchecked: list[str] = []
     for i, spec in enumerate(specs):
-        column = x[:, i].astype(np.float64)
+        column = np.asarray(column_of(i)).astype(np.float64)
         present = column[~np.isnan(column)]
         if spec.kind is FeatureKind.CATEGORICAL:
             seen_levels[spec.name] = [spec.levels[int(code)] for code in np.unique(present)]
