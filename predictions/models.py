@@ -183,3 +183,25 @@ class ShadowPrediction(TenantOwned, AppendOnlyModel):
     def __str__(self) -> str:
         return f"shadow {self.audit_id}: {self.predicted_eta_minutes:.1f} min by {self.model_version}"
 
+
+class PredictionAuditArchive(AppendOnlyModel):
+    """One month of the prediction audit exported to a Parquet file and detached from the table (retention).
+
+    The only way an audit row leaves the table: the month's partition is written whole to ``path`` (relative
+    to AUDIT_ARCHIVE_ROOT), its ``sha256`` and row count recorded here, and the partition detached and dropped
+    in the same transaction. `replay_prediction` still finds an archived row, after checking the file's sha256.
+    """
+
+    month = models.DateField(unique=True, help_text="first day of the month (UTC)")
+    path = models.CharField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    rows = models.PositiveBigIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    archived_at = models.DateTimeField(default=timezone.now)
+    archived_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"prediction audit {self.month:%Y-%m}: {self.rows} rows in {self.path}"

@@ -215,6 +215,8 @@ def _build_audit(
         is_ood=not prediction.is_in_distribution,
         response={},
         latency_ms=0.0,
+        # Read from the same clock as the idempotency window, not the field's default.
+        created_at=timezone.now(),
     )
     latency_ms = (time.perf_counter() - started) * 1000.0
     audit.latency_ms = latency_ms
