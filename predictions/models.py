@@ -1,40 +1,20 @@
 """The audit trail of served ETAs and the outcomes reported against them.
 
-Both tables are append-only: rows are inserted by services and never updated or deleted through the API
-or the admin, and the models refuse `save()` on an existing row and `delete()` outright, so a past
-prediction stays exactly as it was served.
+Every table here is append-only (`intellilog.append_only`): rows are inserted by services and the ORM
+and the database refuse to update or delete them, so a past prediction stays exactly as it was served.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.db import models
 from django.utils import timezone
 
+from intellilog.append_only import AppendOnlyModel
 from predictions.choices import PredictionSource
 from registry.models import ModelVersion
 from tenants.models import TenantOwned
-
-
-class AppendOnlyError(Exception):
-    """Raised on an attempt to change or delete an append-only row."""
-
-
-class AppendOnlyModel(models.Model):
-    """Abstract base whose rows can be inserted but never updated or deleted through the ORM."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if not self._state.adding:
-            raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        raise AppendOnlyError(f"{type(self).__name__} rows are append-only")
 
 
 class PredictionAudit(TenantOwned, AppendOnlyModel):

@@ -27,8 +27,8 @@ from core.delivery.schema import load_clean_frame
 from core.evaluation import EvaluationReport, delivery_segments, evaluate
 from core.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
 from core.model import ArtifactIntegrityError, ETAPredictor, TrainingConfig, default_candidates, train_best_of
+from deliveries.columnar import deliveries_columnar
 from deliveries.selectors import (
-    deliveries_frame,
     deliveries_implausible,
     deliveries_latest_id,
     tenant_quality_gate,
@@ -131,7 +131,7 @@ def _snapshot(tenant: Tenant, until: dt.date | None, say: Progress) -> tuple[pd.
     id_at_most = deliveries_latest_id(tenant=tenant)
     # Stored rows with implausible instants are skipped, and reported, rather than crashing the training.
     plausible_at = timezone.now()
-    history = deliveries_frame(
+    history = deliveries_columnar(
         tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most, plausible_at=plausible_at
     )
     skipped = deliveries_implausible(
@@ -284,7 +284,7 @@ def model_version_reproduce(*, version: ModelVersion, progress: Progress | None 
     recorded = lineage["data"]
     ordered_before = dt.datetime.fromisoformat(recorded["ordered_before"]) if recorded["ordered_before"] else None
     plausible_at = dt.datetime.fromisoformat(recorded["plausible_at"]) if recorded.get("plausible_at") else None
-    history = deliveries_frame(
+    history = deliveries_columnar(
         tenant=tenant,
         ordered_before=ordered_before,
         id_at_most=recorded["delivery_id_at_most"],
@@ -317,5 +317,5 @@ def model_version_evaluate_file(*, version: ModelVersion, path: Path) -> Evaluat
     orders, _rejected = load_clean_frame(path, time_zone=time_zone)
     if orders.empty:
         raise ValueError(f"{path}: no valid delivery rows to evaluate on")
-    features = build_features(orders, history=deliveries_frame(tenant=tenant), time_zone=time_zone)
+    features = build_features(orders, history=deliveries_columnar(tenant=tenant), time_zone=time_zone)
     return evaluate_on(model_version_load(version=version), deliveries=orders, features=features)
