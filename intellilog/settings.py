@@ -356,6 +356,19 @@ DELIVERY_HISTORY_PATH = Path(
 
 # Model artifacts (checksummed files) and the MLflow tracking store; both default to local folders.
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
+# The prediction audit's retention (predictions/audit_lifecycle.py, docs/scale.md): on PostgreSQL the audit is
+# partitioned by month, partitions are created ahead daily, and a month older than AUDIT_RETENTION_MONTHS (0: never)
+# is exported to a Parquet file under AUDIT_ARCHIVE_ROOT, recorded with its sha256, and detached from the table.
+AUDIT_ARCHIVE_ROOT = Path(env_str("AUDIT_ARCHIVE_ROOT", str(VAR_DIR / "audit-archive")))
+AUDIT_RETENTION_MONTHS = env_int("AUDIT_RETENTION_MONTHS", 13, minimum=0)
+CELERY_BEAT_SCHEDULE["audit-partitions"] = {
+    "task": "predictions.tasks.audit_partitions_maintain_task",
+    "schedule": crontab(hour=0, minute=20),
+}
+CELERY_BEAT_SCHEDULE["audit-retention"] = {
+    "task": "predictions.tasks.audit_retention_task",
+    "schedule": crontab(hour=3, minute=40),
+}
 # MLflow 3 keeps its file store in maintenance mode, so the local default is its SQLite backend.
 MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow.db'}")
 MLFLOW_ARTIFACT_LOCATION = env_str("MLFLOW_ARTIFACT_LOCATION", (VAR_DIR / "mlartifacts").as_uri())
