@@ -13,3 +13,8 @@ MAX_DISTANCE_KM = 500.0
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 # A refused batch file names this many invalid rows in its error (the count says how many there are).
 BATCH_ERRORS_SHOWN = 5
+
+# Bulk outcomes (predictions/outcomes.py): rows judged per chunk (two queries and one COPY each), and how many
+# rejected rows a report lists (all are counted).
+OUTCOME_CHUNK_ROWS = 20_000
+OUTCOME_REJECTIONS_KEPT = 1000
