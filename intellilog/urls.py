@@ -11,6 +11,7 @@ api_v1 = [
     path("", include("deliveries.api.urls")),
     path("", include("predictions.api.urls")),
     path("", include("registry.api.urls")),
+    path("", include("monitoring.api.urls")),
     path("", include("routing.api.urls")),
 ]
 

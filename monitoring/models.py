@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from intellilog.append_only import AppendOnlyModel
 from monitoring.alerting.transport import url_for_display, url_secrets
 from monitoring.choices import (
     AlertRule,
@@ -96,13 +97,16 @@ class AlertChannel(models.Model):
         return severity_rank(severity) >= severity_rank(self.min_severity)
 
 
-class Alert(models.Model):
+class Alert(AppendOnlyModel):
     """One firing episode of an alert rule for a subject, from first firing to resolution.
 
     Raising the same condition again while it fires updates this row (last seen, occurrence count) instead
     of adding one: a partial unique constraint allows one FIRING alert per dedup key. Once resolved, the row
-    is history; the next firing of the condition is a new alert with the same dedup key.
+    is history, frozen (append-only while not firing, never deleted); the next firing of the condition is a
+    new alert with the same dedup key.
     """
+
+    append_only_mutable_while = ("status", AlertStatus.FIRING.value)
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="empty: platform-wide"

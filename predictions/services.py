@@ -40,7 +40,7 @@ from features.tasks import features_apply_outcome_task
 from intellilog.tracing import span, traced
 from monitoring import metrics
 from predictions.choices import PredictionSource
-from predictions.constants import BATCH_ERRORS_SHOWN
+from predictions.constants import BATCH_ERRORS_SHOWN, IDEMPOTENCY_WINDOW_DAYS
 from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
 from predictions.selectors import ServingModel, serving_model
@@ -167,7 +167,13 @@ def serving_models_preload(*, heartbeat: Callable[[], None] | None = None) -> li
 
 
 def _stored_replay(tenant: Tenant, idempotency_key: str, digest: str) -> ServedPrediction | None:
-    audit = PredictionAudit.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+    # Keys are live for the window only, so the lookup reads the latest month partitions, never the year.
+    live_since = timezone.now() - dt.timedelta(days=IDEMPOTENCY_WINDOW_DAYS)
+    audit = (
+        PredictionAudit.objects.filter(tenant=tenant, idempotency_key=idempotency_key, created_at__gte=live_since)
+        .order_by("-created_at")
+        .first()
+    )
     if audit is None:
         return None
     if audit.request_sha256 != digest:
@@ -210,6 +216,8 @@ def _build_audit(
         is_ood=not prediction.is_in_distribution,
         response={},
         latency_ms=0.0,
+        # Read from the same clock as the idempotency window, not the field's default.
+        created_at=timezone.now(),
     )
     latency_ms = (time.perf_counter() - started) * 1000.0
     audit.latency_ms = latency_ms
