@@ -5,8 +5,10 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
+    # After both of main's leaves (the append-only mechanism and the audit partitions), merging them.
     dependencies = [
-        ('predictions', '0003_shadow_prediction'),
+        ('predictions', '0004_append_only_mechanism'),
+        ('predictions', '0005_prediction_audit_archive'),
     ]
 
     operations = [
