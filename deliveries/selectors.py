@@ -37,9 +37,10 @@ def plausible_q(*, now: dt.datetime) -> Q:
     )
 
 
-def _snapshot_deliveries(
+def snapshot_deliveries(
     *, tenant: Tenant, ordered_before: dt.datetime | None, id_at_most: int | None
 ) -> QuerySet[Delivery]:
+    """The tenant's deliveries of a reproducible snapshot: ordered before a time, imported up to an id."""
     queryset = Delivery.objects.filter(tenant=tenant)
     if ordered_before is not None:
         queryset = queryset.filter(ordered_at__lt=ordered_before)
@@ -64,7 +65,7 @@ def deliveries_frame(
     `deliveries_implausible` counts them for the caller's report.
     """
     queryset = (
-        _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most)
+        snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most)
         .filter(plausible_q(now=plausible_at or timezone.now()))
         .order_by("-ordered_at", "-id")
     )
@@ -109,7 +110,7 @@ def deliveries_implausible(
     plausible_at: dt.datetime | None = None,
 ) -> ImplausibleDeliveries:
     """The deliveries `deliveries_frame` leaves out of the same selection, for the caller to report."""
-    queryset = _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).exclude(
+    queryset = snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).exclude(
         plausible_q(now=plausible_at or timezone.now())
     )
     example_ids = list(queryset.order_by("id").values_list("id", flat=True)[:IMPLAUSIBLE_IDS_SHOWN])
@@ -147,6 +148,54 @@ def tenant_quality_gate(*, tenant: Tenant) -> QualityGateVerdict:
 
 
 @dataclass(frozen=True)
+class BatchQuality:
+    """One contributing import batch's quality report, as the training gate reads it."""
+
+    batch_id: int
+    file_name: str
+    imported_at: dt.datetime
+    rows_imported: int
+    score: float | None
+    gate_threshold: float | None
+    passes_gate: bool | None
+    components: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TenantQualityReport:
+    """The training gate's verdict on a tenant's history and the batch reports it was made from."""
+
+    verdict: QualityGateVerdict
+    batches: list[BatchQuality]
+
+
+def tenant_quality_report(*, tenant: Tenant) -> TenantQualityReport:
+    """`tenant_quality_gate`'s verdict with each contributing batch's report, oldest batch first (two queries)."""
+    contributing = (
+        ImportBatch.objects.filter(tenant=tenant)
+        .filter(Exists(Delivery.objects.filter(import_batch=OuterRef("pk"))))
+        .select_related("quality_report")
+        .order_by("started_at", "pk")
+    )
+    batches = []
+    for batch in contributing:
+        report = getattr(batch, "quality_report", None)
+        batches.append(
+            BatchQuality(
+                batch_id=batch.pk,
+                file_name=batch.file_name,
+                imported_at=batch.finished_at,
+                rows_imported=batch.rows_imported,
+                score=report.score if report else None,
+                gate_threshold=report.gate_threshold if report else None,
+                passes_gate=report.passes_gate if report else None,
+                components=report.components if report else {},
+            )
+        )
+    return TenantQualityReport(verdict=tenant_quality_gate(tenant=tenant), batches=batches)
+
+
+@dataclass(frozen=True)
 class SnapshotBatch:
     """One source of a training snapshot's deliveries: an import batch, or (batch_id None) API-reported outcomes."""
 
@@ -170,7 +219,7 @@ def snapshot_import_batches(
     How many of the snapshot's rows each import batch brought, with the batch's file fingerprint and quality
     verdict; deliveries recorded from outcomes reported through the API have no batch and come last.
     """
-    deliveries = _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).filter(
+    deliveries = snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).filter(
         plausible_q(now=plausible_at or timezone.now())
     )
     rows_by_batch = dict(

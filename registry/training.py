@@ -23,18 +23,26 @@ import pandas as pd
 from django.conf import settings
 from django.utils import timezone
 
+from core.delivery.columnar import snapshot_read
 from core.delivery.schema import load_clean_frame
 from core.evaluation import EvaluationReport, delivery_segments, evaluate
 from core.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
 from core.model import ArtifactIntegrityError, ETAPredictor, TrainingConfig, default_candidates, train_best_of
+from deliveries.columnar import deliveries_columnar
 from deliveries.selectors import (
-    deliveries_frame,
     deliveries_implausible,
     deliveries_latest_id,
     tenant_quality_gate,
 )
 from intellilog.tracing import traced
-from registry.artifacts import ArtifactError, artifact_read, artifact_write, version_artifact_dir
+from registry.artifacts import (
+    ArtifactError,
+    artifact_read,
+    artifact_write,
+    snapshot_file_path,
+    snapshot_file_write,
+    version_artifact_dir,
+)
 from registry.constants import ETA_MODEL_NAME, EVALUATION_DAYS, MIN_TRAINING_ROWS
 from registry.models import ModelVersion
 from registry.services import (
@@ -131,7 +139,7 @@ def _snapshot(tenant: Tenant, until: dt.date | None, say: Progress) -> tuple[pd.
     id_at_most = deliveries_latest_id(tenant=tenant)
     # Stored rows with implausible instants are skipped, and reported, rather than crashing the training.
     plausible_at = timezone.now()
-    history = deliveries_frame(
+    history = deliveries_columnar(
         tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most, plausible_at=plausible_at
     )
     skipped = deliveries_implausible(
@@ -179,7 +187,10 @@ def eta_model_train(
 
     registered_model = registered_model_get_or_create(tenant=tenant, name=ETA_MODEL_NAME)
     version = model_version_allocate(registered_model=registered_model, created_by=created_by)
+    relative_dir = version_artifact_dir(tenant_slug=tenant.slug, model_name=ETA_MODEL_NAME, version=version.version)
     try:
+        say(f"freezing the {len(history)} training rows as a Parquet snapshot")
+        snapshot_path, snapshot_sha256 = snapshot_file_write(relative_dir=relative_dir, history=history)
         say(f"building point-in-time features for {len(history)} deliveries")
         data = training_data(history=history, time_zone=ZoneInfo(tenant.time_zone))
         say(f"training v{version.version} on {int((~data.is_evaluation).sum())} deliveries")
@@ -189,12 +200,7 @@ def eta_model_train(
             predictor, deliveries=history[data.is_evaluation], features=data.features[data.is_evaluation]
         )
         artifact = predictor.to_bytes()
-        artifact_path, sha256 = artifact_write(
-            relative_dir=version_artifact_dir(
-                tenant_slug=tenant.slug, model_name=ETA_MODEL_NAME, version=version.version
-            ),
-            data=artifact,
-        )
+        artifact_path, sha256 = artifact_write(relative_dir=relative_dir, data=artifact)
         lineage = {
             "data": {
                 **selection,
@@ -204,6 +210,7 @@ def eta_model_train(
                 "content_sha256": _data_hash(history),
                 "evaluation_start": data.evaluation_start.isoformat(),
                 "evaluation_rows": int(data.is_evaluation.sum()),
+                "snapshot": {"path": snapshot_path, "sha256": snapshot_sha256, "format": "parquet"},
             },
             "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
             "params": predictor.config.as_dict(),
@@ -269,6 +276,25 @@ def model_version_load(*, version: ModelVersion) -> ETAPredictor:
         raise ArtifactError(f"artifact {version.artifact_path} of {version} does not load: {error}") from error
 
 
+def training_history_of(*, version: ModelVersion) -> pd.DataFrame:
+    """The rows a version was trained on: its snapshot, or for older versions the lineage's table selection.
+
+    Raises `ArtifactError` when the recorded snapshot is missing or fails its checksum.
+    """
+    recorded = version.lineage["data"]
+    snapshot = recorded.get("snapshot")
+    if snapshot:
+        return snapshot_read(snapshot_file_path(relative_path=snapshot["path"], expected_sha256=snapshot["sha256"]))
+    ordered_before = dt.datetime.fromisoformat(recorded["ordered_before"]) if recorded["ordered_before"] else None
+    plausible_at = dt.datetime.fromisoformat(recorded["plausible_at"]) if recorded.get("plausible_at") else None
+    return deliveries_columnar(
+        tenant=version.tenant,
+        ordered_before=ordered_before,
+        id_at_most=recorded["delivery_id_at_most"],
+        plausible_at=plausible_at,
+    )
+
+
 @dataclass(frozen=True)
 class ReproductionResult:
     reproduced: bool
@@ -277,19 +303,16 @@ class ReproductionResult:
 
 
 def model_version_reproduce(*, version: ModelVersion, progress: Progress | None = None) -> ReproductionResult:
-    """Retrain from the recorded lineage and compare the new artifact's checksum with the stored one."""
+    """Retrain from the recorded lineage and compare the new artifact's checksum with the stored one.
+
+    The training rows come from the version's frozen Parquet snapshot (checked against its recorded
+    hash), so history corrected or deleted since does not matter and the table is not scanned. Versions
+    trained before snapshots existed are re-selected from the table as their lineage describes.
+    """
     say = progress or (lambda message: None)
     lineage = version.lineage
-    tenant = version.tenant
     recorded = lineage["data"]
-    ordered_before = dt.datetime.fromisoformat(recorded["ordered_before"]) if recorded["ordered_before"] else None
-    plausible_at = dt.datetime.fromisoformat(recorded["plausible_at"]) if recorded.get("plausible_at") else None
-    history = deliveries_frame(
-        tenant=tenant,
-        ordered_before=ordered_before,
-        id_at_most=recorded["delivery_id_at_most"],
-        plausible_at=plausible_at,
-    )
+    history = training_history_of(version=version)
     differences = []
     if _data_hash(history) != recorded["content_sha256"]:
         differences.append(f"training data differs from the recorded snapshot ({len(history)} rows now)")
@@ -298,7 +321,7 @@ def model_version_reproduce(*, version: ModelVersion, progress: Progress | None 
         if libraries.get(name) != recorded_version:
             differences.append(f"{name} {libraries.get(name)} here, {recorded_version} when trained")
     say(f"retraining v{version.version} from its lineage on {len(history)} deliveries")
-    data = training_data(history=history, time_zone=ZoneInfo(tenant.time_zone))
+    data = training_data(history=history, time_zone=ZoneInfo(version.tenant.time_zone))
     predictor, _ = _fit(data, (TrainingConfig.from_dict(lineage["params"]),))
     new_sha256 = hashlib.sha256(predictor.to_bytes()).hexdigest()
     if new_sha256 != version.artifact_sha256:
@@ -317,5 +340,5 @@ def model_version_evaluate_file(*, version: ModelVersion, path: Path) -> Evaluat
     orders, _rejected = load_clean_frame(path, time_zone=time_zone)
     if orders.empty:
         raise ValueError(f"{path}: no valid delivery rows to evaluate on")
-    features = build_features(orders, history=deliveries_frame(tenant=tenant), time_zone=time_zone)
+    features = build_features(orders, history=deliveries_columnar(tenant=tenant), time_zone=time_zone)
     return evaluate_on(model_version_load(version=version), deliveries=orders, features=features)

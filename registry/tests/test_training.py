@@ -6,18 +6,22 @@ import json
 from pathlib import Path
 
 import mlflow
+import pyarrow.parquet as pq
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db.models import F
 
+from core.delivery.columnar import snapshot_read
 from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
 from core.model import TrainingConfig
+from deliveries.models import Delivery
 from registry.artifacts import ArtifactError
 from registry.choices import VersionStatus
 from registry.models import ModelVersion
 from registry.tasks import train_eta_task
 from registry.tests.factories import ModelVersionFactory
-from registry.training import eta_model_train, model_version_load
+from registry.training import eta_model_train, model_version_load, model_version_reproduce
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +133,27 @@ def test_nightly_task_trains_a_version(tenant_with_history) -> None:  # type: ig
     version_id = train_eta_task.delay(tenant_with_history.pk).get()
     assert ModelVersion.objects.get(pk=version_id).status == VersionStatus.READY
     assert "train-eta-nightly" in settings.CELERY_BEAT_SCHEDULE
+
+
+def test_reproduction_reads_the_frozen_snapshot_after_history_is_corrected_or_deleted(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    version = eta_model_train(tenant=tenant_with_history, created_by="test")
+    snapshot = version.lineage["data"]["snapshot"]
+    snapshot_file = Path(settings.ARTIFACT_ROOT) / snapshot["path"]
+    assert snapshot_file.is_file() and snapshot["path"].startswith(version.artifact_path.rsplit("/", 1)[0])
+    frozen = snapshot_read(snapshot_file)
+    assert len(frozen) == version.lineage["data"]["rows"]
+
+    # History changes after training: a third of the rows deleted, durations of others corrected.
+    deliveries = Delivery.objects.filter(tenant=tenant_with_history)
+    deliveries.filter(id__in=list(deliveries.order_by("id").values_list("id", flat=True)[::3])).delete()
+    deliveries.filter(courier_age__gt=30).update(delivery_minutes=F("delivery_minutes") + 1)
+
+    result = model_version_reproduce(version=version)
+    assert result.reproduced, result.differences
+    assert result.new_sha256 == version.artifact_sha256
+
+    # A snapshot that no longer matches its recorded hash is refused, not trained on.
+    table = pq.read_table(snapshot_file)
+    pq.write_table(table.slice(1), snapshot_file)
+    with pytest.raises(CommandError, match=r"cannot be reproduced: training snapshot .* fails its checksum"):
+        call_command("reproduce_model_version", f"{tenant_with_history.slug}/{version.version}")
