@@ -104,7 +104,7 @@ class Delivery(TenantOwned):
 class DataQualityReport(models.Model):
     """The quality verdict on one import batch: per-column checks and the 0-100 score the training gate reads.
 
-    The score's formula is documented in `core.delivery.quality` and in the README.
+    The score's formula is documented in `core.delivery.quality` and in docs/concepts.md.
     """
 
     batch = models.OneToOneField(ImportBatch, on_delete=models.CASCADE, related_name="quality_report")

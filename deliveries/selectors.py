@@ -148,6 +148,54 @@ def tenant_quality_gate(*, tenant: Tenant) -> QualityGateVerdict:
 
 
 @dataclass(frozen=True)
+class BatchQuality:
+    """One contributing import batch's quality report, as the training gate reads it."""
+
+    batch_id: int
+    file_name: str
+    imported_at: dt.datetime
+    rows_imported: int
+    score: float | None
+    gate_threshold: float | None
+    passes_gate: bool | None
+    components: dict[str, float]
+
+
+@dataclass(frozen=True)
+class TenantQualityReport:
+    """The training gate's verdict on a tenant's history and the batch reports it was made from."""
+
+    verdict: QualityGateVerdict
+    batches: list[BatchQuality]
+
+
+def tenant_quality_report(*, tenant: Tenant) -> TenantQualityReport:
+    """`tenant_quality_gate`'s verdict with each contributing batch's report, oldest batch first (two queries)."""
+    contributing = (
+        ImportBatch.objects.filter(tenant=tenant)
+        .filter(Exists(Delivery.objects.filter(import_batch=OuterRef("pk"))))
+        .select_related("quality_report")
+        .order_by("started_at", "pk")
+    )
+    batches = []
+    for batch in contributing:
+        report = getattr(batch, "quality_report", None)
+        batches.append(
+            BatchQuality(
+                batch_id=batch.pk,
+                file_name=batch.file_name,
+                imported_at=batch.finished_at,
+                rows_imported=batch.rows_imported,
+                score=report.score if report else None,
+                gate_threshold=report.gate_threshold if report else None,
+                passes_gate=report.passes_gate if report else None,
+                components=report.components if report else {},
+            )
+        )
+    return TenantQualityReport(verdict=tenant_quality_gate(tenant=tenant), batches=batches)
+
+
+@dataclass(frozen=True)
 class SnapshotBatch:
     """One source of a training snapshot's deliveries: an import batch, or (batch_id None) API-reported outcomes."""
 

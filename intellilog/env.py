@@ -7,6 +7,7 @@ Every variable read here is listed in `.env.example`. A secret may also come fro
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -83,3 +84,24 @@ def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str 
     if not separator or scheme not in schemes or not rest:
         raise ImproperlyConfigured(f"{name}: expected a URL with scheme {' or '.join(schemes)}, got {value!r}")
     return value
+
+
+def local_env_file_load(path: Path, *, environ: MutableMapping[str, str] = os.environ) -> bool:
+    """Fill the variables the environment leaves unset from the local file that `make run` writes.
+
+    The file (``KEY=VALUE`` lines, ``#`` comments) carries a generated SECRET_KEY and DEBUG=true, so a
+    ``manage.py`` command typed in a new shell runs like the quickstart's. It is never read where the
+    environment says DEBUG is false: every production manifest and the image say so, and production must
+    fail closed on a missing secret rather than pick up a developer's file. Returns whether it was read.
+    """
+    if environ.get("DEBUG", "").strip().lower() in _FALSE or not path.is_file():
+        return False
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, separator, value = line.partition("=")
+        if not separator or not name.strip():
+            raise ImproperlyConfigured(f"{path}:{number}: expected NAME=value")
+        environ.setdefault(name.strip(), value.strip())
+    return True

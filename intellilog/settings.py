@@ -14,10 +14,13 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from intellilog.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from intellilog.env import env_bool, env_float, env_int, env_list, env_str, env_url, local_env_file_load
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("INTELLILOG_VAR_DIR", str(BASE_DIR / "var")))
+# Written by `make run`; read only where DEBUG is not set to false (see local_env_file_load).
+LOCAL_ENV_FILE = VAR_DIR / "dev.env"
+local_env_file_load(LOCAL_ENV_FILE)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
@@ -38,6 +41,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "tenants",
     "deliveries",
@@ -174,6 +178,12 @@ ALERT_RETRY_MAX_SECONDS = env_int("ALERT_RETRY_MAX_SECONDS", 3600, minimum=1)
 if ALERT_RETRY_MAX_SECONDS < ALERT_RETRY_BASE_SECONDS:
     raise ImproperlyConfigured("ALERT_RETRY_MAX_SECONDS: must be at least ALERT_RETRY_BASE_SECONDS")
 
+# Operational alerts (monitoring outbox): a Celery task that failed this many times in a row, without a success
+# in between, raises a warning (earlier failures are an info alert). A worker also checks every
+# MONITORING_CHECK_MINUTES that beat still queues the monitoring checks (critical when not, for twice that).
+TASK_FAILURE_ALERT_AFTER = env_int("TASK_FAILURE_ALERT_AFTER", 3, minimum=1)
+BEAT_WATCHDOG_ENABLED = env_bool("BEAT_WATCHDOG_ENABLED", True)
+
 # Monitoring of live traffic (monitoring/live/): every MONITORING_CHECK_MINUTES, per tenant and serving version
 # (champion and challenger), drift of the last DRIFT_WINDOW_MINUTES of audited predictions against the
 # version's training data, realized accuracy of reported outcomes, and live data quality.
@@ -198,6 +208,10 @@ DRIFT_NUMERIC_MIN_EFFECT = env_float("DRIFT_NUMERIC_MIN_EFFECT", 0.1, minimum=0.
 DRIFT_CATEGORICAL_MIN_EFFECT = env_float("DRIFT_CATEGORICAL_MIN_EFFECT", 0.1, minimum=0.0, maximum=1.0)
 DRIFT_MMD_MIN_EFFECT = env_float("DRIFT_MMD_MIN_EFFECT", 0.005, minimum=0.0)
 DRIFT_CRITICAL_MULTIPLIER = env_float("DRIFT_CRITICAL_MULTIPLIER", 2.0, minimum=1.0)
+# A drifted window pages (critical) only when its predicted ETAs moved at least this many minutes from the
+# reference's (1-Wasserstein); smaller drift is a recorded warning. Replaces DRIFT_CRITICAL_MULTIPLIER for the
+# check's severity; chosen by `bench/drift.py --walk-forward` (docs/monitoring.md).
+DRIFT_IMPACT_TOLERANCE_MINUTES = env_float("DRIFT_IMPACT_TOLERANCE_MINUTES", 2.0, minimum=0.0)
 # Fewer values than this on either side: the test reports insufficient data instead of a verdict.
 DRIFT_MIN_SAMPLES = env_int("DRIFT_MIN_SAMPLES", 50, minimum=2)
 # MMD's cost bound: rows per side after subsampling, and permutations for its p-value.
@@ -231,6 +245,11 @@ ACCURACY_MIN_OUTCOMES = env_int("ACCURACY_MIN_OUTCOMES", 100, minimum=1)
 ACCURACY_CUSUM_K = env_float("ACCURACY_CUSUM_K", 0.5, minimum=0.01)
 ACCURACY_CUSUM_H = env_float("ACCURACY_CUSUM_H", 7.0, minimum=0.1)
 ACCURACY_CUSUM_HOURS = env_int("ACCURACY_CUSUM_HOURS", 3, minimum=1)
+# The CUSUMs' family-wise budget: expected false alarms a day over every stream and side together (each stream's
+# threshold spends its share given its outcomes a day; ACCURACY_CUSUM_H is the floor), and the smallest mean
+# deviation from validation, in minutes, that a stream may alarm on (docs/monitoring.md).
+ACCURACY_CUSUM_DAILY_ALPHA = env_float("ACCURACY_CUSUM_DAILY_ALPHA", 0.25, minimum=1e-6)
+ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 1.0, minimum=0.0)
 if ACCURACY_CUSUM_HOURS > ACCURACY_WINDOW_HOURS:
     raise ImproperlyConfigured("ACCURACY_CUSUM_HOURS: must be at most ACCURACY_WINDOW_HOURS")
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
@@ -301,6 +320,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "intellilog" / "static"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
@@ -323,10 +343,18 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Audited, explained delivery ETAs, model registry and routing for delivery tenants.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: /api/docs works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a "status": give each its own enum name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "ModelVersionStatusEnum": "registry.choices.VersionStatus",
         "RoutePlanStatusEnum": "routing.choices.RoutePlanStatus",
+        "AlertStatusEnum": "monitoring.choices.AlertStatus",
+        "CheckStatusEnum": "monitoring.choices.CheckStatus",
+        "AlertSeverityEnum": "monitoring.choices.AlertSeverity",
+        "DriftSeverityEnum": "monitoring.choices.DriftSeverity",
     },
 }
 
@@ -339,6 +367,19 @@ DELIVERY_HISTORY_PATH = Path(
 
 # Model artifacts (checksummed files) and the MLflow tracking store; both default to local folders.
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
+# The prediction audit's retention (predictions/audit_lifecycle.py, docs/scale.md): on PostgreSQL the audit is
+# partitioned by month, partitions are created ahead daily, and a month older than AUDIT_RETENTION_MONTHS (0: never)
+# is exported to a Parquet file under AUDIT_ARCHIVE_ROOT, recorded with its sha256, and detached from the table.
+AUDIT_ARCHIVE_ROOT = Path(env_str("AUDIT_ARCHIVE_ROOT", str(VAR_DIR / "audit-archive")))
+AUDIT_RETENTION_MONTHS = env_int("AUDIT_RETENTION_MONTHS", 13, minimum=0)
+CELERY_BEAT_SCHEDULE["audit-partitions"] = {
+    "task": "predictions.tasks.audit_partitions_maintain_task",
+    "schedule": crontab(hour=0, minute=20),
+}
+CELERY_BEAT_SCHEDULE["audit-retention"] = {
+    "task": "predictions.tasks.audit_retention_task",
+    "schedule": crontab(hour=3, minute=40),
+}
 # MLflow 3 keeps its file store in maintenance mode, so the local default is its SQLite backend.
 MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow.db'}")
 MLFLOW_ARTIFACT_LOCATION = env_str("MLFLOW_ARTIFACT_LOCATION", (VAR_DIR / "mlartifacts").as_uri())

@@ -11,6 +11,10 @@ class AlertRule(models.TextChoices):
     DATA_QUALITY = "data_quality", "Data quality below threshold"
     SERVING_ERRORS = "serving_errors", "Serving errors"
     STALE_FEATURES = "stale_features", "Stale features"
+    TRAINING_FAILED = "training_failed", "Training failed"
+    TRAINING_REFUSED = "training_refused", "Training refused"
+    TASK_FAILING = "task_failing", "Background task keeps failing"
+    BEAT_STOPPED = "beat_stopped", "Beat schedule stopped"
 
 
 class AlertSeverity(models.TextChoices):

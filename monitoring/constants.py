@@ -12,6 +12,13 @@ DELIVERY_BATCH_LIMIT = 200
 # behind a slow receiver (a notification being sent is finished; the rest wait for the next run).
 DELIVERY_RUN_SECONDS = 50
 
+# --- Operational alerts ---------------------------------------------------------------------------------------
+
+# The beat entry whose runs show that the schedule is alive (monitoring.tasks.monitoring_checks_all_tenants_task).
+MONITORING_CHECKS_TASK = "monitoring.tasks.monitoring_checks_all_tenants_task"
+# django-celery-beat's database scheduler writes a run's time to its table every 3 minutes (`sync_every`).
+BEAT_SYNC_SECONDS = 180
+
 # --- Live-traffic checks ------------------------------------------------------------------------------------
 
 # A check reads at most this many of the window's most recent predictions (or outcomes): the statistics need

@@ -32,8 +32,15 @@ from monitoring.choices import (
     NotificationStatus,
     severity_rank,
 )
-from monitoring.constants import DEDUP_KEY_MAX_LENGTH, DELIVERY_BATCH_LIMIT, DELIVERY_RUN_SECONDS
+from monitoring.constants import (
+    BEAT_SYNC_SECONDS,
+    DEDUP_KEY_MAX_LENGTH,
+    DELIVERY_BATCH_LIMIT,
+    DELIVERY_RUN_SECONDS,
+    MONITORING_CHECKS_TASK,
+)
 from monitoring.models import Alert, AlertChannel, AlertNotification
+from registry.models import ModelVersion
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -324,3 +331,121 @@ def _record(notification: AlertNotification, result: SendResult, *, now: datetim
             else f"next attempt at {notification.next_attempt_at.isoformat()}",
         )
     notification.save(update_fields=["status", "attempts", "next_attempt_at", "last_error", "sent_at"])
+
+
+# --- Operational alerts: trainings, background tasks, the beat schedule ------------------------------------------
+#
+# Raised from the Celery signal handlers of the composition root (intellilog/celery.py) and the worker's beat
+# watchdog, through the same outbox as the model alerts, so a failed nightly training or a dead scheduler reaches
+# the same people as a drifting feature.
+
+TRAINING_SUBJECT = "eta training"
+
+
+def training_failure_alert(*, tenant: Tenant, detail: str, is_refused: bool) -> Alert:
+    """Raise that a tenant's ETA training failed (an error, a killed run) or was refused (quality gate, little data).
+
+    One alert per tenant and kind while it lasts; the next training that registers a version resolves both
+    (`training_success_resolve`).
+    """
+    if is_refused:
+        summary = (
+            f"ETA training of {tenant.slug} was refused: {detail}. "
+            f"`manage.py check_data_quality --tenant {tenant.slug}` shows the report."
+        )
+    else:
+        summary = f"ETA training of {tenant.slug} failed: {detail}"
+    return alert_raise(
+        rule=AlertRule.TRAINING_REFUSED if is_refused else AlertRule.TRAINING_FAILED,
+        tenant=tenant,
+        subject=TRAINING_SUBJECT,
+        severity=AlertSeverity.WARNING,
+        summary=summary[:2000],
+        details={"detail": detail[:2000]},
+    )
+
+
+def training_failures_of_versions_alert(*, version_ids: list[int]) -> list[Alert]:
+    """Raise a training failure for each version the stale-training sweeper marked FAILED (its process died)."""
+    versions = ModelVersion.objects.filter(pk__in=version_ids).select_related("registered_model__tenant")
+    return [
+        training_failure_alert(
+            tenant=version.registered_model.tenant,
+            detail=f"version {version.version}: {version.status_detail}",
+            is_refused=False,
+        )
+        for version in versions
+    ]
+
+
+def training_success_resolve(*, tenant: Tenant) -> None:
+    """A training of the tenant registered a version: its failed and refused training alerts are over."""
+    for rule in (AlertRule.TRAINING_FAILED, AlertRule.TRAINING_REFUSED):
+        alert_resolve(rule=rule, tenant=tenant, subject=TRAINING_SUBJECT)
+
+
+def task_failure_record(*, task_name: str, error: str) -> Alert:
+    """Count one more consecutive failure of a background task; at TASK_FAILURE_ALERT_AFTER it becomes a warning.
+
+    The count is the firing alert's occurrences: the first failures are an `info` alert (visible in the admin,
+    sent only to channels that take info), which escalates to `warning`, and so to the on-call channels, once
+    the task has failed TASK_FAILURE_ALERT_AFTER times without a success in between (`task_success_record`
+    resolves it). A single failure of a task that retries or runs again soon is not worth a page.
+    """
+    dedup_key = alert_dedup_key(rule=AlertRule.TASK_FAILING, tenant=None, subject=task_name)
+    firing = Alert.objects.filter(dedup_key=dedup_key, status=AlertStatus.FIRING).values_list("occurrences", flat=True)
+    failures = (firing.first() or 0) + 1
+    is_repeated = failures >= settings.TASK_FAILURE_ALERT_AFTER
+    return alert_raise(
+        rule=AlertRule.TASK_FAILING,
+        tenant=None,
+        subject=task_name,
+        severity=AlertSeverity.WARNING if is_repeated else AlertSeverity.INFO,
+        summary=f"Background task {task_name} failed {failures} time(s) in a row; last error: {error}"[:2000],
+        details={"consecutive_failures": failures, "last_error": error[:2000]},
+    )
+
+
+def task_success_record(*, task_name: str) -> None:
+    """A background task succeeded: its run of failures, if any, is over."""
+    alert_resolve(rule=AlertRule.TASK_FAILING, tenant=None, subject=task_name)
+
+
+@dataclass(frozen=True)
+class BeatStatus:
+    """When the monitoring checks were last queued by beat, and whether that is too long ago."""
+
+    last_run_at: datetime | None
+    allowed_gap: timedelta
+    is_stopped: bool
+
+
+def beat_schedule_watch(*, now: datetime | None = None) -> BeatStatus:
+    """Raise BEAT_STOPPED when beat has not queued the monitoring checks for twice their interval; resolve it after.
+
+    Reads django-celery-beat's record of the checks' entry (found by task name, so renaming the entry does not
+    blind it). The database scheduler writes a run's time up to BEAT_SYNC_SECONDS after the run, so that much
+    is allowed on top of the two intervals. An entry that never ran counts from when it was registered; no entry
+    at all means beat never started against this database, which is stopped too. Critical: with beat down no
+    check, retraining or alert delivery is scheduled, so nothing else would tell anyone.
+    """
+    from django_celery_beat.models import PeriodicTask  # a third-party table, read only here
+
+    now = now or timezone.now()
+    allowed_gap = timedelta(minutes=2 * settings.MONITORING_CHECK_MINUTES, seconds=BEAT_SYNC_SECONDS)
+    entries = PeriodicTask.objects.filter(task=MONITORING_CHECKS_TASK, enabled=True)
+    last_seen = max((entry.last_run_at or entry.date_changed for entry in entries), default=None)
+    is_stopped = last_seen is None or now - last_seen > allowed_gap
+    if is_stopped:
+        since = f"since {last_seen.isoformat()}" if last_seen else "ever (beat never ran against this database)"
+        alert_raise(
+            rule=AlertRule.BEAT_STOPPED,
+            tenant=None,
+            subject=MONITORING_CHECKS_TASK,
+            severity=AlertSeverity.CRITICAL,
+            summary=f"Beat has not queued the monitoring checks {since}; allowed gap {allowed_gap}",
+            details={"last_run_at": last_seen.isoformat() if last_seen else None, "allowed_gap_s": allowed_gap.seconds},
+        )
+    else:
+        alert_resolve(rule=AlertRule.BEAT_STOPPED, tenant=None, subject=MONITORING_CHECKS_TASK)
+    return BeatStatus(last_run_at=last_seen, allowed_gap=allowed_gap, is_stopped=is_stopped)

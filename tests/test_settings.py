@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from intellilog.env import env_bool, env_float, env_int, env_str, env_url
+from intellilog.env import env_bool, env_float, env_int, env_str, env_url, local_env_file_load
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,3 +83,47 @@ def test_a_lost_database_connection_is_a_503_with_a_code() -> None:
     response = exception_handler(OperationalError("server closed the connection"), {"view": APIView()})
     assert response is not None
     assert (response.status_code, response.data["code"]) == (503, "database_unavailable")
+
+
+def write_dev_env(var_dir: Path) -> None:
+    (var_dir / "dev.env").write_text("# written by make run\nDEBUG=true\nSECRET_KEY=generated-for-this-checkout\n")
+
+
+def test_the_local_env_file_fills_only_what_the_environment_leaves_unset(tmp_path: Path) -> None:
+    write_dev_env(tmp_path)
+    environ = {"SECRET_KEY": "from-the-shell"}
+
+    assert local_env_file_load(tmp_path / "dev.env", environ=environ) is True
+    assert environ == {"SECRET_KEY": "from-the-shell", "DEBUG": "true"}
+
+
+@pytest.mark.parametrize("debug", ["false", "0", "no", " False "])
+def test_debug_false_never_reads_the_local_env_file(tmp_path: Path, debug: str) -> None:
+    write_dev_env(tmp_path)
+    environ = {"DEBUG": debug}
+
+    assert local_env_file_load(tmp_path / "dev.env", environ=environ) is False
+    assert environ == {"DEBUG": debug}
+
+
+def test_a_malformed_local_env_file_names_its_line(tmp_path: Path) -> None:
+    (tmp_path / "dev.env").write_text("DEBUG=true\nnot a setting\n")
+    with pytest.raises(ImproperlyConfigured, match=r"dev.env:2: expected NAME=value"):
+        local_env_file_load(tmp_path / "dev.env", environ={})
+
+
+def test_a_new_shell_runs_manage_py_with_the_file_make_run_wrote(tmp_path: Path) -> None:
+    write_dev_env(tmp_path)
+
+    result = run_manage("check", INTELLILOG_VAR_DIR=str(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_stays_fail_closed_beside_a_local_env_file(tmp_path: Path) -> None:
+    write_dev_env(tmp_path)
+
+    result = run_manage("check", DEBUG="false", INTELLILOG_VAR_DIR=str(tmp_path))
+
+    assert result.returncode != 0
+    assert "SECRET_KEY: must be set" in result.stderr

@@ -24,6 +24,14 @@ stands above h falls by a factor e for every 1 / (2k) added to h. `adjusted_thre
 false-alarm rate of many statistics judged at once (every segment's, both sides) near that of one: h is
 raised by ln(m) / (2k) for m statistics, a Bonferroni correction on this scale.
 
+That correction is per check. A monitor recomputes its statistics every few minutes, all day, so a per-check
+rate is not what a team feels: they feel false alarms per day. `budgeted_threshold` spends a daily family-wise
+budget instead: a one-sided statistic over a stream of n outcomes a day crosses h about n / ARL0(h) times a day
+when nothing changed (each crossing is one alert, however many checks see it), so giving each of the m statistics
+alpha / m of a budget of alpha false alarms a day (Bonferroni over the family) needs ARL0(h) = m n / alpha. A
+stream with many outcomes a day gets a higher threshold than a quiet one, and adding segments raises all of them,
+so many small segments together still stay within the budget.
+
 The detector here is stateless: the statistics are computed from the first observation handed to it, so a
 caller that recomputes them from the same stored observations always gets the same answer.
 """
@@ -34,6 +42,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.optimize import brentq
 
 # Siegmund's correction for the overshoot of a normal random walk over the boundary: h + 1.166 (2 x 0.583).
 SIEGMUND_OVERSHOOT = 1.166
@@ -128,3 +137,23 @@ def average_run_length(*, h: float, k: float, shift: float = 0.0) -> float:
     if abs(drift) < 1e-12:
         return boundary**2
     return (math.exp(-2 * drift * boundary) + 2 * drift * boundary - 1) / (2 * drift**2)
+
+
+def budgeted_threshold(*, k: float, statistics: int, observations_per_day: float, daily_alpha: float) -> float:
+    """The decision interval at which each of `statistics` one-sided CUSUMs spends daily_alpha / statistics.
+
+    Solves ARL0(h) = statistics x observations_per_day / daily_alpha with Siegmund's approximation (see the module
+    docstring): then the expected number of false alarms a day of all statistics together is at most
+    `daily_alpha`. 0 when the stream is so thin that even h = 0 meets its share.
+    """
+    if k <= 0:
+        raise ValueError(f"k must be > 0, got {k}")
+    if daily_alpha <= 0.0:
+        raise ValueError(f"daily_alpha must be > 0, got {daily_alpha}")
+    target = max(statistics, 1) * max(observations_per_day, 0.0) / daily_alpha
+    if average_run_length(h=0.0, k=k) >= target:
+        return 0.0
+    upper = 1.0
+    while average_run_length(h=upper, k=k) < target:
+        upper *= 2
+    return float(brentq(lambda h: average_run_length(h=h, k=k) - target, 0.0, upper, xtol=1e-6))

@@ -25,6 +25,7 @@ from core.stats.columns import (
 )
 from core.stats.constants import MISSING_LABEL, PRESENT_LABEL
 from core.stats.histogram import FeatureHistogram, categorical_histogram, numeric_histogram
+from core.stats.impact import EtaImpact, eta_impact
 from core.stats.mmd import mmd_permutation_test
 from core.stats.multiple_testing import benjamini_hochberg
 from core.stats.results import (
@@ -66,6 +67,9 @@ def drift_check(
     a feature going from 0% to 40% missing is drift even if its present values look the same. MMD runs when
     there are at least two numeric features (with one, it would repeat the KS test).
 
+    The check's severity is its most severe test's, or with `thresholds.impact_tolerance_minutes` (and a
+    prediction column) critical only when the ETAs moved at least that many minutes (`core.stats.impact`).
+
     `seed` drives the MMD subsampling and permutations, so the same inputs always give the same result.
     Raises ValueError for a column that is missing, named twice, or not numeric where numbers are expected.
     """
@@ -83,10 +87,14 @@ def drift_check(
         value_checks.append(_categorical_drift(name, reference_labels, current_labels, thresholds))
         missing_share_checks.append(_missing_share_drift(name, reference_labels, current_labels, thresholds))
     prediction: FeatureDrift | None = None
+    impact: EtaImpact | None = None
     if prediction_column is not None:
         reference_eta = numeric_column(reference[prediction_column])
         current_eta = numeric_column(current[prediction_column])
         prediction = _numeric_drift(prediction_column, "prediction", reference_eta, current_eta, thresholds)
+        impact = eta_impact(
+            reference_eta.present, current_eta.present, tolerance_minutes=thresholds.impact_tolerance_minutes
+        )
         missing_share_checks.append(_missing_share_drift(prediction_column, reference_eta, current_eta, thresholds))
     multivariate = None
     if len(numeric) >= 2:
@@ -98,10 +106,14 @@ def drift_check(
     decided = _correct_and_decide(undecided, thresholds)
     tested = [check for check in decided if check.status == "tested"]
     feature_checks = [check for check in decided if isinstance(check, FeatureDrift) and check.kind != "prediction"]
+    is_drifted = any(check.is_drifted for check in tested)
+    severity = most_severe([check.severity for check in tested])
+    if is_drifted and thresholds.impact_tolerance_minutes is not None and impact is not None:
+        severity = "critical" if impact.is_above_tolerance else "warning"
     return DriftResult(
         status="ok" if tested else "insufficient_data",
-        is_drifted=any(check.is_drifted for check in tested),
-        severity=most_severe([check.severity for check in tested]),
+        is_drifted=is_drifted,
+        severity=severity,
         n_reference=len(reference),
         n_current=len(current),
         features=tuple(feature_checks),
@@ -110,6 +122,7 @@ def drift_check(
         tests_in_family=len(tested),
         thresholds=thresholds,
         seed=seed,
+        impact=impact,
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from core.stats.histogram import FeatureHistogram
+from core.stats.impact import EtaImpact
 from core.stats.serialise import finite_or_none
 from core.stats.thresholds import DriftThresholds
 
@@ -131,7 +132,8 @@ class DriftResult:
     `status` is "insufficient_data" when not one test had enough data (no verdict at all); otherwise "ok",
     and tests that lacked data say so individually. `severity` is the most severe of the tests;
     `tests_in_family` is how many p-values were corrected together. `prediction` and `multivariate` are None
-    when there was no prediction column / fewer than two numeric features.
+    when there was no prediction column / fewer than two numeric features. `impact`: how far the predicted ETAs
+    moved (None without a prediction column); with an impact tolerance it decides `severity`.
     """
 
     status: CheckStatus
@@ -145,6 +147,7 @@ class DriftResult:
     tests_in_family: int
     thresholds: DriftThresholds
     seed: int
+    impact: EtaImpact | None = None
 
     @property
     def drifted_features(self) -> tuple[str, ...]:
@@ -168,6 +171,7 @@ class DriftResult:
             "tests_in_family": self.tests_in_family,
             "thresholds": self.thresholds.as_dict(),
             "seed": self.seed,
+            "impact": self.impact.as_dict() if self.impact is not None else None,
         }
 
 

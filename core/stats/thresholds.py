@@ -16,7 +16,8 @@ class DriftThresholds:
 
     A test declares drift only when its Benjamini-Hochberg corrected p-value is below `alpha` AND its effect
     size reaches the minimum for its kind; it is `critical` when the effect also reaches
-    `critical_multiplier` times that minimum. The defaults are starting points to calibrate with `bench/drift.py`.
+    `critical_multiplier` times that minimum (or, with `impact_tolerance_minutes`, when the ETAs moved that far).
+    The defaults are starting points to calibrate with `bench/drift.py`.
 
     Effect sizes:
       - numeric (and prediction): Wasserstein distance in reference standard deviations: a mean shift of
@@ -34,6 +35,10 @@ class DriftThresholds:
     categorical_min_effect: float = 0.1
     mmd_min_effect: float = 0.005
     critical_multiplier: float = 2.0
+    # Impact-ranked severity (`core.stats.impact`): when set and the check has predicted ETAs, a drifted check is
+    # critical (pages) only when the window's ETAs moved at least this many minutes from the reference's, and a
+    # warning (recorded, shown) otherwise, whatever the effect sizes; None keeps the effect-size rule above.
+    impact_tolerance_minutes: float | None = None
     # Below these counts (present values per side for a feature, rows per side for MMD) a test gives
     # "insufficient data" instead of a verdict: KS and chi-square have little power and MMD's median
     # bandwidth is unstable on a few dozen rows.
@@ -51,6 +56,8 @@ class DriftThresholds:
         for name in ("numeric_min_effect", "categorical_min_effect", "mmd_min_effect"):
             if getattr(self, name) < 0.0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.impact_tolerance_minutes is not None and self.impact_tolerance_minutes < 0.0:
+            raise ValueError(f"impact_tolerance_minutes must be >= 0, got {self.impact_tolerance_minutes}")
         if self.critical_multiplier < 1.0:
             raise ValueError(f"critical_multiplier must be >= 1, got {self.critical_multiplier}")
         for name in ("min_samples_numeric", "min_samples_categorical", "min_samples_mmd"):

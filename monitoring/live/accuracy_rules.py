@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from core.stats.cusum import CusumStatistic, adjusted_threshold, cusum_statistic
+from core.stats.cusum import CusumStatistic, adjusted_threshold, budgeted_threshold, cusum_statistic
 
 # Hours of day with fewer validation outcomes than this count at the version's overall validation figures:
 # the MAE of a few dozen deliveries is mostly noise.
@@ -268,11 +268,22 @@ def _p_value(excess: float, live_se: float, baseline_se: float) -> float:
 
 @dataclass(frozen=True)
 class ChangeLimits:
-    """The CUSUM's reference value k and decision interval h (in validation sds), and the outcomes it needs."""
+    """The CUSUM's reference value k and decision interval h (in validation sds), and the outcomes it needs.
+
+    With `daily_alpha`, the thresholds spend a family-wise budget of that many false alarms a day over every
+    statistic (overall and per segment, both sides; `core.stats.cusum.budgeted_threshold`), each stream's scaled
+    from its outcomes in the last `stream_hours` to a day, and h is the floor no stream goes below; without it,
+    the whole stream keeps h and the segments get h raised per check (`adjusted_threshold`). A stream alarms only
+    when its run's mean deviation is also at least `min_effect_minutes` from the validation bias: a segment
+    0.3 minutes slower than validation is real after enough outcomes, and not worth anyone's attention.
+    """
 
     k: float
     h: float
     min_outcomes: int
+    daily_alpha: float | None = None
+    stream_hours: float = 3.0
+    min_effect_minutes: float = 0.0
 
 
 def standardised_errors(
@@ -318,10 +329,11 @@ class StreamChange:
     threshold: float
     since: str | None
     shift_minutes: float
+    min_effect_minutes: float = 0.0
 
     @property
     def is_alarm(self) -> bool:
-        return self.statistic.largest > self.threshold
+        return self.statistic.largest > self.threshold and abs(self.shift_minutes) >= self.min_effect_minutes
 
     @property
     def is_slower(self) -> bool:
@@ -354,6 +366,7 @@ class StreamChange:
             "upper": self.statistic.upper,
             "lower": self.statistic.lower,
             "threshold": self.threshold,
+            "min_effect_minutes": self.min_effect_minutes,
             "ratio": self.ratio,
             "is_alarm": self.is_alarm,
             "direction": "slower" if self.is_slower else "faster",
@@ -365,12 +378,11 @@ class StreamChange:
 
 @dataclass(frozen=True)
 class ChangeDetection:
-    """The CUSUM over all outcomes of a stream (threshold h) and per segment (h raised for the segments tested)."""
+    """The CUSUM over all outcomes of a stream and per segment, each against its threshold (see `ChangeLimits`)."""
 
     limits: ChangeLimits
     overall: StreamChange
     segments: list[StreamChange]
-    segment_threshold: float
 
     @property
     def is_judged(self) -> bool:
@@ -401,7 +413,9 @@ class ChangeDetection:
             "method": "two-sided CUSUM of errors standardised by the validation errors at the same hours",
             "k": self.limits.k,
             "h": self.limits.h,
-            "segment_threshold": self.segment_threshold,
+            "daily_alpha": self.limits.daily_alpha,
+            "min_effect_minutes": self.limits.min_effect_minutes,
+            "segment_threshold": max((stream.threshold for stream in self.segments), default=None),
             "segment_statistics": 2 * len(self.segments),
             "is_judged": self.is_judged,
             "is_alarm": self.is_alarm,
@@ -424,9 +438,10 @@ def change_detection(
     """CUSUMs of a stream of outcomes in the order they were reported (all arrays aligned, oldest first).
 
     `segments`: per dimension, each outcome's label (None: unknown, not a segment). Each segment present is a
-    stream of its own; the threshold of all of them is h raised for the 2 x segments one-sided statistics
-    (`adjusted_threshold`), so that a slowdown of one area is found without every check of twenty segments
-    being twenty chances of a false alarm. The whole stream keeps h.
+    stream of its own. Thresholds (`ChangeLimits`): with a daily budget, each stream's spends its share of it
+    given its outcomes a day, never below h; without one, the segments' is h raised for the 2 x segments one-sided
+    statistics (`adjusted_threshold`) and the whole stream keeps h. Either way a slowdown of one area is found
+    without every check of twenty segments being twenty chances of a false alarm.
     """
     deviations, standardised = standardised_errors(profile, order_hours, errors, overall=overall)
     times = np.asarray(reported_at)
@@ -436,9 +451,19 @@ def change_detection(
         # None (and NaN, which is not equal to itself) is an unknown label, not a segment.
         for value in sorted({label for label in labels if label is not None and label == label and label != ""}):
             masks.append((dimension, str(value), labels == value))
-    segment_threshold = adjusted_threshold(limits.h, k=limits.k, tests=2 * len(masks))
+    statistics = 2 * (len(masks) + 1)
+    per_check_threshold = adjusted_threshold(limits.h, k=limits.k, tests=2 * len(masks))
 
-    def stream(dimension: str, value: str, mask: np.ndarray | None, threshold: float) -> StreamChange:
+    def threshold_of(count: int, is_segment: bool) -> float:
+        if limits.daily_alpha is None:
+            return per_check_threshold if is_segment else limits.h
+        per_day = count * 24.0 / limits.stream_hours
+        budgeted = budgeted_threshold(
+            k=limits.k, statistics=statistics, observations_per_day=per_day, daily_alpha=limits.daily_alpha
+        )
+        return max(limits.h, budgeted)
+
+    def stream(dimension: str, value: str, mask: np.ndarray | None) -> StreamChange:
         values = standardised if mask is None else standardised[mask]
         minutes = deviations if mask is None else deviations[mask]
         when = times if mask is None else times[mask]
@@ -448,16 +473,16 @@ def change_detection(
             dimension=dimension,
             value=value,
             statistic=statistic,
-            threshold=threshold,
+            threshold=threshold_of(values.size, mask is not None),
             since=_iso(when[since]) if since is not None and when.size else None,
             shift_minutes=float(minutes[since:].mean()) if since is not None else 0.0,
+            min_effect_minutes=limits.min_effect_minutes,
         )
 
     return ChangeDetection(
         limits=limits,
-        overall=stream(ALL_OUTCOMES, ALL_OUTCOMES, None, limits.h),
-        segments=[stream(dimension, value, mask, segment_threshold) for dimension, value, mask in masks],
-        segment_threshold=segment_threshold,
+        overall=stream(ALL_OUTCOMES, ALL_OUTCOMES, None),
+        segments=[stream(dimension, value, mask) for dimension, value, mask in masks],
     )
 
 

@@ -11,6 +11,7 @@ from core.stats.cusum import (
     CusumStatistic,
     adjusted_threshold,
     average_run_length,
+    budgeted_threshold,
     cusum_paths,
     cusum_statistic,
 )
@@ -108,3 +109,14 @@ def test_many_statistics_at_the_adjusted_threshold_alarm_about_as_often_as_one_a
     assert 0.003 < single_rate < 0.02  # about exp(-2k h) times a constant below 1
     assert any_rate <= 1.5 * single_rate
     assert unadjusted_rate > 10 * single_rate
+
+
+def test_the_budgeted_threshold_spends_its_share_of_the_daily_budget() -> None:
+    h = budgeted_threshold(k=0.5, statistics=40, observations_per_day=500, daily_alpha=0.5)
+
+    # 40 statistics over 500 outcomes a day at 0.5 false alarms a day: ARL0(h) = 40 x 500 / 0.5.
+    assert average_run_length(h=h, k=0.5) == pytest.approx(40_000, rel=1e-4)
+    busier = budgeted_threshold(k=0.5, statistics=40, observations_per_day=5000, daily_alpha=0.5)
+    more_segments = budgeted_threshold(k=0.5, statistics=80, observations_per_day=500, daily_alpha=0.5)
+    assert busier > h and more_segments > h
+    assert budgeted_threshold(k=0.5, statistics=2, observations_per_day=0.5, daily_alpha=1.0) == 0.0

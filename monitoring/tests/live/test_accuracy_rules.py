@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from core.tests.stats.synthetic import binomial_upper_bound
 from monitoring.live.accuracy_rules import (
     AccuracyLimits,
     Baseline,
@@ -153,8 +154,8 @@ def test_a_slowdown_of_one_segment_alarms_in_that_segment_named_with_its_directi
     detection = _detect(errors, segments)
 
     # Segments: metropolitan, urban, scooter (weather unknown): 6 one-sided statistics, h + ln 6 / (2 x 0.5).
-    assert detection.segment_threshold == pytest.approx(5.0 + math.log(6))
     urban = next(stream for stream in detection.segments if stream.value == "urban")
+    assert urban.threshold == pytest.approx(5.0 + math.log(6))
     assert urban.statistic.lower == pytest.approx(12 * (2.0 - 0.5)) and urban.statistic.count == 50
     assert urban.since == "2026-03-02T18:35:00+00:00"  # the first slow outcome, 155 minutes after 16:00
     assert urban.shift_minutes == pytest.approx(-8.0) and urban.is_slower
@@ -223,3 +224,51 @@ def test_a_one_sd_slowdown_of_a_fifth_of_orders_is_found_within_about_forty_of_t
 
     assert np.median(delays) <= 32
     assert np.mean(np.array(delays) <= 60) >= 0.9
+
+
+def _days_with_an_alarm(limits: ChangeLimits, *, days: int, seed: int) -> float:
+    """Share of simulated in-control days on which any check raised a CUSUM alarm.
+
+    A day: 100 outcomes an hour with the validation's errors (normal, sd 4) over nineteen segments, checked every
+    15 minutes on the outcomes of the last 3 hours, as the periodic check does.
+    """
+    rng = np.random.default_rng(seed)
+    per_hour, hours = 100, 24 + 3  # three hours before the day fill the first window
+    alarmed = 0
+    for _ in range(days):
+        count = per_hour * hours
+        errors = rng.normal(0.0, 4.0, count)
+        segments = _simulated_segments(rng, count)
+        is_alarm = False
+        for end in range(3 * per_hour, count + 1, per_hour // 4):
+            window = slice(end - 3 * per_hour, end)
+            if _detect(errors[window], {name: labels[window] for name, labels in segments.items()}, limits).is_alarm:
+                is_alarm = True
+                break
+        alarmed += is_alarm
+    return alarmed / days
+
+
+def test_a_daily_budget_keeps_many_small_segments_from_alarming_every_day() -> None:
+    # Thirty in-control days of 96 checks of 39 statistics. Budgeted at 0.2 false alarms a day, at most about a
+    # fifth of the days see one; the per-check correction (h raised for the segments of one check) spends its rate
+    # at every check and alarms on far more days.
+    budgeted = ChangeLimits(k=0.5, h=3.0, min_outcomes=100, daily_alpha=0.2, stream_hours=3.0)
+    per_check = ChangeLimits(k=0.5, h=5.0, min_outcomes=100)
+
+    budgeted_rate = _days_with_an_alarm(budgeted, days=30, seed=21)
+    per_check_rate = _days_with_an_alarm(per_check, days=30, seed=21)
+
+    assert budgeted_rate <= binomial_upper_bound(30, 0.2)
+    assert per_check_rate > 0.5 and per_check_rate > budgeted_rate
+
+
+def test_a_change_smaller_than_the_minimum_effect_does_not_alarm() -> None:
+    # Every outcome of the stream 1 minute slower than validation: a clear run, but below a 1.5-minute minimum.
+    errors = np.full(400, -1.0)
+
+    small = _detect(errors, {}, limits=ChangeLimits(k=0.05, h=5.0, min_outcomes=100, min_effect_minutes=1.5))
+    counted = _detect(errors, {}, limits=ChangeLimits(k=0.05, h=5.0, min_outcomes=100))
+
+    assert small.overall.statistic.largest > small.overall.threshold and not small.is_alarm
+    assert counted.is_alarm
