@@ -153,6 +153,17 @@ if TRAINING_STALE_AFTER_MINUTES <= TRAINING_TIME_LIMIT_MINUTES + 1:
         "TRAINING_STALE_AFTER_MINUTES: must be longer than TRAINING_TIME_LIMIT_MINUTES + 1 (the hard limit), "
         "or a training still running would be marked failed"
     )
+# Where training runs: "local" (this process) or "dask" (xgboost.dask on the
+# cluster whose scheduler is DASK_SCHEDULER_ADDRESS, e.g. tcp://dask-scheduler:8786; its workers must see
+# ARTIFACT_ROOT, where the training snapshot is written). DASK_TRAINING_PARTITIONS fixes how the snapshot is cut:
+# a version is byte-identical on reproduction for the same partition and worker counts (docs/scale.md).
+TRAINING_ENGINE = env_str("TRAINING_ENGINE", "local")
+if TRAINING_ENGINE not in {"local", "dask"}:
+    raise ImproperlyConfigured(f"TRAINING_ENGINE: expected local or dask, got {TRAINING_ENGINE!r}")
+DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS", "")
+if TRAINING_ENGINE == "dask" and not DASK_SCHEDULER_ADDRESS:
+    raise ImproperlyConfigured("DASK_SCHEDULER_ADDRESS: required when TRAINING_ENGINE=dask")
+DASK_TRAINING_PARTITIONS = env_int("DASK_TRAINING_PARTITIONS", 16, minimum=1)
 CELERY_BEAT_SCHEDULE["fail-stale-training"] = {
     "task": "registry.tasks.model_versions_fail_stale_task",
     "schedule": timedelta(minutes=5),
