@@ -158,7 +158,7 @@ def champion_setup(history: Path, cutoff: dt.date) -> tuple[Any, bool]:
 
 
 def replay_history_clear(tenant_id: int) -> dt.date:
-    """Remove earlier runs' reports, alerts and drift reference; return the first free simulated date.
+    """Remove earlier runs' reports and drift reference, resolve their alerts; return the first free simulated date.
 
     Audits and outcomes are append-only (the database refuses to delete them), so a new run simulates days
     after every earlier run's traffic instead; the reference is rebuilt on the first check, from this run's
@@ -166,22 +166,18 @@ def replay_history_clear(tenant_id: int) -> dt.date:
     """
     from django.db.models import Max
 
-    from monitoring.models import (
-        AccuracyReport,
-        Alert,
-        AlertNotification,
-        DriftReference,
-        DriftReport,
-        RetrainingTrigger,
-    )
+    from monitoring.choices import AlertStatus
+    from monitoring.models import AccuracyReport, Alert, DriftReference, DriftReport, RetrainingTrigger
+    from monitoring.services import alert_resolve
     from predictions.models import PredictionAudit
 
     RetrainingTrigger.objects.filter(tenant_id=tenant_id).delete()
     DriftReport.objects.filter(tenant_id=tenant_id).delete()
     AccuracyReport.objects.filter(tenant_id=tenant_id).delete()
     DriftReference.objects.filter(tenant_id=tenant_id).delete()
-    AlertNotification.objects.filter(alert__tenant_id=tenant_id).delete()
-    Alert.objects.filter(tenant_id=tenant_id).delete()
+    # Alerts are append-only: earlier runs' firing ones are resolved, so this run's first alarm fires anew.
+    for alert in Alert.objects.filter(tenant_id=tenant_id, status=AlertStatus.FIRING).select_related("tenant"):
+        alert_resolve(rule=alert.rule, tenant=alert.tenant, subject=alert.subject)
     latest = PredictionAudit.objects.filter(tenant_id=tenant_id).aggregate(latest=Max("created_at"))["latest"]
     if latest is None:
         return SIMULATION_EPOCH

@@ -20,3 +20,8 @@ BATCH_ERRORS_SHOWN = 5
 IDEMPOTENCY_WINDOW_DAYS = 7
 # The audit's monthly partitions are created this many months ahead of the current one (beat, daily).
 AUDIT_PARTITION_MONTHS_AHEAD = 3
+
+# Bulk outcomes (predictions/outcomes.py): rows judged per chunk (two queries and one COPY each), and how many
+# rejected rows a report lists (all are counted).
+OUTCOME_CHUNK_ROWS = 20_000
+OUTCOME_REJECTIONS_KEPT = 1000

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from django.db.backends.utils import CursorWrapper
 
+from intellilog.append_only import create_trigger_sql
 from predictions.constants import IDEMPOTENCY_WINDOW_DAYS
 
 TABLE = "predictions_predictionaudit"
@@ -139,16 +140,25 @@ def _months_in(cursor: CursorWrapper, table: str) -> set[dt.date]:
     return {row[0] for row in cursor.fetchall()}
 
 
+def _append_only(cursor: CursorWrapper, partition: str) -> None:
+    # The parent's row triggers are cloned onto each partition, its TRUNCATE trigger is not: a partition is a
+    # table of its own that could be truncated by name, so it gets the append-only mechanism itself.
+    for statement in create_trigger_sql(partition, vendor="postgresql"):
+        cursor.execute(statement)
+
+
 def _partition_create(cursor: CursorWrapper, month: dt.date) -> None:
     start, end = month_bounds(month)
     cursor.execute(
         f"CREATE TABLE {partition_name(month)} PARTITION OF {TABLE} "
         f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
     )
+    _append_only(cursor, partition_name(month))
 
 
 def _default_create(cursor: CursorWrapper) -> None:
     cursor.execute(f"CREATE TABLE {DEFAULT_PARTITION} PARTITION OF {TABLE} DEFAULT")
+    _append_only(cursor, DEFAULT_PARTITION)
 
 
 def partitions_ensure(cursor: CursorWrapper, *, months: Iterable[dt.date]) -> list[dt.date]:

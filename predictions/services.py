@@ -397,7 +397,7 @@ class RecordedOutcome:
     created: bool
 
 
-def _outcome_delivery(
+def outcome_instants_check(
     order: OrderInput,
     *,
     delivery_minutes: float | None,
@@ -460,7 +460,7 @@ def prediction_outcome_record(
     if not audits:
         raise UnknownOrder(f"no prediction was served for order {order_id!r}")
     order = OrderInput.from_json(audits[-1].order)
-    minutes, picked_at = _outcome_delivery(
+    minutes, picked_at = outcome_instants_check(
         order, delivery_minutes=delivery_minutes, delivered_at=delivered_at, picked_at=picked_at
     )
     age = driver_age if driver_age is not None else order.courier_age
@@ -475,7 +475,9 @@ def prediction_outcome_record(
                 )
             outcomes = list(PredictionOutcome.objects.filter(tenant=tenant, delivery=existing))
             return RecordedOutcome(delivery=existing, outcomes=outcomes, created=False)
-        delivery = delivery_record_outcome(tenant=tenant, delivery=_clean_delivery(order, picked_at, minutes, int(age)))
+        delivery = delivery_record_outcome(
+            tenant=tenant, delivery=outcome_delivery_build(order, picked_at, minutes, int(age))
+        )
         outcomes = PredictionOutcome.objects.bulk_create(
             PredictionOutcome(
                 tenant=tenant,
@@ -497,7 +499,8 @@ def prediction_outcome_record(
     return RecordedOutcome(delivery=delivery, outcomes=outcomes, created=True)
 
 
-def _clean_delivery(order: OrderInput, picked_at: dt.datetime, minutes: float, age: int) -> CleanDelivery:
+def outcome_delivery_build(order: OrderInput, picked_at: dt.datetime, minutes: float, age: int) -> CleanDelivery:
+    """The delivery to store for a predicted order's outcome (one report or a bulk row: the same row)."""
     if order.pickup_latitude is None:
         # A distance-only order is stored the way the history stores placeholder locations: the store at
         # (0, 0), flagged unusable, and the drop due east along the equator at exactly that distance, so

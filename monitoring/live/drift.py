@@ -127,6 +127,8 @@ def drift_check_run(*, tenant: Tenant, version: ModelVersion, window_end: dt.dat
     report.drifted_features = list(result.drifted_features)
     report.n_reference = result.n_reference
     report.n_current = result.n_current
+    report.raw_drifted_features = list(raw_result.drifted_features)
+    report.impact_minutes = result.impact.wasserstein_minutes if result.impact is not None else None
     report.result = {
         **result.as_dict(),
         **adjusted.as_dict(),

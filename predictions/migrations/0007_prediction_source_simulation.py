@@ -5,10 +5,8 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
 
-    # After both of main's leaves (the append-only mechanism and the audit partitions), merging them.
     dependencies = [
-        ('predictions', '0004_append_only_mechanism'),
-        ('predictions', '0005_prediction_audit_archive'),
+        ('predictions', '0006_prediction_audit_archive'),
     ]
 
     operations = [

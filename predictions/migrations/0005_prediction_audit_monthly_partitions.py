@@ -31,7 +31,7 @@ def rebuild(partitioned: bool):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('predictions', '0003_shadow_prediction'),
+        ('predictions', '0004_append_only_mechanism'),
         ('registry', '0003_shadow_evaluation_automatic_rollback'),
         ('tenants', '0002_apikey_rate_limit_per_minute'),
     ]
