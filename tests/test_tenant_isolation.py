@@ -65,6 +65,7 @@ PROBES: dict[str, Probe] = {
     "delivery-list": Probe("/api/v1/deliveries", Kind.COLLECTION, row_key="order_id"),
     "delivery-detail": Probe("/api/v1/deliveries/{b}", Kind.DETAIL, target="order_id"),
     "delivery-outcome": Probe("/api/v1/deliveries/{b}/outcome", Kind.DETAIL, target="predicted_order_id"),
+    "delivery-outcomes": Probe("/api/v1/deliveries/outcomes", Kind.CREATE),
     "import-batch-list": Probe("/api/v1/import-batches", Kind.COLLECTION, row_key="id"),
     "import-batch-detail": Probe("/api/v1/import-batches/{b}", Kind.DETAIL, target="import_batch_id"),
     "model-version-list": Probe("/api/v1/models/versions", Kind.COLLECTION, row_key="version"),
@@ -78,6 +79,14 @@ PROBES: dict[str, Probe] = {
     "prediction-eta": Probe("/api/v1/predictions/eta", Kind.CREATE),
     "prediction-eta-batch": Probe("/api/v1/predictions/eta/batch", Kind.CREATE),
     "model-info": Probe("/api/v1/models/info", Kind.SINGLETON),
+    "shadow-evaluation-list": Probe("/api/v1/models/shadow-evaluations", Kind.COLLECTION, row_key="id"),
+    "shadow-evaluation-detail": Probe("/api/v1/models/shadow-evaluations/{b}", Kind.DETAIL, target="shadow_id"),
+    "drift-report-list": Probe("/api/v1/monitoring/drift-reports", Kind.COLLECTION, row_key="id"),
+    "drift-report-detail": Probe("/api/v1/monitoring/drift-reports/{b}", Kind.DETAIL, target="drift_id"),
+    "accuracy-report-list": Probe("/api/v1/monitoring/accuracy-reports", Kind.COLLECTION, row_key="id"),
+    "accuracy-report-detail": Probe("/api/v1/monitoring/accuracy-reports/{b}", Kind.DETAIL, target="accuracy_id"),
+    "alert-list": Probe("/api/v1/monitoring/alerts", Kind.COLLECTION, row_key="id"),
+    "alert-detail": Probe("/api/v1/monitoring/alerts/{b}", Kind.DETAIL, target="alert_id"),
 }
 
 # URL names that serve no tenant-owned data, and why; anything else must be in PROBES.
@@ -87,6 +96,7 @@ TENANTLESS: dict[str, str] = {
     "metrics": "Prometheus scrape (aggregate counters, optional bearer token; tests/test_metrics.py)",
     "health-live": "liveness probe",
     "health-ready": "readiness probe (tenant slugs of champions only; no key, private network)",
+    "landing": "links; tenant slugs and versions only to staff or with DEBUG (tests/test_front_door.py)",
 }
 # The admin is staff-only behind a login (tests/test_security.py), shows all tenants by design.
 TENANTLESS_NAMESPACES = {"admin"}
@@ -187,6 +197,30 @@ def _champion_for(client: Any, artifact: bytes, *, version: int, created_by: str
     return model_version
 
 
+def _monitored_models() -> dict[str, type[models.Model]]:
+    from monitoring.models import AccuracyReport, Alert, DriftReport
+    from registry.models import ShadowEvaluation
+
+    return {"shadow_id": ShadowEvaluation, "drift_id": DriftReport, "accuracy_id": AccuracyReport, "alert_id": Alert}
+
+
+def _own_ids(model: type[models.Model], tenant: Any) -> Callable[[], set[str]]:
+    return lambda: {str(pk) for pk in model.objects.filter(tenant=tenant).values_list("pk", flat=True)}
+
+
+def _monitoring_of(champion: Any, challenger: Any) -> dict[str, Any]:
+    """A drift report, an accuracy report, an alert and a shadow look of a tenant's versions, by probe target."""
+    from monitoring.tests.factories import AccuracyReportFactory, DriftReportFactory, raise_example
+    from registry.tests.factories import ShadowEvaluationFactory
+
+    return {
+        "shadow_id": ShadowEvaluationFactory(champion=champion, challenger=challenger),
+        "drift_id": DriftReportFactory(model_version=champion),
+        "accuracy_id": AccuracyReportFactory(model_version=champion),
+        "alert_id": raise_example(tenant=champion.tenant, subject=f"{champion} feature distance_km"),
+    }
+
+
 @pytest.fixture
 def world(serving_tenant, make_tenant_client, trained_model) -> World:  # type: ignore[no-untyped-def]
     from deliveries.models import Delivery, ImportBatch
@@ -216,16 +250,23 @@ def world(serving_tenant, make_tenant_client, trained_model) -> World:  # type: 
     ModelVersionFactory(registered_model=b_model, version=901, status=VersionStatus.PENDING, created_by="b")
     ModelVersionFactory(registered_model=b_model, version=902, status=VersionStatus.FAILED, created_by="b")
     b_plan = RoutePlanFactory(tenant=b_tenant)
+    b_monitoring = _monitoring_of(serving_tenant.version, b_model.versions.get(version=901))
 
     a = make_tenant_client()
     # A's champion is version 1 of A's model; B's version numbers 901/902 exist only in B.
     a_version = _champion_for(a, trained_model.artifact, version=1, created_by="tenant-a")
     DeliveryFactory(tenant=a.tenant, external_order_id="a-own-order", courier_id="a-only-courier")
     RoutePlanFactory(tenant=a.tenant)
+    a_challenger = ModelVersionFactory(registered_model=a_version.registered_model, version=2, created_by="tenant-a")
+    _monitoring_of(a_version, a_challenger)
 
     max_batch = ImportBatch.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     max_event = RegistryEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
     max_plan = RoutePlan.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    monitored = _monitored_models()
+    missing_monitoring = {
+        name: str(model.objects.order_by("-pk").first().pk + 10_000) for name, model in monitored.items()
+    }
     a_tenant = a.tenant
     return World(
         a=a,
@@ -237,6 +278,7 @@ def world(serving_tenant, make_tenant_client, trained_model) -> World:  # type: 
             "version": "901",
             "event_id": str(RegistryEvent.objects.filter(tenant=b_tenant).first().pk),
             "route_plan_id": str(b_plan.pk),
+            **{name: str(row.pk) for name, row in b_monitoring.items()},
         },
         missing_targets={
             "order_id": "no-such-order",
@@ -245,6 +287,7 @@ def world(serving_tenant, make_tenant_client, trained_model) -> World:  # type: 
             "version": "999999",
             "event_id": str(max_event + 10_000),
             "route_plan_id": str(max_plan + 10_000),
+            **missing_monitoring,
         },
         a_version=a_version,
         b_version=serving_tenant.version,
@@ -265,6 +308,15 @@ def world(serving_tenant, make_tenant_client, trained_model) -> World:  # type: 
             },
             "route-plan-list": lambda: {
                 str(pk) for pk in RoutePlan.objects.filter(tenant=a_tenant).values_list("pk", flat=True)
+            },
+            **{
+                f"{probe_name}-list": _own_ids(monitored[target], a_tenant)
+                for probe_name, target in (
+                    ("shadow-evaluation", "shadow_id"),
+                    ("drift-report", "drift_id"),
+                    ("accuracy-report", "accuracy_id"),
+                    ("alert", "alert_id"),
+                )
             },
         },
     )
@@ -437,6 +489,18 @@ def test_tenant_a_cannot_see_or_change_anything_of_tenant_b(world: World) -> Non
     if RoutePlan.objects.get(pk=plan.json()["id"]).tenant_id != world.a.tenant.pk:
         failures.append("A's route plan was stored under another tenant")
 
+    # Outcomes in bulk for B's predicted (and reported) order: to A it is an order never predicted, a row refused.
+    (_, b_first_order) = world.b_keyed[0]
+    bulk = world.a.post(
+        "/api/v1/deliveries/outcomes",
+        json={"outcomes": [{"order_id": b_first_order["order_id"], "delivery_minutes": 30}]},
+    )
+    requests_made += 1
+    if bulk.status_code != 200 or bulk.json()["recorded"] != 0 or bulk.json()["rejections"][0]["field"] != "order_id":
+        failures.append(
+            f"A's bulk outcome for B's order was not refused as unknown: {bulk.status_code} {bulk.text[:200]}"
+        )
+
     info = world.a.get("/api/v1/models/info")
     requests_made += 1
     shown = info.json() if info.status_code == 200 else {}
@@ -449,7 +513,7 @@ def test_tenant_a_cannot_see_or_change_anything_of_tenant_b(world: World) -> Non
     assert set(PredictionAudit.objects.filter(tenant=world.b.tenant).values_list("pk", flat=True)) == b_audits
 
     assert not failures, "\n".join(failures)
-    # 16 URL names x 7 methods, detail ones twice (B's id and a missing id), plus lists and creates.
+    # 25 URL names x 7 methods, detail ones twice (B's id and a missing id), plus lists and creates.
     assert requests_made >= len(PROBES) * len(METHODS)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from registry.models import ModelVersion, RegistryEvent
+from registry.models import ModelVersion, RegistryEvent, ShadowEvaluation
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
@@ -41,3 +41,34 @@ class RegistryEventSerializer(serializers.ModelSerializer):
     class Meta:
         model = RegistryEvent
         fields = ["id", "model", "kind", "actor", "from_version", "to_version", "reason", "created_at"]
+
+
+class ShadowEvaluationSerializer(serializers.ModelSerializer):
+    model = serializers.CharField(source="registered_model.name")
+    champion = serializers.IntegerField(source="champion.version")
+    challenger = serializers.IntegerField(source="challenger.version")
+    summary = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = ShadowEvaluation
+        fields = [
+            "id",
+            "model",
+            "champion",
+            "challenger",
+            "look",
+            "pairs",
+            "outcome",
+            "p_value",
+            "boundary",
+            "effect_minutes",
+            "champion_mae",
+            "challenger_mae",
+            "summary",
+            "created_at",
+        ]
+
+
+class ShadowEvaluationDetailSerializer(ShadowEvaluationSerializer):
+    class Meta(ShadowEvaluationSerializer.Meta):
+        fields = [*ShadowEvaluationSerializer.Meta.fields, "decision"]

@@ -8,9 +8,15 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from registry.api.serializers import ModelVersionDetailSerializer, ModelVersionSerializer, RegistryEventSerializer
+from registry.api.serializers import (
+    ModelVersionDetailSerializer,
+    ModelVersionSerializer,
+    RegistryEventSerializer,
+    ShadowEvaluationDetailSerializer,
+    ShadowEvaluationSerializer,
+)
 from registry.constants import ETA_MODEL_NAME
-from registry.models import ModelVersion, RegistryEvent
+from registry.models import ModelVersion, RegistryEvent, ShadowEvaluation
 from tenants.api.base import TenantScopedReadOnlyViewSet
 
 
@@ -39,3 +45,12 @@ class RegistryEventViewSet(TenantScopedReadOnlyViewSet):
 
     queryset = RegistryEvent.objects.select_related("registered_model", "from_version", "to_version")
     serializer_class = RegistryEventSerializer
+
+
+class ShadowEvaluationViewSet(TenantScopedReadOnlyViewSet):
+    """The caller's shadow A/B looks (read-only), newest first: challenger against champion on the same orders."""
+
+    queryset = ShadowEvaluation.objects.select_related("registered_model", "champion", "challenger")
+
+    def get_serializer_class(self) -> type[ShadowEvaluationSerializer]:
+        return ShadowEvaluationSerializer if self.action == "list" else ShadowEvaluationDetailSerializer

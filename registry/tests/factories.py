@@ -54,3 +54,18 @@ def approver(**fields: object):  # type: ignore[no-untyped-def]
     user = UserFactory(**fields)
     user.groups.add(approvers_group_ensure())
     return user
+
+
+class ShadowEvaluationFactory(factory.django.DjangoModelFactory):
+    """Look 1 of a challenger against a champion (pass both; same registered model) with no verdict yet."""
+
+    class Meta:
+        model = "registry.ShadowEvaluation"
+
+    tenant = factory.SelfAttribute("champion.tenant")
+    registered_model = factory.SelfAttribute("champion.registered_model")
+    look = factory.Sequence(lambda n: n + 1)
+    pairs = 40
+    outcome = "keep_collecting"
+    boundary = 0.001
+    decision = factory.LazyFunction(lambda: {"reasons": ["fewer pairs than the minimum"]})
