@@ -71,7 +71,13 @@ def _data_hash(history: pd.DataFrame) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _code_version() -> str:
+def code_version() -> str:
+    """The commit of the running code: the image's INTELLILOG_GIT_COMMIT, else the checkout's HEAD, else "unknown".
+
+    The image's commit comes first: it is what was built and shipped, and the image has no .git to ask.
+    """
+    if settings.GIT_COMMIT:
+        return settings.GIT_COMMIT
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=5
@@ -209,7 +215,7 @@ def eta_model_train(
             "params": predictor.config.as_dict(),
             "candidates": candidates,
             "seed": predictor.config.seed,
-            "code_version": _code_version(),
+            "code_version": code_version(),
             "libraries": _library_versions(),
         }
         say("logging the run to MLflow")
