@@ -73,6 +73,31 @@ def store_prefix(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _append_only_tables_flushable(request) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Lets a committing test's closing flush TRUNCATE the append-only tables of the test database.
+
+    pytest-django empties the database after a ``transaction=True`` test with TRUNCATE, which the
+    append-only triggers refuse. Requesting the database fixture here makes this teardown run just before
+    that flush: it turns triggers off for this connection only (a superuser setting the test database's
+    role has; Django closes the connection after the flush, so nothing else runs without them).
+    """
+    marker = request.node.get_closest_marker("django_db")
+    is_committing = (marker is not None and marker.kwargs.get("transaction", False)) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not is_committing:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET session_replication_role = replica")
+
+
 @pytest.fixture
 def bundled_deliveries() -> Path:
     if not BUNDLED_DELIVERIES.exists():

@@ -209,13 +209,21 @@ def entity_keys(courier_id: str) -> dict[Entity, str | None]:
 
 
 def _entity_key_column(courier_ids: pd.Series, entity: Entity) -> pd.Series:
-    """Vectorised `entity_keys` for one entity; must agree with the scalar functions above."""
-    ids = courier_ids.astype(object)
+    """Vectorised `entity_keys` for one entity; must agree with the scalar functions above.
+
+    Keys are derived once per distinct courier id (a few thousand, against millions of rows) and then
+    spread to the rows by their codes.
+    """
+    codes, distinct = pd.factorize(courier_ids, use_na_sentinel=True)
+    ids = pd.Series(np.asarray(distinct, dtype=object), dtype=object)
     if entity is Entity.COURIER:
-        return ids
-    if entity is Entity.RESTAURANT:
-        return ids.str.extract(_RESTAURANT_PATTERN, expand=False).astype(object)
-    return ids.where(ids.str.len() >= _CITY_PREFIX_LENGTH).str[:_CITY_PREFIX_LENGTH].astype(object)
+        keys = ids
+    elif entity is Entity.RESTAURANT:
+        keys = ids.str.extract(_RESTAURANT_PATTERN, expand=False).astype(object)
+    else:
+        keys = ids.where(ids.str.len() >= _CITY_PREFIX_LENGTH).str[:_CITY_PREFIX_LENGTH].astype(object)
+    spread = np.append(keys.to_numpy(dtype=object), np.nan)[codes]
+    return pd.Series(spread, index=courier_ids.index, dtype=object)
 
 
 def _timestamp_ns(value: dt.datetime) -> int:
@@ -328,6 +336,13 @@ def _category_values(values: Sequence[object] | pd.Series) -> list[str | None]:
     ]
 
 
+def _category_column(values: pd.Series) -> pd.Series:
+    """`_category_values` over a column, applied once per distinct value rather than once per row."""
+    codes, distinct = pd.factorize(values, use_na_sentinel=True)
+    labels = np.array([*_category_values(list(distinct)), None], dtype=object)
+    return pd.Series(labels[codes], index=values.index, dtype=object)
+
+
 def build_training_features(history: pd.DataFrame, *, time_zone: ZoneInfo) -> pd.DataFrame:
     """Features for every delivery in ``history``, point-in-time, vectorised (no per-row Python loop).
 
@@ -365,7 +380,7 @@ def build_features(orders: pd.DataFrame, *, history: pd.DataFrame, time_zone: Zo
     )
     columns: dict[str, object] = dict(numeric)
     for name in ("weather", "traffic", "vehicle", "area"):
-        columns[name] = pd.Series(_category_values(orders[name]), index=orders.index, dtype=object)
+        columns[name] = _category_column(orders[name])
 
     positions = np.arange(len(orders))
     for entity in HISTORY_ENTITIES:

@@ -37,9 +37,10 @@ def plausible_q(*, now: dt.datetime) -> Q:
     )
 
 
-def _snapshot_deliveries(
+def snapshot_deliveries(
     *, tenant: Tenant, ordered_before: dt.datetime | None, id_at_most: int | None
 ) -> QuerySet[Delivery]:
+    """The tenant's deliveries of a reproducible snapshot: ordered before a time, imported up to an id."""
     queryset = Delivery.objects.filter(tenant=tenant)
     if ordered_before is not None:
         queryset = queryset.filter(ordered_at__lt=ordered_before)
@@ -64,7 +65,7 @@ def deliveries_frame(
     `deliveries_implausible` counts them for the caller's report.
     """
     queryset = (
-        _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most)
+        snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most)
         .filter(plausible_q(now=plausible_at or timezone.now()))
         .order_by("-ordered_at", "-id")
     )
@@ -109,7 +110,7 @@ def deliveries_implausible(
     plausible_at: dt.datetime | None = None,
 ) -> ImplausibleDeliveries:
     """The deliveries `deliveries_frame` leaves out of the same selection, for the caller to report."""
-    queryset = _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).exclude(
+    queryset = snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).exclude(
         plausible_q(now=plausible_at or timezone.now())
     )
     example_ids = list(queryset.order_by("id").values_list("id", flat=True)[:IMPLAUSIBLE_IDS_SHOWN])
@@ -218,7 +219,7 @@ def snapshot_import_batches(
     How many of the snapshot's rows each import batch brought, with the batch's file fingerprint and quality
     verdict; deliveries recorded from outcomes reported through the API have no batch and come last.
     """
-    deliveries = _snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).filter(
+    deliveries = snapshot_deliveries(tenant=tenant, ordered_before=ordered_before, id_at_most=id_at_most).filter(
         plausible_q(now=plausible_at or timezone.now())
     )
     rows_by_batch = dict(

@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "tenants",
     "deliveries",
@@ -156,6 +157,17 @@ if TRAINING_STALE_AFTER_MINUTES <= TRAINING_TIME_LIMIT_MINUTES + 1:
         "TRAINING_STALE_AFTER_MINUTES: must be longer than TRAINING_TIME_LIMIT_MINUTES + 1 (the hard limit), "
         "or a training still running would be marked failed"
     )
+# Where training runs: "local" (this process) or "dask" (xgboost.dask on the
+# cluster whose scheduler is DASK_SCHEDULER_ADDRESS, e.g. tcp://dask-scheduler:8786; its workers must see
+# ARTIFACT_ROOT, where the training snapshot is written). DASK_TRAINING_PARTITIONS fixes how the snapshot is cut:
+# a version is byte-identical on reproduction for the same partition and worker counts (docs/scale.md).
+TRAINING_ENGINE = env_str("TRAINING_ENGINE", "local")
+if TRAINING_ENGINE not in {"local", "dask"}:
+    raise ImproperlyConfigured(f"TRAINING_ENGINE: expected local or dask, got {TRAINING_ENGINE!r}")
+DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS", "")
+if TRAINING_ENGINE == "dask" and not DASK_SCHEDULER_ADDRESS:
+    raise ImproperlyConfigured("DASK_SCHEDULER_ADDRESS: required when TRAINING_ENGINE=dask")
+DASK_TRAINING_PARTITIONS = env_int("DASK_TRAINING_PARTITIONS", 16, minimum=1)
 CELERY_BEAT_SCHEDULE["fail-stale-training"] = {
     "task": "registry.tasks.model_versions_fail_stale_task",
     "schedule": timedelta(minutes=5),
@@ -200,6 +212,10 @@ DRIFT_NUMERIC_MIN_EFFECT = env_float("DRIFT_NUMERIC_MIN_EFFECT", 0.1, minimum=0.
 DRIFT_CATEGORICAL_MIN_EFFECT = env_float("DRIFT_CATEGORICAL_MIN_EFFECT", 0.1, minimum=0.0, maximum=1.0)
 DRIFT_MMD_MIN_EFFECT = env_float("DRIFT_MMD_MIN_EFFECT", 0.005, minimum=0.0)
 DRIFT_CRITICAL_MULTIPLIER = env_float("DRIFT_CRITICAL_MULTIPLIER", 2.0, minimum=1.0)
+# A drifted window pages (critical) only when its predicted ETAs moved at least this many minutes from the
+# reference's (1-Wasserstein); smaller drift is a recorded warning. Replaces DRIFT_CRITICAL_MULTIPLIER for the
+# check's severity; chosen by `bench/drift.py --walk-forward` (docs/monitoring.md).
+DRIFT_IMPACT_TOLERANCE_MINUTES = env_float("DRIFT_IMPACT_TOLERANCE_MINUTES", 2.0, minimum=0.0)
 # Fewer values than this on either side: the test reports insufficient data instead of a verdict.
 DRIFT_MIN_SAMPLES = env_int("DRIFT_MIN_SAMPLES", 50, minimum=2)
 # MMD's cost bound: rows per side after subsampling, and permutations for its p-value.
@@ -233,6 +249,11 @@ ACCURACY_MIN_OUTCOMES = env_int("ACCURACY_MIN_OUTCOMES", 100, minimum=1)
 ACCURACY_CUSUM_K = env_float("ACCURACY_CUSUM_K", 0.5, minimum=0.01)
 ACCURACY_CUSUM_H = env_float("ACCURACY_CUSUM_H", 7.0, minimum=0.1)
 ACCURACY_CUSUM_HOURS = env_int("ACCURACY_CUSUM_HOURS", 3, minimum=1)
+# The CUSUMs' family-wise budget: expected false alarms a day over every stream and side together (each stream's
+# threshold spends its share given its outcomes a day; ACCURACY_CUSUM_H is the floor), and the smallest mean
+# deviation from validation, in minutes, that a stream may alarm on (docs/monitoring.md).
+ACCURACY_CUSUM_DAILY_ALPHA = env_float("ACCURACY_CUSUM_DAILY_ALPHA", 0.25, minimum=1e-6)
+ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 1.0, minimum=0.0)
 if ACCURACY_CUSUM_HOURS > ACCURACY_WINDOW_HOURS:
     raise ImproperlyConfigured("ACCURACY_CUSUM_HOURS: must be at most ACCURACY_WINDOW_HOURS")
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
@@ -303,6 +324,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "intellilog" / "static"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REST_FRAMEWORK = {
@@ -325,6 +347,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Audited, explained delivery ETAs, model registry and routing for delivery tenants.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: /api/docs works offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a "status": give each its own enum name in the schema.
     "ENUM_NAME_OVERRIDES": {
         "ModelVersionStatusEnum": "registry.choices.VersionStatus",
@@ -345,6 +371,19 @@ DELIVERY_HISTORY_PATH = Path(
 
 # Model artifacts (checksummed files) and the MLflow tracking store; both default to local folders.
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
+# The prediction audit's retention (predictions/audit_lifecycle.py, docs/scale.md): on PostgreSQL the audit is
+# partitioned by month, partitions are created ahead daily, and a month older than AUDIT_RETENTION_MONTHS (0: never)
+# is exported to a Parquet file under AUDIT_ARCHIVE_ROOT, recorded with its sha256, and detached from the table.
+AUDIT_ARCHIVE_ROOT = Path(env_str("AUDIT_ARCHIVE_ROOT", str(VAR_DIR / "audit-archive")))
+AUDIT_RETENTION_MONTHS = env_int("AUDIT_RETENTION_MONTHS", 13, minimum=0)
+CELERY_BEAT_SCHEDULE["audit-partitions"] = {
+    "task": "predictions.tasks.audit_partitions_maintain_task",
+    "schedule": crontab(hour=0, minute=20),
+}
+CELERY_BEAT_SCHEDULE["audit-retention"] = {
+    "task": "predictions.tasks.audit_retention_task",
+    "schedule": crontab(hour=3, minute=40),
+}
 # MLflow 3 keeps its file store in maintenance mode, so the local default is its SQLite backend.
 MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow.db'}")
 MLFLOW_ARTIFACT_LOCATION = env_str("MLFLOW_ARTIFACT_LOCATION", (VAR_DIR / "mlartifacts").as_uri())

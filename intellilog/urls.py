@@ -1,8 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from intellilog.csp import self_only_csp
 from intellilog.health import liveness, readiness
+from intellilog.views import landing
 from monitoring.views import metrics_view
 
 api_v1 = [
@@ -15,12 +17,17 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema", SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]), name="schema"),
+    # The split view serves its start-up script as a file of its own, so the page needs no inline script;
+    # its assets come from drf-spectacular-sidecar through the app's static files: it works offline.
     path(
         "api/docs",
-        SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[], permission_classes=[]),
+        self_only_csp(
+            SpectacularSwaggerSplitView.as_view(url_name="schema", authentication_classes=[], permission_classes=[])
+        ),
         name="api-docs",
     ),
     path("metrics", metrics_view, name="metrics"),

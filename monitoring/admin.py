@@ -163,6 +163,8 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "severity",
         "drifted_list",
+        "raw_drifted_list",
+        "impact",
         "n_current",
         "n_reference",
         "alert",
@@ -178,6 +180,9 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "severity",
         "drifted_list",
+        "raw_drifted_list",
+        "impact",
+        "strata",
         "n_current",
         "n_reference",
         "note",
@@ -195,12 +200,27 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # detail page reads it with one more query.
         return super().get_queryset(request).defer("result")
 
-    @admin.display(description="drifted")
+    @admin.display(description="drifted (adjusted)")
     def drifted_list(self, report: DriftReport) -> str:
         return ", ".join(report.drifted_features) or "-"
 
+    @admin.display(description="drifted (raw)")
+    def raw_drifted_list(self, report: DriftReport) -> str:
+        return ", ".join(report.raw_drifted_features) or "-"
+
+    @admin.display(description="ETA impact (min)", ordering="impact_minutes")
+    def impact(self, report: DriftReport) -> str:
+        return _number(report.impact_minutes)
+
+    @admin.display(description="strata")
+    def strata(self, report: DriftReport) -> str:
+        strata = ", ".join(report.result.get("strata") or []) or "-"
+        mix = report.result.get("day_type_mix")
+        return strata if mix is None else f"{strata} (share of the higher kind of day {mix:.0%})"
+
     @admin.display(description="tests")
     def feature_table(self, report: DriftReport) -> SafeString:
+        raw_effects = (report.result.get("raw") or {}).get("effects") or {}
         rows = [*report.result.get("features", [])]
         if report.result.get("prediction"):
             rows.append(report.result["prediction"])
@@ -211,7 +231,8 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return format_html("<em>{}</em>", "no tests ran")
         body = format_html_join(
             "",
-            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<td>{}</td></tr>",
             (
                 (
                     mark_safe(" style='background:#fde2e1'") if row.get("is_drifted") else "",
@@ -222,6 +243,7 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     _number(row.get("p_value")),
                     _number(row.get("corrected_p_value")),
                     f"{row['effect_metric']} {_number(row.get('effect_size'))} (min {row['min_effect']:g})",
+                    _number(raw_effects.get(row["feature"])) if row["kind"] != "missing_share" else "",
                     row.get("severity", ""),
                 )
                 for row in rows
@@ -229,7 +251,8 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
         return format_html(
             "<table><thead><tr><th>feature</th><th>kind</th><th>test</th><th>current / reference</th>"
-            "<th>p</th><th>corrected p</th><th>effect</th><th>severity</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>p</th><th>corrected p</th><th>effect (adjusted)</th><th>effect (raw)</th><th>severity</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
             body,
         )
 
@@ -262,6 +285,7 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "recent_outcomes",
         "recent_mae",
         "recent_baseline_mae",
+        "excess",
         "within_5_share",
         "cusum_ratio",
         "is_degraded",
@@ -287,6 +311,7 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "validation_mae",
         "baseline_mae",
         "recent_baseline_mae",
+        "excess",
         "tolerance",
         "min_outcomes",
         "max_bias_minutes",
@@ -299,6 +324,16 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     readonly_fields = fields
+
+    @admin.display(description="MAE excess (min): adjusted / raw")
+    def excess(self, report: AccuracyReport) -> str:
+        """The realized impact: minutes of MAE over the validation MAE at the window's hours (adjusted), and over
+        the version's overall validation MAE (raw, what a plain comparison would show)."""
+        if report.mae is None:
+            return "-"
+        adjusted = f"{report.mae - report.baseline_mae:+.2f}" if report.baseline_mae is not None else "-"
+        raw = f"{report.mae - report.validation_mae:+.2f}" if report.validation_mae is not None else "-"
+        return f"{adjusted} / {raw}"
 
     @admin.display(description="tests per window")
     def findings_pretty(self, report: AccuracyReport) -> str:

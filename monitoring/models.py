@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from intellilog.append_only import AppendOnlyModel
 from monitoring.alerting.transport import url_for_display, url_secrets
 from monitoring.choices import (
     AlertRule,
@@ -96,13 +97,16 @@ class AlertChannel(models.Model):
         return severity_rank(severity) >= severity_rank(self.min_severity)
 
 
-class Alert(models.Model):
+class Alert(AppendOnlyModel):
     """One firing episode of an alert rule for a subject, from first firing to resolution.
 
     Raising the same condition again while it fires updates this row (last seen, occurrence count) instead
     of adding one: a partial unique constraint allows one FIRING alert per dedup key. Once resolved, the row
-    is history; the next firing of the condition is a new alert with the same dedup key.
+    is history, frozen (append-only while not firing, never deleted); the next firing of the condition is a
+    new alert with the same dedup key.
     """
+
+    append_only_mutable_while = ("status", AlertStatus.FIRING.value)
 
     tenant = models.ForeignKey(
         Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="+", help_text="empty: platform-wide"
@@ -208,8 +212,9 @@ class DriftReference(TenantOwned):
 class DriftReport(TenantOwned):
     """One drift check of a serving version: its last window of audited predictions against the reference.
 
-    `result` is the statistics' `DriftResult.as_dict()` (every test with its p-values, effect sizes and
-    plot histograms, and the thresholds used); the columns beside it are what lists and filters need. One
+    `result` is the statistics' `DriftResult.as_dict()` against the stratified reference (every test with its
+    p-values, effect sizes and plot histograms, the thresholds used, the ETA impact), with the strata and the
+    unadjusted check's summary under "raw"; the columns beside it are what lists and filters need. One
     report per version and window end, so a check that runs twice for the same minute stores one report.
     `alert` is the drift alert this report raised or updated, if any.
     """
@@ -222,8 +227,14 @@ class DriftReport(TenantOwned):
     severity = models.CharField(max_length=16, choices=DriftSeverity.choices, default=DriftSeverity.NONE)
     is_drifted = models.BooleanField(default=False)
     drifted_features = models.JSONField(default=list, blank=True)
-    n_reference = models.PositiveIntegerField(default=0, help_text="reference rows after hour matching")
+    n_reference = models.PositiveIntegerField(default=0, help_text="reference rows after stratified matching")
     n_current = models.PositiveIntegerField(default=0, help_text="predictions in the window")
+    raw_drifted_features = models.JSONField(
+        default=list, blank=True, help_text="drifted against the reference matched on time of day only (unadjusted)"
+    )
+    impact_minutes = models.FloatField(
+        null=True, blank=True, help_text="how far the predicted ETAs moved from the reference's (1-Wasserstein, min)"
+    )
     result = models.JSONField(default=dict, blank=True)
     note = models.TextField(blank=True)
     alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="+", null=True, blank=True)

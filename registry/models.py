@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from intellilog.append_only import AppendOnlyModel
 from registry.choices import Alias, EventKind, RequestStatus, ShadowOutcome, VersionStatus
 from tenants.models import TenantOwned
 
@@ -75,8 +76,13 @@ class ModelAlias(TenantOwned):
         return f"{self.registered_model}@{self.alias} -> v{self.version.version}"
 
 
-class PromotionRequest(TenantOwned):
-    """A maker's request to make a READY version the champion, decided once by a different checker."""
+class PromotionRequest(TenantOwned, AppendOnlyModel):
+    """A maker's request to make a READY version the champion, decided once by a different checker.
+
+    Append-only once decided: the decision is the row's one settlement, and no request is ever deleted.
+    """
+
+    append_only_mutable_while = ("status", RequestStatus.PENDING.value)
 
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="promotion_requests")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -107,7 +113,7 @@ class PromotionRequest(TenantOwned):
         return f"promote {self.version} ({self.get_status_display()})"
 
 
-class RegistryEvent(TenantOwned):
+class RegistryEvent(TenantOwned, AppendOnlyModel):
     """Append-only log of everything that happened to a registered model: who, when, from, to, why."""
 
     registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="events")
@@ -127,14 +133,8 @@ class RegistryEvent(TenantOwned):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} by {self.actor}"
 
-    def save(self, *args: object, **kwargs: object) -> None:
-        # Append-only: a stored event is never rewritten.
-        if self.pk is not None:
-            raise ValueError("registry events are append-only")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
 
-
-class ShadowEvaluation(TenantOwned):
+class ShadowEvaluation(TenantOwned, AppendOnlyModel):
     """One look at the shadow A/B test of a challenger against the champion, on the same live orders.
 
     Written by the periodic evaluation each time new paired outcomes arrived; never updated, so the record
@@ -168,12 +168,6 @@ class ShadowEvaluation(TenantOwned):
 
     def __str__(self) -> str:
         return f"v{self.challenger.version} vs v{self.champion.version}, look {self.look}: {self.summary}"
-
-    def save(self, *args: object, **kwargs: object) -> None:
-        # Append-only: a look that was recorded is never rewritten.
-        if self.pk is not None:
-            raise ValueError("shadow evaluations are append-only")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
 
     @property
     def is_significant(self) -> bool:

@@ -96,6 +96,7 @@ TENANTLESS: dict[str, str] = {
     "metrics": "Prometheus scrape (aggregate counters, optional bearer token; tests/test_metrics.py)",
     "health-live": "liveness probe",
     "health-ready": "readiness probe (tenant slugs of champions only; no key, private network)",
+    "landing": "links; tenant slugs and versions only to staff or with DEBUG (tests/test_front_door.py)",
 }
 # The admin is staff-only behind a login (tests/test_security.py), shows all tenants by design.
 TENANTLESS_NAMESPACES = {"admin"}

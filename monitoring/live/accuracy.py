@@ -54,7 +54,9 @@ def realized_accuracy_check(
     either limit). Degraded too: the sequential change detector alarms, a two-sided CUSUM (ACCURACY_CUSUM_K,
     ACCURACY_CUSUM_H) of each outcome's error standardised by the validation bias and sd at its order's hour, over
     the outcomes of the last ACCURACY_CUSUM_HOURS (at least ACCURACY_MIN_OUTCOMES) in the order they were
-    reported, overall and per segment (see `accuracy_rules.change_detection`): it grows with every changed outcome
+    reported, overall and per segment, each against a threshold that spends its share of a daily family-wise
+    budget of ACCURACY_CUSUM_DAILY_ALPHA false alarms and alarming only on a mean deviation of at least
+    ACCURACY_CUSUM_MIN_EFFECT_MINUTES (see `accuracy_rules.change_detection`): it grows with every changed outcome
     instead of being diluted by the unchanged ones before them, and a slowdown of one area shows in that area's
     statistic. It is recomputed from the stored outcomes at every check, so a rerun gives the same answer. A
     degraded report raises the version's `accuracy_degradation` alert (naming the CUSUM's segment and
@@ -230,7 +232,14 @@ def _change_detection(
         segments=stream.segments,
         profile=profile,
         overall=overall,
-        limits=ChangeLimits(k=settings.ACCURACY_CUSUM_K, h=settings.ACCURACY_CUSUM_H, min_outcomes=report.min_outcomes),
+        limits=ChangeLimits(
+            k=settings.ACCURACY_CUSUM_K,
+            h=settings.ACCURACY_CUSUM_H,
+            min_outcomes=report.min_outcomes,
+            daily_alpha=settings.ACCURACY_CUSUM_DAILY_ALPHA,
+            stream_hours=settings.ACCURACY_CUSUM_HOURS,
+            min_effect_minutes=settings.ACCURACY_CUSUM_MIN_EFFECT_MINUTES,
+        ),
     )
     report.cusum_ratio = detection.ratio if detection.is_judged else None
     report.change_detection = detection.as_dict()

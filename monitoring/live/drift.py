@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import time
@@ -12,11 +13,19 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from core.stats import DriftResult, DriftThresholds, drift_check
+from core.stats.strata import DayTypes, stratified_reference
 from monitoring import metrics
 from monitoring.choices import AlertRule, AlertSeverity, CheckStatus, DriftSeverity
 from monitoring.live.reference import ReferenceUnavailable, drift_reference_frame, drift_reference_get_or_build
 from monitoring.live.retraining import retraining_on_new_alert
-from monitoring.live.sampling import HOUR_COLUMN, PREDICTION_COLUMN, DriftFeatures, time_matched_reference
+from monitoring.live.sampling import (
+    DAY_TYPE_COLUMN,
+    HOUR_COLUMN,
+    PREDICTION_COLUMN,
+    WEEKDAY_COLUMN,
+    DriftFeatures,
+    time_matched_reference,
+)
 from monitoring.live.selectors import audit_window_frame
 from monitoring.live.windows import check_instant
 from monitoring.models import Alert, DriftReference, DriftReport
@@ -40,6 +49,7 @@ def drift_thresholds() -> DriftThresholds:
         min_samples_mmd=settings.DRIFT_MIN_SAMPLES,
         mmd_max_rows_per_side=settings.DRIFT_MMD_MAX_ROWS,
         mmd_permutations=settings.DRIFT_MMD_PERMUTATIONS,
+        impact_tolerance_minutes=settings.DRIFT_IMPACT_TOLERANCE_MINUTES,
     )
 
 
@@ -47,10 +57,14 @@ def drift_check_run(*, tenant: Tenant, version: ModelVersion, window_end: dt.dat
     """Compare a version's predictions of the last DRIFT_WINDOW_MINUTES with its training data; store and alert.
 
     Current = the feature vectors and predicted ETAs audited for `version` in (end - window, end]; reference
-    = the version's `DriftReference`, re-sampled to the window's times of day. The statistics core tests
+    = the version's `DriftReference`, re-sampled to the window's mix of times of day, weekend or not and kind of
+    day (`core.stats.strata`; the verdict), and beside it to its times of day only (the raw shift, stored in
+    `result["raw"]` so that what the strata explain stays visible). The statistics core tests
     every feature, the predicted ETA and the numeric features jointly, corrects across them (Benjamini-
     Hochberg) and declares drift only where the corrected p-value and the effect size both pass the
-    thresholds from settings. The result is stored as a `DriftReport` and published as metrics; a drifted
+    thresholds from settings. A drifted window is critical (pages) only when its predicted ETAs moved at least
+    DRIFT_IMPACT_TOLERANCE_MINUTES from the reference's (`core.stats.impact`), a warning otherwise. The result is
+    stored as a `DriftReport` and published as metrics; a drifted
     window raises (or updates) the version's `drift` alert, a clean one resolves it, and a window without
     enough data does neither. A drift alert that newly fires on a champion may queue a retraining.
 
@@ -82,30 +96,43 @@ def drift_check_run(*, tenant: Tenant, version: ModelVersion, window_end: dt.dat
         version=version,
         start=window_start,
         end=window_end,
-        columns=list(dict.fromkeys([*features.names, HOUR_COLUMN])),
+        columns=list(dict.fromkeys([*features.names, HOUR_COLUMN, WEEKDAY_COLUMN])),
     )
-    # Seeded by the window, so re-running a check reproduces it exactly (time-of-day sampling and MMD permutations).
+    # Seeded by the window, so re-running a check reproduces it exactly (stratified sampling and MMD permutations).
     seed = int(window_end.timestamp() // 60)
-    matched = time_matched_reference(drift_reference_frame(reference), current[HOUR_COLUMN].to_numpy(), seed=seed)
-    result = drift_check(
-        matched.frame,
+    reference_frame = drift_reference_frame(reference)
+    day_types = (reference.source or {}).get("day_types")
+    adjusted = stratified_reference(
+        reference_frame,
         current,
+        hour_column=HOUR_COLUMN,
+        weekday_column=WEEKDAY_COLUMN,
+        day_type_column=DAY_TYPE_COLUMN,
+        day_types=DayTypes.from_dict(day_types) if day_types else None,
+        seed=seed,
+    )
+    raw = time_matched_reference(reference_frame, current[HOUR_COLUMN].to_numpy(), seed=seed)
+    check = functools.partial(
+        drift_check,
         numeric=features.numeric,
         categorical=features.categorical,
         prediction_column=PREDICTION_COLUMN,
         thresholds=thresholds,
         seed=seed,
     )
+    result, raw_result = check(adjusted.frame, current), check(raw.frame, current)
     report.status = result.status
     report.severity = result.severity
     report.is_drifted = result.is_drifted
     report.drifted_features = list(result.drifted_features)
     report.n_reference = result.n_reference
     report.n_current = result.n_current
+    report.raw_drifted_features = list(raw_result.drifted_features)
+    report.impact_minutes = result.impact.wasserstein_minutes if result.impact is not None else None
     report.result = {
         **result.as_dict(),
-        "matched_slots": list(matched.slots),
-        "unmatched_share": matched.unmatched_share,
+        **adjusted.as_dict(),
+        "raw": _raw_summary(raw_result, raw.unmatched_share),
     }
     if result.status == CheckStatus.INSUFFICIENT_DATA:
         report.note = (
@@ -115,6 +142,29 @@ def drift_check_run(*, tenant: Tenant, version: ModelVersion, window_end: dt.dat
         return _store(report, started)
     _publish(tenant, version, result)
     return _store(report, started, result=result, reference=reference)
+
+
+def _raw_summary(result: DriftResult, unmatched_share: float) -> dict[str, Any]:
+    """The unadjusted check (reference matched on time of day only), small enough to sit beside the adjusted one.
+
+    Shown so that nothing the strata explain away is hidden: a drift here and not in the adjusted result is a
+    recurring pattern (or a shift that made one kind of day look like another).
+    """
+    return {
+        "strata": ["time of day"],
+        "status": result.status,
+        "is_drifted": result.is_drifted,
+        "severity": result.severity,
+        "n_reference": result.n_reference,
+        "unmatched_share": unmatched_share,
+        "drifted_features": list(result.drifted_features),
+        "effects": {
+            check.feature: check.effect_size
+            for check in (*result.features, result.prediction)
+            if check is not None and check.kind != "missing_share" and check.effect_size is not None
+        },
+        "impact": result.impact.as_dict() if result.impact is not None else None,
+    }
 
 
 def _store(
@@ -158,9 +208,15 @@ def _alert(report: DriftReport, result: DriftResult) -> Alert | None:
         return None
     drifted = _drifted_checks(result)
     minutes = round((report.window_end - report.window_start).total_seconds() / 60)
+    impact = (
+        f"; ETAs moved {result.impact.wasserstein_minutes:.1f} min (pages from "
+        f"{result.thresholds.impact_tolerance_minutes:g})"
+        if result.impact is not None and result.thresholds.impact_tolerance_minutes is not None
+        else ""
+    )
     summary = (
         f"{subject}: drift in {', '.join(sorted({check['feature'] for check in drifted}))} "
-        f"over the last {minutes} min ({result.n_current} predictions)"
+        f"over the last {minutes} min ({result.n_current} predictions{impact})"
     )
     return alert_raise(
         rule=AlertRule.DRIFT,
@@ -175,6 +231,9 @@ def _alert(report: DriftReport, result: DriftResult) -> Alert | None:
             "n_current": result.n_current,
             "n_reference": result.n_reference,
             "drifted": drifted,
+            "impact": result.impact.as_dict() if result.impact is not None else None,
+            "strata": report.result.get("strata"),
+            "raw": report.result.get("raw"),
         },
     )
 

@@ -7,7 +7,8 @@ prediction-drift reference. Only the snapshot's last DRIFT_REFERENCE_DAYS are us
 courier's mean, hours since the last delivery) are still warming up in the first days of any history, and
 those rows would look like drift against every live window. The sample is stored as a `DriftReference` row
 and parsed once per process. The same row keeps the version's validation errors by hour of day, the baseline
-realized accuracy is judged against.
+realized accuracy is judged against, and the period's kinds of day when it has them (`core.stats.strata`:
+each sample row's day type, the rule in `source["day_types"]`).
 """
 
 from __future__ import annotations
@@ -26,12 +27,15 @@ from django.db import IntegrityError, transaction
 
 from core.features import build_features
 from core.model import ETAPredictor
+from core.stats.strata import UNKNOWN_DAY_TYPE, DayTypes, detect_day_types
 from deliveries.selectors import deliveries_frame
 from monitoring.constants import REFERENCE_CACHE_SIZE, REFERENCE_SEED
 from monitoring.live.accuracy_rules import hourly_error_profile
 from monitoring.live.sampling import (
+    DAY_TYPE_COLUMN,
     HOUR_COLUMN,
     PREDICTION_COLUMN,
+    WEEKDAY_COLUMN,
     DriftFeatures,
     columns_to_frame,
     drift_features,
@@ -152,6 +156,22 @@ def _error_profile(
     return hourly_error_profile(vectors[HOUR_COLUMN].to_numpy(dtype=np.float64), errors)
 
 
+def _day_types(sample: pd.DataFrame, local_dates: pd.Series, features: DriftFeatures) -> DayTypes | None:
+    """Detect the reference period's kinds of day and mark each sample row's (in place, `DAY_TYPE_COLUMN`).
+
+    None (and every row UNKNOWN_DAY_TYPE) when no numeric feature splits the days in two: then the adjusted
+    reference is stratified by time of day and weekend only.
+    """
+    days = pd.Series(local_dates.to_numpy(), index=sample.index).astype(str)
+    frame = sample.assign(_day=days)
+    day_types = detect_day_types(frame, day_column="_day", features=features.numeric)
+    sample[DAY_TYPE_COLUMN] = float(UNKNOWN_DAY_TYPE)
+    if day_types is not None:
+        daily = frame.groupby("_day")[day_types.feature].transform("mean")
+        sample[DAY_TYPE_COLUMN] = [float(day_types.day_type(mean)) for mean in daily]
+    return day_types
+
+
 def _build(version: ModelVersion) -> _Built:
     history, source = _snapshot_history(version)
     if history.empty:
@@ -164,9 +184,10 @@ def _build(version: ModelVersion) -> _Built:
     # Point-in-time against the whole snapshot: each row gets exactly the vector it had in training.
     time_zone = ZoneInfo(version.tenant.time_zone)
     vectors = build_features(orders, history=history, time_zone=time_zone)
-    sample = vectors[[*features.names, HOUR_COLUMN]].copy()
+    sample = vectors[[*features.names, HOUR_COLUMN, WEEKDAY_COLUMN]].copy()
     sample[PREDICTION_COLUMN] = predictor.predict_frame(vectors).eta_minutes
     sample = sample.loc[:, ~sample.columns.duplicated()]  # order_hour may also be a tested feature
+    day_types = _day_types(sample, orders["ordered_at"].dt.tz_convert(time_zone).dt.date, features)
     logger.info("built the drift reference of %s from %d of %d snapshot rows", version, len(sample), len(history))
     source = {
         **source,
@@ -175,6 +196,7 @@ def _build(version: ModelVersion) -> _Built:
         "period_end": history["ordered_at"].max().isoformat(),
         "period_rows": len(period),
         "sample_seed": REFERENCE_SEED,
+        "day_types": day_types.as_dict() if day_types is not None else None,
     }
     return _Built(
         features=features,

@@ -6,7 +6,8 @@ the hour it is placed (in the bundled history, road traffic is a function of the
 21:59, "low" in the morning). Against the whole day's training data, every evening window would "drift" in
 traffic. So each check compares the window with reference rows re-sampled to the window's own mix of times
 of day; what remains is a change *at that time of day*. A shift in the mix of hours itself cannot be seen in
-a one-hour window and is not tested.
+a one-hour window and is not tested. The adjusted comparison goes further (weekend, kind of day): see
+`core.stats.strata`.
 """
 
 from __future__ import annotations
@@ -20,16 +21,16 @@ import numpy as np
 import pandas as pd
 
 from core.features import FEATURES_BY_NAME, FeatureKind
+from core.stats.strata import StratifiedReference, stratified_reference
 
 # The column of predicted ETAs in reference and window frames (the name of the audit field).
 PREDICTION_COLUMN = "predicted_eta_minutes"
 # The local time of day of an order, in hours: the column windows and references are matched on.
 HOUR_COLUMN = "order_hour"
-# Windows and references are matched per quarter hour of the day: fine enough that a window's edges match
-# (orders in the bundled history are placed on 5-minute marks), coarse enough that a 14-day reference still
-# has dozens of rows per slot at busy times.
-TIME_SLOT_MINUTES = 15
-SLOTS_PER_DAY = 24 * 60 // TIME_SLOT_MINUTES
+# The local day of week of an order (Monday = 0): weekday or weekend, one of the adjusted reference's strata.
+WEEKDAY_COLUMN = "day_of_week"
+# A reference row's kind of day (`core.stats.strata.detect_day_types`; -1 where its day was not typed).
+DAY_TYPE_COLUMN = "day_type"
 # Not tested: constant within a one-hour window (day of week), or growing by design with the history
 # (completed counts: every order after training has more history than any training row had).
 UNTESTED_FEATURES: frozenset[str] = frozenset(
@@ -96,67 +97,18 @@ def columns_to_frame(columns: Mapping[str, Sequence[Any]], kinds: Mapping[str, s
     return pd.DataFrame(data)
 
 
-@dataclass(frozen=True)
-class MatchedReference:
-    """The reference rows matched to a window's times of day, and how well the match went.
-
-    `slots` are the window's time-of-day slots the reference had rows for (slot k starts k x
-    `TIME_SLOT_MINUTES` after midnight). `unmatched_share` is the share of the window's rows in slots the
-    reference has no rows for: they are compared with the reference of the other slots (and show up in
-    `order_hour`).
-    """
-
-    frame: pd.DataFrame
-    slots: tuple[int, ...]
-    unmatched_share: float
-
-
 def time_matched_reference(
     reference: pd.DataFrame, current_hours: Sequence[float] | np.ndarray, *, seed: int
-) -> MatchedReference:
+) -> StratifiedReference:
     """Reference rows sampled without replacement so that their time-of-day mix equals the window's.
 
-    Times of day are compared in `TIME_SLOT_MINUTES` slots, not whole hours: a window from 16:45 to 17:45
-    holds a quarter hour of the 16:00 hour, and matching it with the whole of that hour would show a
-    difference in `order_hour` (and in whatever changes at 16:00) that is only the window's edge.
-    The largest such sample: with window shares c_s and reference counts r_s per slot, n = min_s
-    floor(r_s / c_s) rows in all, round(c_s * n) of slot s. Slots the reference lacks are left out of the
-    matching (see `MatchedReference.unmatched_share`). A window without any known time gets the whole
-    reference.
+    Times of day are compared in quarter-hour slots, not whole hours: a window from 16:45 to 17:45 holds a quarter
+    hour of the 16:00 hour, and matching it with the whole of that hour would show a difference in `order_hour`
+    (and in whatever changes at 16:00) that is only the window's edge. The unadjusted comparison of a drift check;
+    `core.stats.strata.stratified_reference` with weekend and day type is the adjusted one.
     """
-    reference_slots = _slots_of_day(reference[HOUR_COLUMN].to_numpy(dtype=np.float64))
-    window_slots = _slots_of_day(np.asarray(current_hours, dtype=np.float64))
-    window_slots = window_slots[window_slots >= 0]
-    if window_slots.size == 0:
-        return MatchedReference(frame=reference, slots=(), unmatched_share=0.0)
-    window_counts = np.bincount(window_slots, minlength=SLOTS_PER_DAY)
-    reference_counts = np.bincount(reference_slots[reference_slots >= 0], minlength=SLOTS_PER_DAY)
-    matchable = (window_counts > 0) & (reference_counts > 0)
-    unmatched_share = float(window_counts[~matchable].sum() / window_slots.size)
-    if not matchable.any():
-        return MatchedReference(frame=reference, slots=(), unmatched_share=unmatched_share)
-    shares = window_counts[matchable] / window_counts[matchable].sum()
-    total = int(np.min(np.floor(reference_counts[matchable] / shares)))
-    rng = np.random.default_rng(seed)
-    chosen: list[np.ndarray] = []
-    for slot, share in zip(np.flatnonzero(matchable), shares, strict=True):
-        rows_of_slot = np.flatnonzero(reference_slots == slot)
-        size = min(int(np.rint(share * total)), rows_of_slot.size)
-        chosen.append(rng.choice(rows_of_slot, size=size, replace=False))
-    positions = np.sort(np.concatenate(chosen))
-    return MatchedReference(
-        frame=reference.iloc[positions].reset_index(drop=True),
-        slots=tuple(int(slot) for slot in np.flatnonzero(matchable)),
-        unmatched_share=unmatched_share,
-    )
-
-
-def _slots_of_day(order_hours: np.ndarray) -> np.ndarray:
-    """Time-of-day slots 0..SLOTS_PER_DAY-1 of local order hours (23.99 is the last slot); -1 where unknown."""
-    slots = np.full(order_hours.shape, -1, dtype=np.int64)
-    known = np.isfinite(order_hours)
-    slots[known] = np.floor(order_hours[known] * 60 / TIME_SLOT_MINUTES).astype(np.int64) % SLOTS_PER_DAY
-    return slots
+    current = pd.DataFrame({HOUR_COLUMN: np.asarray(current_hours, dtype=np.float64)})
+    return stratified_reference(reference, current, hour_column=HOUR_COLUMN, seed=seed)
 
 
 def _json_value(value: object) -> object:

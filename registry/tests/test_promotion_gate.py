@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from core.stats.ab_comparison import ABTestSettings, shadow_ab_decision
+from intellilog.append_only import AppendOnlyError
 from registry.choices import Alias, EventKind, RequestStatus
 from registry.models import PromotionRequest, RegistryEvent, ShadowEvaluation
 from registry.services import (
@@ -119,7 +120,7 @@ def test_looks_are_numbered_and_append_only(candidate) -> None:  # type: ignore[
     first, second = look(champion, challenger, is_better=False), look(champion, challenger, is_better=False)
     assert (first.look, second.look) == (1, 2)
     second.outcome = "challenger_better"
-    with pytest.raises(ValueError, match="append-only"):
+    with pytest.raises(AppendOnlyError):
         second.save()
 
 

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 
+from intellilog.append_only import AppendOnlyError
 from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
 from registry.models import ModelAlias, ModelVersion, RegistryEvent
 from registry.services import (
@@ -138,7 +139,7 @@ def test_events_are_append_only() -> None:
     promote(ModelVersionFactory(), maker, checker)
     event = RegistryEvent.objects.first()
     event.reason = "rewritten history"
-    with pytest.raises(ValueError, match="append-only"):
+    with pytest.raises(AppendOnlyError):
         event.save()
     assert RegistryEvent.objects.get(pk=event.pk).reason != "rewritten history"
 

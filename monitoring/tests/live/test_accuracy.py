@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from core.stats.cusum import budgeted_threshold
 from monitoring.choices import AlertRule, AlertStatus, CheckStatus
 from monitoring.live.accuracy import realized_accuracy_check
 from monitoring.live.reference import drift_reference_get_or_build
@@ -167,9 +168,12 @@ def test_a_slowdown_of_one_area_alarms_its_cusum_while_the_windows_stay_within_l
     assert not any(window["is_mae_degraded"] or window["is_bias_degraded"] for window in report.findings)
     detection = report.change_detection
     assert detection["is_alarm"] and not detection["overall"]["is_alarm"]
-    # area: metropolitan and urban, plus one vehicle, weather and traffic: 10 one-sided statistics.
-    assert detection["segment_statistics"] == 10 and detection["segment_threshold"] == pytest.approx(7.0 + np.log(10))
+    # area: metropolitan and urban, plus one vehicle, weather and traffic: 10 one-sided segment statistics, 12 with
+    # the whole stream's; each spends its share of the daily budget given its outcomes a day (3 hours x 8).
+    assert detection["segment_statistics"] == 10 and detection["daily_alpha"] == 0.25
     (urban,) = detection["segments"]
+    budgeted = budgeted_threshold(k=0.5, statistics=12, observations_per_day=urban["count"] * 8, daily_alpha=0.25)
+    assert urban["threshold"] == pytest.approx(max(7.0, budgeted)) and urban["min_effect_minutes"] == 1.0
     assert (urban["dimension"], urban["value"], urban["direction"]) == ("area", "urban", "slower")
     assert (
         urban["shift_minutes"] < -3.0 and report.cusum_ratio == pytest.approx(urban["ratio"]) and report.cusum_ratio > 1

@@ -39,6 +39,10 @@ def test_drift_reports_are_listed_filtered_and_shown_with_plots_of_drifted_featu
     assert "chi_square" in detail_page or "fisher" in detail_page
     assert detail_page.count("data:image/png;base64,") >= 1 and "traffic (" in detail_page
     assert 'name="_save"' not in detail_page
+    # The adjusted and raw shift side by side, and the ETA impact, in the list and on the detail page.
+    assert "drifted (raw)" in page.lower() and "eta impact (min)" in page.lower()
+    assert f"{report.impact_minutes:.3g}" in page
+    assert "effect (raw)" in detail_page and "time of day, weekend" in detail_page
     assert admin_client.get(reverse("admin:monitoring_driftreport_add")).status_code == 403
 
 
@@ -54,4 +58,7 @@ def test_accuracy_reports_are_read_only_with_their_segments(admin_client, monito
     assert "By is degraded" in listing.content.decode()
     assert "metropolitan" in detail.content.decode() and "By is degraded" in listing.content.decode()
     assert "mae_p_value" in detail.content.decode()  # each window's test
+    # The realized impact: minutes over the hour-matched baseline (adjusted) and over the validation MAE (raw).
+    excess = f"{report.mae - report.baseline_mae:+.2f} / {report.mae - report.validation_mae:+.2f}"
+    assert "mae excess (min): adjusted / raw" in listing.content.decode().lower() and excess in listing.content.decode()
     assert admin_client.post(reverse("admin:monitoring_accuracyreport_delete", args=[report.pk])).status_code == 403

@@ -44,7 +44,15 @@ def test_a_shifted_feature_is_flagged_with_an_alert_and_a_rerun_changes_nothing(
     assert "distance_km" in report.drifted_features
     distance = next(f for f in report.result["features"] if f["feature"] == "distance_km" and f["kind"] == "numeric")
     assert distance["corrected_p_value"] < 0.05 and distance["effect_size"] >= 0.1
+    # The raw shift (reference matched on time of day only) sits beside the adjusted one, and the ETAs' move in
+    # minutes decides the severity.
+    raw, impact = report.result["raw"], report.result["impact"]
+    assert raw["strata"] == ["time of day"] and "distance_km" in raw["drifted_features"]
+    assert raw["effects"]["distance_km"] > 0.1 and report.result["strata"][:2] == ["time of day", "weekend"]
+    assert impact["wasserstein_minutes"] > 0 and impact["tolerance_minutes"] == 2.0
+    assert report.severity == ("critical" if impact["is_above_tolerance"] else "warning")
     alert = Alert.objects.get(rule=AlertRule.DRIFT, status=AlertStatus.FIRING)
+    assert alert.details["impact"] == impact and alert.details["raw"] == raw
     assert alert.subject == str(monitored.version) and alert.tenant == monitored.tenant
     assert "distance_km" in alert.summary and report.alert == alert
     assert again.pk == report.pk and DriftReport.objects.count() == 1 and alert.occurrences == 1
