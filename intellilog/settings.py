@@ -116,6 +116,10 @@ if FEATURE_TTL_SECONDS <= FEATURE_STALE_AFTER_SECONDS:
 FEATURE_FALLBACK_CACHE_SECONDS = env_int("FEATURE_FALLBACK_CACHE_SECONDS", 5, minimum=0)
 FEATURE_FALLBACK_CACHE_ENTRIES = env_int("FEATURE_FALLBACK_CACHE_ENTRIES", 10_000, minimum=1)
 
+# The code's commit for lineage when there is no git checkout: the Docker image sets it from its build argument
+# ("unknown" there when built without one, which is then recorded as such).
+GIT_COMMIT = env_str("INTELLILOG_GIT_COMMIT")
+
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", None, schemes=("amqp", "redis", "rediss", "memory"))
 # Without a broker the quickstart has no worker to talk to: run tasks inline (Saleor's convention).
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
