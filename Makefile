@@ -6,7 +6,7 @@ HOST_PORT ?= 127.0.0.1:8000
 # The local settings file the quickstart writes once (git-ignored, under var/ like the SQLite file).
 DEV_ENV := $(or $(INTELLILOG_VAR_DIR),var)/dev.env
 
-.PHONY: install run test lint services audit
+.PHONY: install run worker test lint services audit
 
 install: $(VENV)/.installed
 
@@ -27,6 +27,13 @@ run: install $(DEV_ENV)
 $(DEV_ENV): | $(VENV)/.installed
 	mkdir -p $(dir $@)
 	umask 077 && $(PY) -c "import secrets; print('DEBUG=true'); print('SECRET_KEY=' + secrets.token_urlsafe(50))" > $@
+
+# Beside `make run`, in a second shell: a Celery worker with an embedded beat that runs the scheduled work
+# (monitoring checks every 5 minutes, shadow A/B looks, feature materialisation, nightly training) on the
+# quickstart's data. It needs Redis as its broker; the web process keeps running its own tasks inline.
+WORKER_BROKER_URL ?= redis://127.0.0.1:6379/1
+worker: install $(DEV_ENV)
+	CELERY_BROKER_URL=$(WORKER_BROKER_URL) $(VENV)/bin/celery -A intellilog worker --beat --loglevel INFO --concurrency 1
 
 services:
 	bin/ensure-services

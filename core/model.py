@@ -17,7 +17,7 @@ import base64
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -42,7 +42,8 @@ QUANTILE_NAMES: tuple[str, ...] = ("p05", "p25", "p50", "p75", "p95")
 _CONFIDENCE_GRID_POINTS = 101
 CONFIDENCE_MEANING = (
     "Share of validation-window orders whose calibrated p05-p95 interval was wider than this one: "
-    "1.0 = as narrow as the narrowest seen in validation, 0.0 = as wide as the widest or wider."
+    "1.0 = as narrow as the narrowest seen in validation, 0.0 = as wide as the widest or wider; divided by "
+    "1 + the number of features outside the training range, so an out-of-distribution order is never sure."
 )
 
 
@@ -280,101 +281,7 @@ class ETAPredictor:
         The rows ordered in the last ``config.validation_days`` days form the validation window: it picks
         the number of boosting rounds and calibrates the quantiles, and is not used to fit trees.
         """
-        config = config or TrainingConfig()
-        y = np.asarray(target, dtype=np.float64)
-        if len(features) != len(y) or len(features) != len(ordered_at):
-            raise ValueError("features, target and ordered_at must have the same length")
-        if not np.all(np.isfinite(y)):
-            raise ValueError("target contains missing or infinite values")
-        order_times = pd.to_datetime(ordered_at)
-        validation_start = order_times.max() - pd.Timedelta(days=config.validation_days)
-        is_validation = (order_times > validation_start).to_numpy()
-        if is_validation.sum() < 20 or (~is_validation).sum() < 20:
-            raise ValueError("need at least 20 rows both before and inside the validation window")
-
-        specs = [
-            _FeatureSpec(name, FEATURES_BY_NAME[name].kind, FEATURES_BY_NAME[name].levels)
-            for name in config.feature_names
-        ]
-        x = _encode_frame(features, specs)
-        fit_x, fit_y = x[~is_validation], y[~is_validation]
-        val_x, val_y = x[is_validation], y[is_validation]
-        feature_types = ["c" if spec.kind is FeatureKind.CATEGORICAL else "q" for spec in specs]
-
-        def matrix(values: np.ndarray, label: np.ndarray) -> xgb.DMatrix:
-            return xgb.DMatrix(
-                values,
-                label=label,
-                feature_names=list(config.feature_names),
-                feature_types=feature_types,
-                enable_categorical=True,
-                nthread=config.nthread,
-            )
-
-        fit_matrix, val_matrix = matrix(fit_x, fit_y), matrix(val_x, val_y)
-        common = {
-            "tree_method": "hist",
-            "learning_rate": config.learning_rate,
-            "min_child_weight": config.min_child_weight,
-            "subsample": config.subsample,
-            "colsample_bytree": config.colsample_bytree,
-            "reg_lambda": config.reg_lambda,
-            "seed": config.seed,
-            "nthread": config.nthread,
-        }
-        point_params = {**common, "objective": "reg:squarederror", "eval_metric": "mae", "max_depth": config.max_depth}
-        quantile_params = {
-            **common,
-            "objective": "reg:quantileerror",
-            "quantile_alpha": list(QUANTILE_LEVELS),
-            "eval_metric": "quantile",
-            "max_depth": config.quantile_max_depth,
-        }
-        point = _train_early_stopped(point_params, fit_matrix, val_matrix, config)
-        quantile = _train_early_stopped(quantile_params, fit_matrix, val_matrix, config)
-
-        point_val = point.inplace_predict(val_x)
-        raw_val = np.asarray(quantile.inplace_predict(val_x)).reshape(len(val_y), len(QUANTILE_LEVELS))
-        calibration = _calibrate(raw_val, val_y, config)
-        calibrated_val = _apply_calibration(raw_val, calibration)
-        widths = calibrated_val[:, -1] - calibrated_val[:, 0]
-
-        document: dict[str, object] = {
-            "format": ARTIFACT_FORMAT,
-            "format_version": ARTIFACT_FORMAT_VERSION,
-            "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
-            "features": [{"name": s.name, "kind": s.kind.value, "levels": list(s.levels)} for s in specs],
-            "training_config": config.as_dict(),
-            "booster_params": {"point": point_params, "quantile": quantile_params},
-            "quantile_levels": list(QUANTILE_LEVELS),
-            "calibration": asdict(calibration),
-            "confidence": {
-                "meaning": CONFIDENCE_MEANING,
-                "width_percentiles": [
-                    float(v) for v in np.percentile(widths, np.linspace(0, 100, _CONFIDENCE_GRID_POINTS))
-                ],
-            },
-            "ood": _ood_bounds(fit_x, specs, config),
-            "explanation": {
-                "method": "xgboost_treeshap",
-                "unit": "minutes",
-                "top_k": config.explanation_top_k,
-                "output": "point ETA (squared-error booster); base + contributions = eta_minutes",
-            },
-            "training_summary": asdict(
-                TrainingSummary(
-                    fit_rows=len(fit_y),
-                    validation_rows=len(val_y),
-                    validation_start=validation_start.isoformat(),
-                    point_rounds=point.num_boosted_rounds(),
-                    quantile_rounds=quantile.num_boosted_rounds(),
-                    validation_mae=float(np.mean(np.abs(point_val - val_y))),
-                )
-            ),
-            "point_model": _booster_bytes(point),
-            "quantile_model": _booster_bytes(quantile),
-        }
-        return cls(document)
+        return _point_stage(features, target, ordered_at=ordered_at, config=config or TrainingConfig()).finish()
 
     # ----- serialisation -----
 
@@ -434,14 +341,17 @@ class ETAPredictor:
             eta = np.asarray(self._point.inplace_predict(x), dtype=np.float64)
             raw = np.asarray(self._quantile.inplace_predict(x), dtype=np.float64)
             contributions = None
-        quantiles = _apply_calibration(raw.reshape(len(x), len(QUANTILE_LEVELS)), self.calibration)
-        confidence = self._confidence(quantiles[:, -1] - quantiles[:, 0])
+        flags = [self.out_of_range(features) for features in vectors]
+        quantiles = _interval_holding_point(
+            eta, _apply_calibration(raw.reshape(len(x), len(QUANTILE_LEVELS)), self.calibration)
+        )
+        confidence = self._confidence(quantiles, np.array([len(flagged) for flagged in flags]))
         return [
             ETAPrediction(
                 eta_minutes=float(eta[i]),
                 quantiles=QuantileForecast(*(float(q) for q in quantiles[i])),
                 confidence=float(confidence[i]),
-                out_of_range=self.out_of_range(features),
+                out_of_range=flags[i],
                 explanation=self._explanation(contributions[i], features) if contributions is not None else None,
             )
             for i, features in enumerate(vectors)
@@ -451,11 +361,12 @@ class ETAPredictor:
         """Vectorised predictions for many rows (evaluation, batch scoring)."""
         x = _encode_frame(features, self.features)
         raw = np.asarray(self._quantile.inplace_predict(x), dtype=np.float64).reshape(len(x), len(QUANTILE_LEVELS))
-        quantiles = _apply_calibration(raw, self.calibration)
+        eta = np.asarray(self._point.inplace_predict(x), dtype=np.float64)
+        quantiles = _interval_holding_point(eta, _apply_calibration(raw, self.calibration))
         return BatchPrediction(
-            eta_minutes=np.asarray(self._point.inplace_predict(x), dtype=np.float64),
+            eta_minutes=eta,
             quantiles=quantiles,
-            confidence=self._confidence(quantiles[:, -1] - quantiles[:, 0]),
+            confidence=self._confidence(quantiles, self.out_of_range_counts(features)),
         )
 
     def out_of_range(self, features: Mapping[str, FeatureValue]) -> tuple[OutOfRangeFeature, ...]:
@@ -487,11 +398,15 @@ class ETAPredictor:
 
     def out_of_range_mask(self, features: pd.DataFrame) -> np.ndarray:
         """Vectorised `out_of_range` for many rows: True where any feature is out of distribution."""
-        flagged = np.zeros(len(features), dtype=bool)
+        return self.out_of_range_counts(features) > 0
+
+    def out_of_range_counts(self, features: pd.DataFrame) -> np.ndarray:
+        """Vectorised ``len(out_of_range(row))`` for many rows: how many features each row has out of range."""
+        counts = np.zeros(len(features), dtype=np.int64)
         for spec in self.features:
             column = features[spec.name]
             if spec.kind is FeatureKind.CATEGORICAL:
-                flagged |= (column.notna() & ~column.isin(self.seen_levels[spec.name])).to_numpy()
+                counts += (column.notna() & ~column.isin(self.seen_levels[spec.name])).to_numpy()
                 continue
             if spec.name in self.unchecked_features:
                 continue
@@ -499,10 +414,10 @@ class ETAPredictor:
             present = ~np.isnan(values)
             bounds = self.numeric_bounds.get(spec.name)
             if bounds is None:
-                flagged |= present
+                counts += present
             else:
-                flagged |= present & ((values < bounds.lower) | (values > bounds.upper))
-        return flagged
+                counts += present & ((values < bounds.lower) | (values > bounds.upper))
+        return counts
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-row TreeSHAP contributions to the point ETA in minutes; columns: the features, then "base".
@@ -539,9 +454,16 @@ class ETAPredictor:
         other = float(per_feature.sum() - per_feature[ranked].sum())
         return Explanation(base_minutes=base, top=top, other_minutes=other)
 
-    def _confidence(self, widths: np.ndarray) -> np.ndarray:
+    def _confidence(self, quantiles: np.ndarray, out_of_range_counts: np.ndarray) -> np.ndarray:
+        """CONFIDENCE_MEANING, divided by 1 + the number of features out of the training range.
+
+        The interval's width says how sure the model is where it was trained; outside that range its
+        quantile trees extrapolate flat, so a narrow interval there is no evidence of certainty. Each
+        feature outside the range therefore lowers the confidence further (one halves it, two third it).
+        """
+        widths = quantiles[:, -1] - quantiles[:, 0]
         wider = self._confidence_grid[None, :] > widths[:, None]
-        return wider.mean(axis=1)
+        return wider.mean(axis=1) / (1.0 + out_of_range_counts)
 
     def _encode_rows(self, vectors: Sequence[Mapping[str, FeatureValue]]) -> np.ndarray:
         """Feature vectors as a float32 matrix in model order; categorical levels become their level index."""
@@ -557,12 +479,200 @@ class ETAPredictor:
 
 
 @dataclass(frozen=True)
+class _PointStage:
+    """A candidate trained as far as its point booster: enough to rank it by validation MAE.
+
+    `finish` adds the quantile booster, calibration and the artifact document. Ranking candidates on
+    this stage spares the quantile booster (five trees a round, most of the training time) of every
+    candidate that is not kept; the kept one's artifact is byte-identical to training it alone.
+    """
+
+    config: TrainingConfig
+    specs: tuple[_FeatureSpec, ...]
+    fit_x: np.ndarray
+    val_x: np.ndarray
+    val_y: np.ndarray
+    fit_matrix: xgb.DMatrix
+    val_matrix: xgb.DMatrix
+    validation_start: pd.Timestamp
+    point: xgb.Booster
+    point_params: dict[str, object]
+    common_params: dict[str, object]
+    validation_mae: float
+
+    def finish(self) -> ETAPredictor:
+        quantile_params = _quantile_params(self.common_params, self.config)
+        quantile = _train_early_stopped(quantile_params, self.fit_matrix, self.val_matrix, self.config)
+        return artifact_predictor(
+            config=self.config,
+            point=self.point,
+            quantile=quantile,
+            booster_params={"point": self.point_params, "quantile": quantile_params},
+            validation=(self.val_x, self.val_y),
+            validation_start=self.validation_start,
+            fit_rows=self.fit_x.shape[0],
+            ood=_ood_bounds(self.fit_x, self.specs, self.config),
+        )
+
+
+def feature_specs(config: TrainingConfig) -> tuple[_FeatureSpec, ...]:
+    return tuple(
+        _FeatureSpec(name, FEATURES_BY_NAME[name].kind, FEATURES_BY_NAME[name].levels) for name in config.feature_names
+    )
+
+
+def booster_params(config: TrainingConfig) -> tuple[dict[str, object], dict[str, object], dict[str, object]]:
+    """The parameters every booster shares, the point booster's and the quantile booster's."""
+    common = {
+        "tree_method": "hist",
+        "learning_rate": config.learning_rate,
+        "min_child_weight": config.min_child_weight,
+        "subsample": config.subsample,
+        "colsample_bytree": config.colsample_bytree,
+        "reg_lambda": config.reg_lambda,
+        "seed": config.seed,
+        "nthread": config.nthread,
+    }
+    point = {**common, "objective": "reg:squarederror", "eval_metric": "mae", "max_depth": config.max_depth}
+    return common, point, _quantile_params(common, config)
+
+
+def _quantile_params(common: dict[str, object], config: TrainingConfig) -> dict[str, object]:
+    return {
+        **common,
+        "objective": "reg:quantileerror",
+        "quantile_alpha": list(QUANTILE_LEVELS),
+        "eval_metric": "quantile",
+        "max_depth": config.quantile_max_depth,
+    }
+
+
+def artifact_predictor(
+    *,
+    config: TrainingConfig,
+    point: xgb.Booster,
+    quantile: xgb.Booster,
+    booster_params: dict[str, object],
+    validation: tuple[np.ndarray, np.ndarray],
+    validation_start: pd.Timestamp,
+    fit_rows: int,
+    ood: dict[str, object],
+) -> ETAPredictor:
+    """The self-describing artifact of trained boosters: calibration and confidence from the validation rows.
+
+    Shared by local and distributed training, so both yield the one artifact format serving, replay and
+    the registry load.
+    """
+    val_x, val_y = validation
+    specs = feature_specs(config)
+    point_val = point.inplace_predict(val_x)
+    raw_val = np.asarray(quantile.inplace_predict(val_x)).reshape(len(val_y), len(QUANTILE_LEVELS))
+    calibration = _calibrate(raw_val, val_y, config)
+    calibrated_val = _apply_calibration(raw_val, calibration)
+    widths = calibrated_val[:, -1] - calibrated_val[:, 0]
+    document: dict[str, object] = {
+        "format": ARTIFACT_FORMAT,
+        "format_version": ARTIFACT_FORMAT_VERSION,
+        "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
+        "features": [{"name": s.name, "kind": s.kind.value, "levels": list(s.levels)} for s in specs],
+        "training_config": config.as_dict(),
+        "booster_params": booster_params,
+        "quantile_levels": list(QUANTILE_LEVELS),
+        "calibration": asdict(calibration),
+        "confidence": {
+            "meaning": CONFIDENCE_MEANING,
+            "width_percentiles": [
+                float(v) for v in np.percentile(widths, np.linspace(0, 100, _CONFIDENCE_GRID_POINTS))
+            ],
+        },
+        "ood": ood,
+        "explanation": {
+            "method": "xgboost_treeshap",
+            "unit": "minutes",
+            "top_k": config.explanation_top_k,
+            "output": "point ETA (squared-error booster); base + contributions = eta_minutes",
+        },
+        "training_summary": asdict(
+            TrainingSummary(
+                fit_rows=fit_rows,
+                validation_rows=len(val_y),
+                validation_start=validation_start.isoformat(),
+                point_rounds=point.num_boosted_rounds(),
+                quantile_rounds=quantile.num_boosted_rounds(),
+                validation_mae=float(np.mean(np.abs(point_val - val_y))),
+            )
+        ),
+        "point_model": _booster_bytes(point),
+        "quantile_model": _booster_bytes(quantile),
+    }
+    return ETAPredictor(document)
+
+
+def _point_stage(
+    features: pd.DataFrame,
+    target: Sequence[float] | np.ndarray | pd.Series,
+    *,
+    ordered_at: pd.Series,
+    config: TrainingConfig,
+) -> _PointStage:
+    y = np.asarray(target, dtype=np.float64)
+    if len(features) != len(y) or len(features) != len(ordered_at):
+        raise ValueError("features, target and ordered_at must have the same length")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("target contains missing or infinite values")
+    order_times = pd.to_datetime(ordered_at)
+    validation_start = order_times.max() - pd.Timedelta(days=config.validation_days)
+    is_validation = (order_times > validation_start).to_numpy()
+    if is_validation.sum() < 20 or (~is_validation).sum() < 20:
+        raise ValueError("need at least 20 rows both before and inside the validation window")
+
+    specs = feature_specs(config)
+    x = _encode_frame(features, specs)
+    fit_x, fit_y = x[~is_validation], y[~is_validation]
+    val_x, val_y = x[is_validation], y[is_validation]
+    del x
+    feature_types = ["c" if spec.kind is FeatureKind.CATEGORICAL else "q" for spec in specs]
+
+    def matrix(values: np.ndarray, label: np.ndarray) -> xgb.DMatrix:
+        return xgb.DMatrix(
+            values,
+            label=label,
+            feature_names=list(config.feature_names),
+            feature_types=feature_types,
+            enable_categorical=True,
+            nthread=config.nthread,
+        )
+
+    fit_matrix, val_matrix = matrix(fit_x, fit_y), matrix(val_x, val_y)
+    common, point_params, _ = booster_params(config)
+    point = _train_early_stopped(point_params, fit_matrix, val_matrix, config)
+    point_val = point.inplace_predict(val_x)
+    return _PointStage(
+        config=config,
+        specs=specs,
+        fit_x=fit_x,
+        val_x=val_x,
+        val_y=val_y,
+        fit_matrix=fit_matrix,
+        val_matrix=val_matrix,
+        validation_start=validation_start,
+        point=point,
+        point_params=point_params,
+        common_params=common,
+        validation_mae=float(np.mean(np.abs(point_val - val_y))),
+    )
+
+
+@dataclass(frozen=True)
 class CandidateResult:
-    """One candidate configuration tried by `train_best_of`, with its validation MAE."""
+    """One candidate configuration tried by `train_best_of`, with its validation MAE.
+
+    ``sha256`` is the artifact's for the kept candidate; None for the others, which are never finished.
+    """
 
     feature_names: tuple[str, ...]
     validation_mae: float
-    sha256: str
+    sha256: str | None
 
 
 def default_candidates() -> tuple[TrainingConfig, ...]:
@@ -581,19 +691,29 @@ def train_best_of(
     ordered_at: pd.Series,
     candidates: Sequence[TrainingConfig],
 ) -> tuple[ETAPredictor, tuple[CandidateResult, ...]]:
-    """Train every candidate and keep the one with the lowest validation-window MAE.
+    """Rank every candidate by its point booster's validation-window MAE; finish and return the best.
 
     Model selection uses only the validation window inside the training period, never later data; e.g.
     with and without the history features, whose value differs between tenants.
     """
     if not candidates:
         raise ValueError("need at least one candidate configuration")
-    trained = [ETAPredictor.train(features, target, ordered_at=ordered_at, config=config) for config in candidates]
+    # Only the best stage so far is held, so memory does not grow with the number of candidates.
+    best_index, best = 0, _point_stage(features, target, ordered_at=ordered_at, config=candidates[0])
+    maes = [best.validation_mae]
+    for index, config in enumerate(candidates[1:], start=1):
+        stage = _point_stage(features, target, ordered_at=ordered_at, config=config)
+        maes.append(stage.validation_mae)
+        # Strictly lower: on a tie the earlier candidate stays, as min() keeps the first.
+        if stage.validation_mae < best.validation_mae:
+            best_index, best = index, stage
+        del stage
+    model = best.finish()
     results = tuple(
-        CandidateResult(model.config.feature_names, model.summary.validation_mae, model.sha256) for model in trained
+        CandidateResult(config.feature_names, mae, model.sha256 if index == best_index else None)
+        for index, (config, mae) in enumerate(zip(candidates, maes, strict=True))
     )
-    best = min(trained, key=lambda model: model.summary.validation_mae)
-    return best, results
+    return model, results
 
 
 def _encode_frame(features: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> np.ndarray:
@@ -605,8 +725,11 @@ def _encode_frame(features: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> np.n
     for i, spec in enumerate(specs):
         column = features[spec.name]
         if spec.kind is FeatureKind.CATEGORICAL:
-            codes = {level: float(code) for code, level in enumerate(spec.levels)}
-            x[:, i] = column.map(lambda value, codes=codes: codes.get(value, math.nan)).to_numpy(dtype=np.float32)
+            # Looked up once per distinct value, then spread to the rows by their codes; missing is NaN.
+            codes, distinct = pd.factorize(column, use_na_sentinel=True)
+            level_codes = {level: float(code) for code, level in enumerate(spec.levels)}
+            lookup = [level_codes.get(value, math.nan) for value in distinct]
+            x[:, i] = np.array([*lookup, math.nan], dtype=np.float32)[codes]
         else:
             x[:, i] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float32)
     return x
@@ -643,6 +766,21 @@ def _calibrate(raw: np.ndarray, y: np.ndarray, config: TrainingConfig) -> Calibr
     )
 
 
+def _interval_holding_point(eta: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """The quantiles stretched so that p05 <= point ETA <= p95 on every row.
+
+    The point ETA (squared-error booster) and the quantiles (quantile booster) are two models; far outside
+    the training data they can disagree so much that the point falls outside its own interval (an order of
+    400 km got a point below its p05). The interval stretches to hold the point rather than the point
+    moving: the point is what the explanation sums to, and the wider interval states the disagreement
+    honestly (and lowers the confidence with it). Inside the interval nothing changes.
+    """
+    held = quantiles.copy()
+    held[:, 0] = np.minimum(held[:, 0], eta)
+    held[:, -1] = np.maximum(held[:, -1], eta)
+    return held
+
+
 def _apply_calibration(raw: np.ndarray, calibration: Calibration) -> np.ndarray:
     adjusted = raw.astype(np.float64, copy=True)
     adjusted[:, 0] -= calibration.outer_widening
@@ -655,11 +793,19 @@ def _apply_calibration(raw: np.ndarray, calibration: Calibration) -> np.ndarray:
 
 
 def _ood_bounds(x: np.ndarray, specs: Sequence[_FeatureSpec], config: TrainingConfig) -> dict[str, object]:
+    return ood_bounds_of_columns(lambda i: x[:, i], specs, config)
+
+
+def ood_bounds_of_columns(
+    column_of: Callable[[int], np.ndarray], specs: Sequence[_FeatureSpec], config: TrainingConfig
+) -> dict[str, object]:
+    """OOD bounds from the fit rows' encoded columns, fetched one at a time (a distributed matrix need
+    never be whole on one machine, one float32 column is)."""
     numeric_bounds: dict[str, dict[str, float]] = {}
     seen_levels: dict[str, list[str]] = {}
     unchecked: list[str] = []
     for i, spec in enumerate(specs):
-        column = x[:, i].astype(np.float64)
+        column = np.asarray(column_of(i)).astype(np.float64)
         present = column[~np.isnan(column)]
         if spec.kind is FeatureKind.CATEGORICAL:
             seen_levels[spec.name] = [spec.levels[int(code)] for code in np.unique(present)]

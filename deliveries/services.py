@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from core.delivery.quality import assess_quality
-from core.delivery.schema import CleanDelivery, RowResult, normalize_row, read_raw_rows
+from core.delivery.chunks import normalize_chunk
+from core.delivery.quality import completeness_from_counts, distribution_shift, score_quality
+from core.delivery.schema import CleanDelivery, read_raw_chunks
 from deliveries.choices import ImportSource
-from deliveries.constants import BULK_CREATE_BATCH_SIZE, EXISTING_ID_LOOKUP_CHUNK
-from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
+from deliveries.constants import IMPORT_CHUNK_ROWS, SHIFT_REFERENCE_SAMPLE
+from deliveries.models import DataQualityReport, Delivery, ImportBatch
 from deliveries.selectors import deliveries_frame
+from deliveries.staging import ImportStaging
 from tenants.models import Tenant
 
-ProgressWrapper = Callable[[Iterable[tuple[int, dict[str, str]]]], Iterable[tuple[int, dict[str, str]]]]
+# Called with the number of rows of each chunk read, for a progress bar.
+ProgressCallback = Callable[[int], None]
 
 
 @dataclass(frozen=True)
@@ -46,103 +48,70 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _existing_order_ids(tenant: Tenant, order_ids: list[str]) -> set[str]:
-    existing: set[str] = set()
-    for start in range(0, len(order_ids), EXISTING_ID_LOOKUP_CHUNK):
-        chunk = order_ids[start : start + EXISTING_ID_LOOKUP_CHUNK]
-        existing.update(
-            Delivery.objects.filter(tenant=tenant, external_order_id__in=chunk).values_list(
-                "external_order_id", flat=True
-            )
-        )
-    return existing
-
-
 def deliveries_import(
     *,
     tenant: Tenant,
     path: Path,
     source: str = ImportSource.FILE,
     created_by: str = "",
-    progress: ProgressWrapper | None = None,
+    progress: ProgressCallback | None = None,
+    chunk_rows: int = IMPORT_CHUNK_ROWS,
 ) -> ImportOutcome:
-    """Import a delivery-history file for a tenant, all or nothing.
+    """Import a delivery-history file for a tenant, all or nothing, in memory bounded by ``chunk_rows``.
 
-    The whole file is read and normalised before anything is written, so a file with a bad header or
-    unreadable content raises `core.delivery.schema.SchemaError` and leaves the database untouched. Rows
-    that fail validation are stored as `RejectedRow`s of the batch; rows whose order id the tenant
-    already has (or that repeat an earlier line of the file) count as duplicates. Importing the same
-    file again therefore adds nothing. Imports of one tenant are serialised by a row lock on the tenant.
+    The file is read and normalised ``chunk_rows`` rows at a time (`core.delivery.chunks`), each chunk
+    staged in temporary tables (`deliveries.staging`); de-duplication, the quality checks and the insert
+    then run set-wise in the database, all inside one transaction. A file with a bad header or unreadable
+    content, wherever the damage is, raises `core.delivery.schema.SchemaError` and leaves the database
+    untouched. Rows that fail validation are stored as `RejectedRow`s of the batch; rows whose order id
+    the tenant already has (or that repeat an earlier line of the file) count as duplicates. Importing
+    the same file again therefore adds nothing. Imports of one tenant are serialised by a row lock on the
+    tenant. The result does not depend on ``chunk_rows``.
     """
     started_at = timezone.now()
     sha256 = file_sha256(path)
     time_zone = ZoneInfo(tenant.time_zone)
-    rows = read_raw_rows(path)
-    results: list[RowResult] = [
-        normalize_row(raw, line_number=line_number, time_zone=time_zone, now=started_at)
-        for line_number, raw in (progress(rows) if progress else rows)
-    ]
 
     with transaction.atomic():
         Tenant.objects.select_for_update().get(pk=tenant.pk)
         previous = ImportBatch.objects.filter(tenant=tenant, file_sha256=sha256).order_by("started_at").first()
         reference = deliveries_frame(tenant=tenant, sample=True)
-        accepted = [result for result in results if result.delivery is not None]
-        rejected = [result for result in results if result.delivery is None]
-        existing = _existing_order_ids(tenant, [r.delivery.external_order_id for r in accepted])  # type: ignore[union-attr]
-        seen_in_file: set[str] = set()
-        new_rows: list[RowResult] = []
-        duplicates_in_file = 0
-        for result in accepted:
-            order_id = result.delivery.external_order_id  # type: ignore[union-attr]
-            if order_id in seen_in_file:
-                duplicates_in_file += 1
-            elif order_id not in existing:
-                new_rows.append(result)
-            seen_in_file.add(order_id)
-        fixes = Counter(fix for result in new_rows for fix in result.delivery.fixes)  # type: ignore[union-attr]
-
+        staging = ImportStaging(connection)
+        rows_read = rows_rejected = 0
+        present: Counter[str] = Counter()
+        for chunk in read_raw_chunks(path, chunk_rows=chunk_rows):
+            normalized = normalize_chunk(chunk, time_zone=time_zone, now=started_at)
+            staging.add(normalized)
+            rows_read += normalized.rows
+            rows_rejected += len(normalized.rejected)
+            present.update(normalized.present)
+            if progress is not None:
+                progress(normalized.rows)
+        counts = staging.count(tenant_id=tenant.pk)
+        quality = score_quality(
+            rows_read=rows_read,
+            rows_rejected=rows_rejected,
+            duplicates_in_file=counts.duplicates_in_file,
+            completeness=completeness_from_counts(present, rows_read=rows_read),
+            outliers=staging.outliers(),
+            shift=distribution_shift(staging.sample(size=SHIFT_REFERENCE_SAMPLE), reference),
+        )
         batch = ImportBatch.objects.create(
             tenant=tenant,
             source=source,
             file_name=path.name,
             file_sha256=sha256,
-            rows_read=len(results),
-            rows_imported=len(new_rows),
-            rows_rejected=len(rejected),
-            rows_duplicate=len(accepted) - len(new_rows),
-            normalisations=dict(sorted(fixes.items())),
+            rows_read=rows_read,
+            rows_imported=counts.new,
+            rows_rejected=rows_rejected,
+            rows_duplicate=counts.duplicates,
+            normalisations=dict(sorted(counts.fixes.items())),
             started_at=started_at,
             finished_at=started_at,  # set below, once the rows are in
             created_by=created_by,
         )
-        Delivery.objects.bulk_create(
-            (
-                Delivery(tenant=tenant, import_batch=batch, **_model_fields(result.delivery))  # type: ignore[arg-type]
-                for result in new_rows
-            ),
-            batch_size=BULK_CREATE_BATCH_SIZE,
-        )
-        RejectedRow.objects.bulk_create(
-            (
-                RejectedRow(
-                    batch=batch,
-                    line_number=result.line_number,
-                    errors=[{"column": e.column, "reason": e.reason} for e in result.errors],
-                    raw=result.raw,
-                )
-                for result in rejected
-            ),
-            batch_size=BULK_CREATE_BATCH_SIZE,
-        )
-        accepted_frame = pd.DataFrame([result.delivery.as_dict() for result in accepted])  # type: ignore[union-attr]
-        quality = assess_quality(
-            raw_rows=[result.raw for result in results],
-            accepted=accepted_frame,
-            rows_rejected=len(rejected),
-            duplicates_in_file=duplicates_in_file,
-            reference=reference,
-        )
+        staging.insert(tenant_id=tenant.pk, batch_id=batch.pk)
+        staging.drop()
         report = DataQualityReport.objects.create(
             batch=batch,
             score=quality.score,

@@ -153,6 +153,17 @@ if TRAINING_STALE_AFTER_MINUTES <= TRAINING_TIME_LIMIT_MINUTES + 1:
         "TRAINING_STALE_AFTER_MINUTES: must be longer than TRAINING_TIME_LIMIT_MINUTES + 1 (the hard limit), "
         "or a training still running would be marked failed"
     )
+# Where training runs: "local" (this process) or "dask" (xgboost.dask on the
+# cluster whose scheduler is DASK_SCHEDULER_ADDRESS, e.g. tcp://dask-scheduler:8786; its workers must see
+# ARTIFACT_ROOT, where the training snapshot is written). DASK_TRAINING_PARTITIONS fixes how the snapshot is cut:
+# a version is byte-identical on reproduction for the same partition and worker counts (docs/scale.md).
+TRAINING_ENGINE = env_str("TRAINING_ENGINE", "local")
+if TRAINING_ENGINE not in {"local", "dask"}:
+    raise ImproperlyConfigured(f"TRAINING_ENGINE: expected local or dask, got {TRAINING_ENGINE!r}")
+DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS", "")
+if TRAINING_ENGINE == "dask" and not DASK_SCHEDULER_ADDRESS:
+    raise ImproperlyConfigured("DASK_SCHEDULER_ADDRESS: required when TRAINING_ENGINE=dask")
+DASK_TRAINING_PARTITIONS = env_int("DASK_TRAINING_PARTITIONS", 16, minimum=1)
 CELERY_BEAT_SCHEDULE["fail-stale-training"] = {
     "task": "registry.tasks.model_versions_fail_stale_task",
     "schedule": timedelta(minutes=5),
@@ -356,6 +367,19 @@ DELIVERY_HISTORY_PATH = Path(
 
 # Model artifacts (checksummed files) and the MLflow tracking store; both default to local folders.
 ARTIFACT_ROOT = Path(env_str("ARTIFACT_ROOT", str(VAR_DIR / "artifacts")))
+# The prediction audit's retention (predictions/audit_lifecycle.py, docs/scale.md): on PostgreSQL the audit is
+# partitioned by month, partitions are created ahead daily, and a month older than AUDIT_RETENTION_MONTHS (0: never)
+# is exported to a Parquet file under AUDIT_ARCHIVE_ROOT, recorded with its sha256, and detached from the table.
+AUDIT_ARCHIVE_ROOT = Path(env_str("AUDIT_ARCHIVE_ROOT", str(VAR_DIR / "audit-archive")))
+AUDIT_RETENTION_MONTHS = env_int("AUDIT_RETENTION_MONTHS", 13, minimum=0)
+CELERY_BEAT_SCHEDULE["audit-partitions"] = {
+    "task": "predictions.tasks.audit_partitions_maintain_task",
+    "schedule": crontab(hour=0, minute=20),
+}
+CELERY_BEAT_SCHEDULE["audit-retention"] = {
+    "task": "predictions.tasks.audit_retention_task",
+    "schedule": crontab(hour=3, minute=40),
+}
 # MLflow 3 keeps its file store in maintenance mode, so the local default is its SQLite backend.
 MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow.db'}")
 MLFLOW_ARTIFACT_LOCATION = env_str("MLFLOW_ARTIFACT_LOCATION", (VAR_DIR / "mlartifacts").as_uri())

@@ -8,8 +8,9 @@ from intellilog.views import landing
 from monitoring.views import metrics_view
 
 api_v1 = [
-    path("", include("deliveries.api.urls")),
+    # Before deliveries: its router would take deliveries/outcomes for the order id "outcomes".
     path("", include("predictions.api.urls")),
+    path("", include("deliveries.api.urls")),
     path("", include("registry.api.urls")),
     path("", include("monitoring.api.urls")),
     path("", include("routing.api.urls")),

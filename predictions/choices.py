@@ -8,3 +8,4 @@ class PredictionSource(models.TextChoices):
 
     API = "api", "API, one order"
     BATCH_API = "batch_api", "API, batch"
+    SIMULATION = "simulation", "simulate_traffic replay"

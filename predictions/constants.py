@@ -13,3 +13,15 @@ MAX_DISTANCE_KM = 500.0
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 # A refused batch file names this many invalid rows in its error (the count says how many there are).
 BATCH_ERRORS_SHOWN = 5
+# An idempotency key answers retries for this many days, then may be used again. Retries come within minutes;
+# a bounded window lets the lookup read the latest partitions only (the audit is partitioned by month). The
+# PostgreSQL trigger that keeps keys unique reads this value when its migration runs: change it with a migration
+# that reinstalls the trigger (`predictions.partitions.audit_keys_install`).
+IDEMPOTENCY_WINDOW_DAYS = 7
+# The audit's monthly partitions are created this many months ahead of the current one (beat, daily).
+AUDIT_PARTITION_MONTHS_AHEAD = 3
+
+# Bulk outcomes (predictions/outcomes.py): rows judged per chunk (two queries and one COPY each), and how many
+# rejected rows a report lists (all are counted).
+OUTCOME_CHUNK_ROWS = 20_000
+OUTCOME_REJECTIONS_KEPT = 1000

@@ -25,8 +25,13 @@ class PredictionAudit(TenantOwned, AppendOnlyModel):
     freshness, and ``response`` the body returned. `replay_prediction` recomputes the outputs from
     ``features`` with ``model_version`` and compares them with ``response``.
 
-    An idempotency key, when given, is unique per tenant: a retried request finds its row and gets the
-    stored response back (``request_sha256`` tells a retry from a different request under the same key).
+    An idempotency key, when given, is unique per tenant for `IDEMPOTENCY_WINDOW_DAYS`: a retried request
+    finds its row and gets the stored response back (``request_sha256`` tells a retry from a different request
+    under the same key).
+
+    On PostgreSQL the table is partitioned by month of ``created_at`` (`predictions.partitions`): the database
+    key is ``(id, created_at)``, key uniqueness is kept by a trigger, and no foreign key constraint points at
+    the table (relations to it are declared with ``db_constraint=False``).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -52,19 +57,20 @@ class PredictionAudit(TenantOwned, AppendOnlyModel):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["tenant", "idempotency_key"],
-                condition=models.Q(idempotency_key__isnull=False),
-                name="prediction_audit_unique_idempotency_key",
-            )
-        ]
         indexes = [
             # Monitoring reads the last hour of one tenant's traffic, per serving version.
             models.Index(fields=["tenant", "model_version", "created_at"], name="audit_tenant_version_time_idx"),
             models.Index(fields=["tenant", "created_at"], name="audit_tenant_time_idx"),
             # Outcomes and the admin find an order's predictions.
             models.Index(fields=["tenant", "order_id"], name="audit_tenant_order_idx"),
+            # A retry finds its stored prediction; only keyed requests have an entry.
+            models.Index(
+                fields=["tenant", "idempotency_key", "created_at"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="audit_tenant_idempotency_idx",
+            ),
+            # The admin finds a request id from a log line.
+            models.Index(fields=["request_id"], name="audit_request_idx"),
         ]
 
     def __str__(self) -> str:
@@ -78,7 +84,8 @@ class PredictionOutcome(TenantOwned, AppendOnlyModel):
     without re-joining on order ids. ``error_minutes`` is predicted minus actual (positive = too slow).
     """
 
-    audit = models.OneToOneField(PredictionAudit, on_delete=models.PROTECT, related_name="outcome")
+    # No database constraint: the audit is partitioned, and PostgreSQL cannot reference its `id` alone.
+    audit = models.OneToOneField(PredictionAudit, on_delete=models.PROTECT, related_name="outcome", db_constraint=False)
     delivery = models.ForeignKey("deliveries.Delivery", on_delete=models.PROTECT, related_name="+")
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
     actual_minutes = models.FloatField()
@@ -131,7 +138,10 @@ class ShadowPrediction(TenantOwned, AppendOnlyModel):
     so a task that runs twice scores nothing twice.
     """
 
-    audit = models.ForeignKey(PredictionAudit, on_delete=models.PROTECT, related_name="shadow_predictions")
+    # No database constraint, as for outcomes: the audit is partitioned.
+    audit = models.ForeignKey(
+        PredictionAudit, on_delete=models.PROTECT, related_name="shadow_predictions", db_constraint=False
+    )
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
     artifact_sha256 = models.CharField(max_length=64)
     predicted_eta_minutes = models.FloatField()
@@ -152,3 +162,26 @@ class ShadowPrediction(TenantOwned, AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"shadow {self.audit_id}: {self.predicted_eta_minutes:.1f} min by {self.model_version}"
+
+
+class PredictionAuditArchive(AppendOnlyModel):
+    """One month of the prediction audit exported to a Parquet file and detached from the table (retention).
+
+    The only way an audit row leaves the table: the month's partition is written whole to ``path`` (relative
+    to AUDIT_ARCHIVE_ROOT), its ``sha256`` and row count recorded here, and the partition detached and dropped
+    in the same transaction. `replay_prediction` still finds an archived row, after checking the file's sha256.
+    """
+
+    month = models.DateField(unique=True, help_text="first day of the month (UTC)")
+    path = models.CharField(max_length=500)
+    sha256 = models.CharField(max_length=64)
+    rows = models.PositiveBigIntegerField()
+    size_bytes = models.PositiveBigIntegerField()
+    archived_at = models.DateTimeField(default=timezone.now)
+    archived_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"prediction audit {self.month:%Y-%m}: {self.rows} rows in {self.path}"

@@ -40,12 +40,13 @@ from features.tasks import features_apply_outcome_task
 from intellilog.tracing import span, traced
 from monitoring import metrics
 from predictions.choices import PredictionSource
-from predictions.constants import BATCH_ERRORS_SHOWN
+from predictions.constants import BATCH_ERRORS_SHOWN, IDEMPOTENCY_WINDOW_DAYS
 from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
 from predictions.selectors import ServingModel, serving_model
 from predictions.shadow import shadow_scoring_enqueue
 from registry.artifacts import ArtifactError
+from registry.models import ModelVersion
 from registry.training import Progress, model_version_load
 from tenants.models import Tenant
 
@@ -166,7 +167,13 @@ def serving_models_preload(*, heartbeat: Callable[[], None] | None = None) -> li
 
 
 def _stored_replay(tenant: Tenant, idempotency_key: str, digest: str) -> ServedPrediction | None:
-    audit = PredictionAudit.objects.filter(tenant=tenant, idempotency_key=idempotency_key).first()
+    # Keys are live for the window only, so the lookup reads the latest month partitions, never the year.
+    live_since = timezone.now() - dt.timedelta(days=IDEMPOTENCY_WINDOW_DAYS)
+    audit = (
+        PredictionAudit.objects.filter(tenant=tenant, idempotency_key=idempotency_key, created_at__gte=live_since)
+        .order_by("-created_at")
+        .first()
+    )
     if audit is None:
         return None
     if audit.request_sha256 != digest:
@@ -209,6 +216,8 @@ def _build_audit(
         is_ood=not prediction.is_in_distribution,
         response={},
         latency_ms=0.0,
+        # Read from the same clock as the idempotency window, not the field's default.
+        created_at=timezone.now(),
     )
     latency_ms = (time.perf_counter() - started) * 1000.0
     audit.latency_ms = latency_ms
@@ -388,7 +397,7 @@ class RecordedOutcome:
     created: bool
 
 
-def _outcome_delivery(
+def outcome_instants_check(
     order: OrderInput,
     *,
     delivery_minutes: float | None,
@@ -451,7 +460,7 @@ def prediction_outcome_record(
     if not audits:
         raise UnknownOrder(f"no prediction was served for order {order_id!r}")
     order = OrderInput.from_json(audits[-1].order)
-    minutes, picked_at = _outcome_delivery(
+    minutes, picked_at = outcome_instants_check(
         order, delivery_minutes=delivery_minutes, delivered_at=delivered_at, picked_at=picked_at
     )
     age = driver_age if driver_age is not None else order.courier_age
@@ -466,7 +475,9 @@ def prediction_outcome_record(
                 )
             outcomes = list(PredictionOutcome.objects.filter(tenant=tenant, delivery=existing))
             return RecordedOutcome(delivery=existing, outcomes=outcomes, created=False)
-        delivery = delivery_record_outcome(tenant=tenant, delivery=_clean_delivery(order, picked_at, minutes, int(age)))
+        delivery = delivery_record_outcome(
+            tenant=tenant, delivery=outcome_delivery_build(order, picked_at, minutes, int(age))
+        )
         outcomes = PredictionOutcome.objects.bulk_create(
             PredictionOutcome(
                 tenant=tenant,
@@ -488,7 +499,8 @@ def prediction_outcome_record(
     return RecordedOutcome(delivery=delivery, outcomes=outcomes, created=True)
 
 
-def _clean_delivery(order: OrderInput, picked_at: dt.datetime, minutes: float, age: int) -> CleanDelivery:
+def outcome_delivery_build(order: OrderInput, picked_at: dt.datetime, minutes: float, age: int) -> CleanDelivery:
+    """The delivery to store for a predicted order's outcome (one report or a bulk row: the same row)."""
     if order.pickup_latitude is None:
         # A distance-only order is stored the way the history stores placeholder locations: the store at
         # (0, 0), flagged unusable, and the drop due east along the equator at exactly that distance, so
@@ -515,6 +527,89 @@ def _clean_delivery(order: OrderInput, picked_at: dt.datetime, minutes: float, a
         area=order.area,
         delivery_minutes=minutes,
     )
+
+
+@dataclass(frozen=True)
+class SimulatedOrder:
+    """One order of a simulated replay (`monitoring.simulation`): its vector, prediction and simulated time."""
+
+    order_id: str
+    order: dict[str, object]
+    features: dict[str, object]
+    prediction: ETAPrediction
+    ordered_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class SimulatedOutcome:
+    """A simulated order's delivery time, reported when the delivery ends in simulated time."""
+
+    audit: PredictionAudit
+    delivery_id: int
+    actual_minutes: float
+    reported_at: dt.datetime
+
+
+def simulated_predictions_record(
+    *, tenant: Tenant, version: ModelVersion, request_id: str, orders: Sequence[SimulatedOrder]
+) -> list[PredictionAudit]:
+    """Audit simulated orders as `version` served them, stamped with their simulated instants.
+
+    The rows carry source ``simulation``, so a person reading the audit or the reports can tell replayed
+    traffic from real traffic; everything else is what serving would have stored for the same vector.
+    """
+    audits = []
+    for item in orders:
+        outputs = prediction_outputs(item.prediction)
+        audit = PredictionAudit(
+            tenant=tenant,
+            source=PredictionSource.SIMULATION,
+            request_id=request_id,
+            order_id=item.order_id,
+            request_sha256=request_sha256(item.order),
+            request=json_safe(dict(item.order)),
+            order=json_safe(dict(item.order)),
+            features=json_safe(dict(item.features)),
+            feature_freshness={},
+            used_fallback=False,
+            model_version=version,
+            artifact_sha256=version.artifact_sha256,
+            predicted_eta_minutes=item.prediction.eta_minutes,
+            quantiles=json_safe(asdict(item.prediction.quantiles)),
+            confidence_score=item.prediction.confidence,
+            is_ood=not item.prediction.is_in_distribution,
+            response={},
+            latency_ms=0.0,
+            created_at=item.ordered_at,
+        )
+        audit.response = {
+            "order_id": item.order_id,
+            **outputs,
+            "model_version": version.version,
+            "model_name": version.registered_model.name,
+            "artifact_sha256": version.artifact_sha256,
+            "audit_id": str(audit.id),
+            "request_id": request_id,
+        }
+        audits.append(audit)
+    return PredictionAudit.objects.bulk_create(audits)
+
+
+def simulated_outcomes_record(*, outcomes: Sequence[SimulatedOutcome]) -> int:
+    """Join simulated outcomes to their audits, as `prediction_outcome_record` does for reported ones."""
+    rows = [
+        PredictionOutcome(
+            tenant_id=outcome.audit.tenant_id,
+            audit=outcome.audit,
+            delivery_id=outcome.delivery_id,
+            model_version_id=outcome.audit.model_version_id,
+            actual_minutes=outcome.actual_minutes,
+            error_minutes=outcome.audit.predicted_eta_minutes - outcome.actual_minutes,
+            reported_at=outcome.reported_at,
+        )
+        for outcome in outcomes
+    ]
+    return len(PredictionOutcome.objects.bulk_create(rows))
 
 
 class BatchInputError(ValueError):

@@ -1,9 +1,11 @@
-"""Continuous-learning tasks: shadow scoring, the A/B evaluation's looks, and the post-promotion watch."""
+"""Continuous-learning tasks (shadow scoring, the A/B evaluation's looks, the post-promotion watch) and the
+audit table's upkeep (partitions ahead, retention)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from predictions.audit_lifecycle import audit_partitions_maintain, audit_retention_run
 from predictions.champion_watch import champion_watch_run
 from predictions.shadow import shadow_evaluation_run, shadow_predictions_score
 from registry.choices import Alias
@@ -56,3 +58,21 @@ def champion_watch_all_tenants_task() -> list[int]:
     for tenant_id in tenant_ids:
         champion_watch_task.delay(tenant_id)
     return tenant_ids
+
+
+@shared_task(name="predictions.tasks.audit_partitions_maintain_task")
+def audit_partitions_maintain_task() -> list[str]:
+    """The beat entry (daily): the audit's partitions for this month and the next ones; returns the months created.
+
+    Safe to run twice: an existing partition is left as it is.
+    """
+    return [f"{month:%Y-%m}" for month in audit_partitions_maintain().created]
+
+
+@shared_task(name="predictions.tasks.audit_retention_task")
+def audit_retention_task() -> list[str]:
+    """The beat entry (daily): archive the audit's months older than AUDIT_RETENTION_MONTHS; returns them.
+
+    Safe to run twice: an archived month is no longer a partition, so it is not archived again.
+    """
+    return [f"{archive.month:%Y-%m}" for archive in audit_retention_run()]

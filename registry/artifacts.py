@@ -8,7 +8,12 @@ import os
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 from django.conf import settings
+
+from core.delivery.columnar import file_sha256, snapshot_write
+
+SNAPSHOT_PREFIX = "training-rows-"
 
 
 class ArtifactError(RuntimeError):
@@ -69,3 +74,32 @@ def artifact_dir_discard(*, relative_dir: str) -> list[str]:
     with contextlib.suppress(OSError):  # not empty: something else lives there, leave it
         directory.rmdir()
     return removed
+
+
+def snapshot_file_write(*, relative_dir: str, history: pd.DataFrame) -> tuple[str, str]:
+    """Freeze a version's training rows as Parquet beside its artifact; returns (relative path, sha256).
+
+    Written once to a temporary name, then renamed to its content hash, as `artifact_write` does.
+    """
+    directory = Path(settings.ARTIFACT_ROOT) / relative_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=directory, suffix=".parquet", delete=False) as handle:
+        temporary = Path(handle.name)
+    sha256 = snapshot_write(history, temporary)
+    relative_path = f"{relative_dir}/{SNAPSHOT_PREFIX}{sha256}.parquet"
+    os.replace(temporary, Path(settings.ARTIFACT_ROOT) / relative_path)
+    return relative_path, sha256
+
+
+def snapshot_file_path(*, relative_path: str, expected_sha256: str) -> Path:
+    """The path of a training snapshot whose bytes match the recorded hash; otherwise `ArtifactError`."""
+    path = Path(settings.ARTIFACT_ROOT) / relative_path
+    if not path.is_file():
+        raise ArtifactError(f"training snapshot {relative_path} is missing from {settings.ARTIFACT_ROOT}")
+    actual = file_sha256(path)
+    if actual != expected_sha256:
+        raise ArtifactError(
+            f"training snapshot {relative_path} fails its checksum: recorded {expected_sha256[:12]}…, "
+            f"found {actual[:12]}…"
+        )
+    return path

@@ -65,6 +65,7 @@ PROBES: dict[str, Probe] = {
     "delivery-list": Probe("/api/v1/deliveries", Kind.COLLECTION, row_key="order_id"),
     "delivery-detail": Probe("/api/v1/deliveries/{b}", Kind.DETAIL, target="order_id"),
     "delivery-outcome": Probe("/api/v1/deliveries/{b}/outcome", Kind.DETAIL, target="predicted_order_id"),
+    "delivery-outcomes": Probe("/api/v1/deliveries/outcomes", Kind.CREATE),
     "import-batch-list": Probe("/api/v1/import-batches", Kind.COLLECTION, row_key="id"),
     "import-batch-detail": Probe("/api/v1/import-batches/{b}", Kind.DETAIL, target="import_batch_id"),
     "model-version-list": Probe("/api/v1/models/versions", Kind.COLLECTION, row_key="version"),
@@ -488,6 +489,18 @@ def test_tenant_a_cannot_see_or_change_anything_of_tenant_b(world: World) -> Non
     if RoutePlan.objects.get(pk=plan.json()["id"]).tenant_id != world.a.tenant.pk:
         failures.append("A's route plan was stored under another tenant")
 
+    # Outcomes in bulk for B's predicted (and reported) order: to A it is an order never predicted, a row refused.
+    (_, b_first_order) = world.b_keyed[0]
+    bulk = world.a.post(
+        "/api/v1/deliveries/outcomes",
+        json={"outcomes": [{"order_id": b_first_order["order_id"], "delivery_minutes": 30}]},
+    )
+    requests_made += 1
+    if bulk.status_code != 200 or bulk.json()["recorded"] != 0 or bulk.json()["rejections"][0]["field"] != "order_id":
+        failures.append(
+            f"A's bulk outcome for B's order was not refused as unknown: {bulk.status_code} {bulk.text[:200]}"
+        )
+
     info = world.a.get("/api/v1/models/info")
     requests_made += 1
     shown = info.json() if info.status_code == 200 else {}
@@ -500,7 +513,7 @@ def test_tenant_a_cannot_see_or_change_anything_of_tenant_b(world: World) -> Non
     assert set(PredictionAudit.objects.filter(tenant=world.b.tenant).values_list("pk", flat=True)) == b_audits
 
     assert not failures, "\n".join(failures)
-    # 24 URL names x 7 methods, detail ones twice (B's id and a missing id), plus lists and creates.
+    # 25 URL names x 7 methods, detail ones twice (B's id and a missing id), plus lists and creates.
     assert requests_made >= len(PROBES) * len(METHODS)
 
 

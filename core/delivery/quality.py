@@ -18,7 +18,7 @@ modified z = 0.6745 * (x - median) / MAD, with 3.5 their recommended cut-off.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -89,14 +89,18 @@ def robust_outliers(values: pd.Series) -> OutlierSummary:
 
 
 def completeness_by_column(raw_rows: Sequence[dict[str, str]]) -> dict[str, float]:
-    if not raw_rows:
+    present = {
+        column: sum((raw.get(column) or "").strip().lower() not in MISSING_TOKENS for raw in raw_rows)
+        for column in RAW_COLUMNS
+    }
+    return completeness_from_counts(present, rows_read=len(raw_rows))
+
+
+def completeness_from_counts(present: Mapping[str, int], *, rows_read: int) -> dict[str, float]:
+    """`completeness_by_column` from per-column counts of non-missing values, for files read in chunks."""
+    if not rows_read:
         return dict.fromkeys(RAW_COLUMNS, 0.0)
-    present = dict.fromkeys(RAW_COLUMNS, 0)
-    for raw in raw_rows:
-        for column in RAW_COLUMNS:
-            if (raw.get(column) or "").strip().lower() not in MISSING_TOKENS:
-                present[column] += 1
-    return {column: count / len(raw_rows) for column, count in present.items()}
+    return {column: present.get(column, 0) / rows_read for column in RAW_COLUMNS}
 
 
 def total_variation(current: pd.Series, reference: pd.Series) -> float:
@@ -137,15 +141,31 @@ def assess_quality(
     reference: pd.DataFrame | None,
 ) -> QualityResult:
     """Score one batch: `raw_rows` as read, `accepted` the clean deliveries (schema.CleanDelivery columns)."""
-    rows_read = len(raw_rows)
-    validity = (rows_read - rows_rejected) / rows_read if rows_read else 0.0
-    completeness = completeness_by_column(raw_rows)
     numeric = derived_numeric_frame(accepted) if not accepted.empty else pd.DataFrame(columns=NUMERIC_COLUMNS)
-    outliers = {column: robust_outliers(numeric[column]) for column in NUMERIC_COLUMNS}
+    return score_quality(
+        rows_read=len(raw_rows),
+        rows_rejected=rows_rejected,
+        duplicates_in_file=duplicates_in_file,
+        completeness=completeness_by_column(raw_rows),
+        outliers={column: robust_outliers(numeric[column]) for column in NUMERIC_COLUMNS},
+        shift=distribution_shift(accepted, reference),
+    )
+
+
+def score_quality(
+    *,
+    rows_read: int,
+    rows_rejected: int,
+    duplicates_in_file: int,
+    completeness: dict[str, float],
+    outliers: dict[str, OutlierSummary],
+    shift: dict[str, dict[str, float]],
+) -> QualityResult:
+    """The score from a batch's checks, however they were computed (in memory, or set-wise by an importer)."""
+    validity = (rows_read - rows_rejected) / rows_read if rows_read else 0.0
     checked = sum(summary.checked for summary in outliers.values())
     outlier_share = sum(summary.count for summary in outliers.values()) / checked if checked else 0.0
     duplicate_share = duplicates_in_file / rows_read if rows_read else 0.0
-    shift = distribution_shift(accepted, reference)
     components = {
         "validity": validity,
         "completeness": float(np.mean(list(completeness.values()))),

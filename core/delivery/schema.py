@@ -342,12 +342,28 @@ def open_text(path: Path) -> io.TextIOBase:
     return open(path, encoding="utf-8", newline="")
 
 
-def read_raw_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """Yield (line number, raw row) from a delivery-history file; line 1 is the header.
+@dataclass(frozen=True)
+class RawChunk:
+    """Consecutive rows of a delivery-history file as read: one list of raw strings per column.
 
-    Raises `SchemaError` for a missing or unexpected header, undecodable bytes, broken gzip, or a row
-    with the wrong number of fields, so that callers can refuse the whole file before writing anything.
+    ``header`` is the file's column order (every name in `RAW_COLUMNS`, in any order); ``line_numbers``
+    holds each row's line in the file (line 1 is the header; blank lines are skipped, not numbered anew).
     """
+
+    header: tuple[str, ...]
+    line_numbers: list[int]
+    columns: dict[str, tuple[str, ...]]
+
+    def __len__(self) -> int:
+        return len(self.line_numbers)
+
+    def raw(self, index: int) -> dict[str, str]:
+        """Row ``index`` of the chunk as `read_raw_rows` yields it (the file's column order)."""
+        return {name: self.columns[name][index] for name in self.header}
+
+
+def _records(path: Path) -> Iterator[tuple[list[str], int, list[str]]]:
+    """Yield (header, line number, values) per data row; every way a file can be unreadable is a SchemaError."""
     try:
         with open_text(path) as handle:
             reader = csv.reader(handle)
@@ -365,16 +381,50 @@ def read_raw_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
                     parts.append(f"unexpected columns: {', '.join(unexpected)}")
                 raise SchemaError(f"{path}: wrong header ({'; '.join(parts)})")
             for values in reader:
-                line_number = reader.line_num
                 if not values:
                     continue
                 if len(values) != len(header):
                     raise SchemaError(
-                        f"{path}: line {line_number} has {len(values)} fields, the header has {len(header)}"
+                        f"{path}: line {reader.line_num} has {len(values)} fields, the header has {len(header)}"
                     )
-                yield line_number, dict(zip(header, values, strict=True))
+                yield header, reader.line_num, values
     except (UnicodeDecodeError, gzip.BadGzipFile, zlib.error, EOFError, csv.Error) as exc:
         raise SchemaError(f"{path}: unreadable content ({exc})") from exc
+
+
+def read_raw_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line number, raw row) from a delivery-history file; line 1 is the header.
+
+    Raises `SchemaError` for a missing or unexpected header, undecodable bytes, broken gzip, or a row
+    with the wrong number of fields, so that callers can refuse the whole file before writing anything.
+    """
+    for header, line_number, values in _records(path):
+        yield line_number, dict(zip(header, values, strict=True))
+
+
+def read_raw_chunks(path: Path, *, chunk_rows: int) -> Iterator[RawChunk]:
+    """`read_raw_rows` in chunks of at most ``chunk_rows`` rows, as columns: memory bounded by the chunk.
+
+    Raises `SchemaError` as `read_raw_rows` does, once the chunk holding the damage is reached: a caller
+    that must write nothing for a broken file writes inside a transaction it can roll back.
+    """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+    header: list[str] = []
+    line_numbers: list[int] = []
+    rows: list[list[str]] = []
+    for header, line_number, values in _records(path):
+        line_numbers.append(line_number)
+        rows.append(values)
+        if len(rows) == chunk_rows:
+            yield _chunk(header, line_numbers, rows)
+            line_numbers, rows = [], []
+    if rows:
+        yield _chunk(header, line_numbers, rows)
+
+
+def _chunk(header: list[str], line_numbers: list[int], rows: list[list[str]]) -> RawChunk:
+    return RawChunk(tuple(header), line_numbers, dict(zip(header, zip(*rows, strict=True), strict=True)))
 
 
 def load_clean_frame(

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.delivery.schema import SchemaError
+from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
 from core.tests.delivery.rows import raw_row, write_rows
 from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
 from deliveries.selectors import deliveries_frame, tenant_quality_gate
@@ -199,3 +202,75 @@ def test_gate_fails_when_a_contributing_batch_scores_below_the_threshold(tmp_pat
     assert not verdict.passes
     assert f"batch #{outcome.batch.pk} scored" in verdict.reason
     assert not tenant_quality_gate(tenant=TenantFactory()).passes
+
+
+def imported_state(tenant) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Everything an import stores for a tenant, without ids and times."""
+    batches = ImportBatch.objects.filter(tenant=tenant).order_by("pk")
+    return {
+        "batches": list(
+            batches.values_list(
+                "rows_read", "rows_imported", "rows_rejected", "rows_duplicate", "normalisations", "file_sha256"
+            )
+        ),
+        "reports": list(
+            DataQualityReport.objects.filter(batch__tenant=tenant)
+            .order_by("batch")
+            .values_list("score", "validity", "completeness", "outliers", "duplicate_share", "distribution_shift")
+        ),
+        "rejected": list(
+            RejectedRow.objects.filter(batch__tenant=tenant).order_by("batch", "line_number").values_list(
+                "line_number", "errors", "raw"
+            )
+        ),
+        # In id order: the rows go in in file order, whatever the chunk size.
+        "deliveries": list(
+            Delivery.objects.filter(tenant=tenant)
+            .order_by("pk")
+            .values_list(
+                "external_order_id", "courier_rating", "pickup_latitude", "has_usable_coordinates", "ordered_at",
+                "picked_at", "weather", "area", "delivery_minutes",
+            )
+        ),
+    }  # fmt: skip
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(chunk_rows=st.integers(min_value=1, max_value=40), seed=st.integers(min_value=0, max_value=3))
+def test_result_does_not_depend_on_the_chunk_size(tmp_path: Path, chunk_rows: int, seed: int) -> None:
+    """A file read in many small chunks stores exactly what one chunk stores, duplicates across chunks included."""
+    path = write_synthetic_file(tmp_path / f"h{seed}.csv.gz", SyntheticConfig(rows=150, seed=seed, days=3))
+    repeats = write_rows(
+        tmp_path / f"r{seed}.csv",
+        [raw_row(order_id=f"0x{i % 7}", courier_rating="6" if i % 5 == 0 else "4.5") for i in range(30)],
+    )
+    whole, chunked = TenantFactory(), TenantFactory()
+
+    for tenant, rows in ((whole, 10_000), (chunked, chunk_rows)):
+        for file in (path, repeats, path):
+            deliveries_import(tenant=tenant, path=file, chunk_rows=rows)
+
+    assert imported_state(chunked) == imported_state(whole)
+    assert imported_state(whole)["batches"][2][1] == 0  # the third import only repeats the first
+
+
+def test_damage_in_the_last_chunk_writes_nothing_from_the_chunks_before(tmp_path: Path) -> None:
+    tenant = TenantFactory()
+    path = write_rows(tmp_path / "broken.csv", [raw_row(order_id=f"0x{i}") for i in range(50)])
+    with open(path, "a") as handle:
+        handle.write("0xdead,too,few,fields\n")
+    read: list[int] = []
+
+    with pytest.raises(SchemaError, match="line 52 has 4 fields"):
+        deliveries_import(tenant=tenant, path=path, chunk_rows=8, progress=read.append)
+
+    assert read == [8] * 6  # six chunks were staged before the damage was reached
+    assert stored_counts(tenant) == (0, 0, 0, 0)
+
+
+def test_rejections_in_every_chunk_are_stored_with_their_lines(tmp_path: Path) -> None:
+    rows = [raw_row(order_id=f"0x{i}", vehicle="rocket" if i % 4 == 3 else "van") for i in range(20)]
+    outcome = deliveries_import(tenant=TenantFactory(), path=write_rows(tmp_path / "a.csv", rows), chunk_rows=3)
+
+    assert list(outcome.batch.rejected_rows.values_list("line_number", flat=True)) == [5, 9, 13, 17, 21]
+    assert (outcome.batch.rows_imported, outcome.batch.rows_rejected) == (15, 5)

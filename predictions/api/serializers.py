@@ -219,6 +219,32 @@ class OutcomeResponseSerializer(serializers.Serializer):
     predictions = OutcomePredictionSerializer(source="outcomes", many=True)
 
 
+class BulkOutcomeRequestSerializer(serializers.Serializer):
+    """Up to PREDICTION_BATCH_MAX_ORDERS outcomes in one call. Each row is judged on its own (a bad row is
+    reported in the answer, the others stored): order_id, delivery_minutes or delivered_at, and picked_at and
+    driver_age where the prediction lacked them, as in POST /deliveries/{order_id}/outcome."""
+
+    outcomes = serializers.ListField(
+        child=serializers.DictField(), allow_empty=False, max_length=settings.PREDICTION_BATCH_MAX_ORDERS
+    )
+
+
+class OutcomeRejectionSerializer(serializers.Serializer):
+    row = serializers.IntegerField(help_text="1-based position in `outcomes`")
+    order_id = serializers.CharField()
+    field = serializers.CharField()
+    message = serializers.CharField()
+
+
+class BulkOutcomeResponseSerializer(serializers.Serializer):
+    rows = serializers.IntegerField()
+    recorded = serializers.IntegerField(help_text="orders whose outcome was stored now")
+    predictions_joined = serializers.IntegerField(help_text="audited predictions joined to those outcomes")
+    repeats = serializers.IntegerField(help_text="orders that already had this very outcome")
+    rejected = serializers.IntegerField()
+    rejections = OutcomeRejectionSerializer(many=True)
+
+
 class ModelInfoSerializer(serializers.ModelSerializer):
     """The serving version as `GET /api/v1/models/info` shows it (the seed's endpoint)."""
 

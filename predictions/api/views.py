@@ -15,6 +15,8 @@ from rest_framework.views import APIView
 
 from intellilog.request_id import request_id_of
 from predictions.api.serializers import (
+    BulkOutcomeRequestSerializer,
+    BulkOutcomeResponseSerializer,
     EtaBatchRequestSerializer,
     EtaBatchResponseSerializer,
     EtaRequestSerializer,
@@ -25,6 +27,7 @@ from predictions.api.serializers import (
 )
 from predictions.constants import IDEMPOTENCY_KEY_MAX_LENGTH
 from predictions.orders import order_from_request
+from predictions.outcomes import outcomes_import
 from predictions.selectors import serving_model
 from predictions.services import (
     IdempotencyConflict,
@@ -170,6 +173,22 @@ class OutcomeView(APIView):
             OutcomeResponseSerializer(recorded).data,
             status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK,
         )
+
+
+class BulkOutcomeView(APIView):
+    """Report the actual delivery times of many predicted orders at once (a nightly export, in batches)."""
+
+    parser_classes = [JSONParser]
+
+    @extend_schema(request=BulkOutcomeRequestSerializer, responses={200: BulkOutcomeResponseSerializer})
+    def post(self, request: Request) -> Response:
+        serializer = BulkOutcomeRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            result = outcomes_import(tenant=request.user.tenant, rows=serializer.validated_data["outcomes"])
+        except OutcomeConflict as error:
+            raise Conflict(str(error), code="outcome_conflict") from error
+        return Response(BulkOutcomeResponseSerializer(result).data)
 
 
 class ModelInfoView(APIView):

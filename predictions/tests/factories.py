@@ -21,7 +21,8 @@ from registry.models import ModelVersion
 ACTUAL_MINUTES = 30.0
 
 
-def _audit(version: ModelVersion, predicted: float, created_at: dt.datetime, index: int) -> PredictionAudit:
+def unsaved_audit(version: ModelVersion, predicted: float, created_at: dt.datetime, index: int) -> PredictionAudit:
+    """An audit row of `version` served at ``created_at``, not yet saved (placeholder request and features)."""
     return PredictionAudit(
         tenant_id=version.tenant_id,
         source=PredictionSource.API,
@@ -60,7 +61,7 @@ def served_with_outcomes(
     delivery = delivery or DeliveryFactory(tenant=version.tenant)
     signed = [error if i % 2 == 0 else -error for i, error in enumerate(errors)]
     audits = PredictionAudit.objects.bulk_create(
-        [_audit(version, ACTUAL_MINUTES + error, served_at, i) for i, error in enumerate(signed)]
+        [unsaved_audit(version, ACTUAL_MINUTES + error, served_at, i) for i, error in enumerate(signed)]
     )
     reported_at = timezone.now()
     PredictionOutcome.objects.bulk_create(

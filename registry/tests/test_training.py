@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import pyarrow.parquet as pq
 import pytest
+from distributed import LocalCluster
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db.models import F
 
+from core.delivery.columnar import snapshot_read
 from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
 from core.model import TrainingConfig
+from deliveries.models import Delivery
 from registry.artifacts import ArtifactError
 from registry.choices import VersionStatus
 from registry.models import ModelVersion
 from registry.tasks import train_eta_task
 from registry.tests.factories import ModelVersionFactory
-from registry.training import eta_model_train, model_version_load
+from registry.training import eta_model_train, model_version_load, model_version_reproduce
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -129,3 +135,59 @@ def test_nightly_task_trains_a_version(tenant_with_history) -> None:  # type: ig
     version_id = train_eta_task.delay(tenant_with_history.pk).get()
     assert ModelVersion.objects.get(pk=version_id).status == VersionStatus.READY
     assert "train-eta-nightly" in settings.CELERY_BEAT_SCHEDULE
+
+
+def test_reproduction_reads_the_frozen_snapshot_after_history_is_corrected_or_deleted(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    version = eta_model_train(tenant=tenant_with_history, created_by="test")
+    snapshot = version.lineage["data"]["snapshot"]
+    snapshot_file = Path(settings.ARTIFACT_ROOT) / snapshot["path"]
+    assert snapshot_file.is_file() and snapshot["path"].startswith(version.artifact_path.rsplit("/", 1)[0])
+    frozen = snapshot_read(snapshot_file)
+    assert len(frozen) == version.lineage["data"]["rows"]
+
+    # History changes after training: a third of the rows deleted, durations of others corrected.
+    deliveries = Delivery.objects.filter(tenant=tenant_with_history)
+    deliveries.filter(id__in=list(deliveries.order_by("id").values_list("id", flat=True)[::3])).delete()
+    deliveries.filter(courier_age__gt=30).update(delivery_minutes=F("delivery_minutes") + 1)
+
+    result = model_version_reproduce(version=version)
+    assert result.reproduced, result.differences
+    assert result.new_sha256 == version.artifact_sha256
+
+    # A snapshot that no longer matches its recorded hash is refused, not trained on.
+    table = pq.read_table(snapshot_file)
+    pq.write_table(table.slice(1), snapshot_file)
+    with pytest.raises(CommandError, match=r"cannot be reproduced: training snapshot .* fails its checksum"):
+        call_command("reproduce_model_version", f"{tenant_with_history.slug}/{version.version}")
+
+
+@pytest.fixture
+def dask_cluster(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Two single-threaded workers in this process; training is pointed at them through the settings."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        settings.TRAINING_ENGINE = "dask"
+        settings.DASK_SCHEDULER_ADDRESS = cluster.scheduler_address
+        settings.DASK_TRAINING_PARTITIONS = 3
+        yield cluster.scheduler_address
+
+
+def test_dask_engine_trains_a_servable_version_that_reproduces_byte_identically(
+    tenant_with_history, dask_cluster, settings
+) -> None:  # type: ignore[no-untyped-def]
+    quick = TrainingConfig(max_rounds=60, early_stopping_rounds=10)
+    version = eta_model_train(tenant=tenant_with_history, created_by="test", config=quick)
+
+    assert version.status == VersionStatus.READY
+    assert version.lineage["engine"] == {"name": "dask", "partitions": 3, "workers": 2}
+    assert version.metrics["count"] == version.lineage["data"]["evaluation_rows"] > 100
+    predictor = model_version_load(version=version)  # the one artifact format serving and replay load
+    assert (
+        predictor.summary.fit_rows + predictor.summary.validation_rows + version.lineage["data"]["evaluation_rows"]
+        == version.lineage["data"]["rows"]
+    )
+
+    assert model_version_reproduce(version=version).reproduced
+
+    settings.TRAINING_ENGINE = "local"
+    with pytest.raises(ArtifactError, match="set TRAINING_ENGINE=dask"):
+        model_version_reproduce(version=version)

@@ -37,12 +37,13 @@ class Command(BaseCommand):
         self.stdout.write(f"Wrote {options['rows']} synthetic deliveries to {output}")
         if tenant is None:
             return
-        outcome = deliveries_import(
-            tenant=tenant,
-            path=output,
-            source=ImportSource.SYNTHETIC,
-            created_by="manage.py generate_deliveries",
-            progress=lambda rows: tqdm(rows, desc="reading", unit=" rows", file=self.stderr),
-        )
+        with tqdm(desc="reading", unit=" rows", file=self.stderr) as progress:
+            outcome = deliveries_import(
+                tenant=tenant,
+                path=output,
+                source=ImportSource.SYNTHETIC,
+                created_by="manage.py generate_deliveries",
+                progress=progress.update,
+            )
         for line in import_summary_lines(outcome, show_rejected=5):
             self.stdout.write(line)

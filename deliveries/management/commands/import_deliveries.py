@@ -28,12 +28,10 @@ class Command(BaseCommand):
         if tenant is None:
             raise CommandError(f"--tenant: no tenant with slug {options['tenant']!r}")
         try:
-            outcome = deliveries_import(
-                tenant=tenant,
-                path=path,
-                created_by="manage.py import_deliveries",
-                progress=lambda rows: tqdm(rows, desc=f"reading {path.name}", unit=" rows", file=self.stderr),
-            )
+            with tqdm(desc=f"reading {path.name}", unit=" rows", file=self.stderr) as progress:
+                outcome = deliveries_import(
+                    tenant=tenant, path=path, created_by="manage.py import_deliveries", progress=progress.update
+                )
         except SchemaError as exc:
             raise CommandError(f"{exc}; nothing was imported") from exc
         for line in import_summary_lines(outcome, show_rejected=options["show_rejected"]):

@@ -113,7 +113,9 @@ def audits_create(
                 tenant=monitored.tenant,
                 source=PredictionSource.API,
                 request_id=uuid.uuid4().hex,
-                order_id=f"order-{uuid.uuid4().hex[:12]}",
+                order_id=str(orders[i]["order_id"])
+                if orders is not None and "order_id" in orders[i]
+                else f"order-{uuid.uuid4().hex[:12]}",
                 request_sha256="0" * 64,
                 request={},
                 order=dict(orders[i])

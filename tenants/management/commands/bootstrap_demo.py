@@ -11,6 +11,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from deliveries.models import ImportBatch
 from features.online_store import OnlineStoreUnavailable
 from features.services import features_materialize
+from predictions.choices import PredictionSource
+from predictions.models import PredictionAudit
 from registry.choices import Alias
 from registry.constants import ETA_MODEL_NAME
 from registry.evidence import promotion_evidence
@@ -40,6 +42,13 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--synthetic-rows", type=int, default=30000)
         parser.add_argument("--force-synthetic", action="store_true", help="ignore the public file even if present")
+        parser.add_argument(
+            "--simulate-hours",
+            type=float,
+            default=6.0,
+            help="replay this many hours of recent history as live traffic with a traffic jam shift (train a "
+            "challenger first), so drift, accuracy, alerts and the shadow A/B test have data; 0: skip",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         password = secrets.token_urlsafe(12)
@@ -57,12 +66,29 @@ class Command(BaseCommand):
         self._import_history(tenant, options)
         self._train_and_promote(tenant, admin)
         self._materialize_features(tenant)
+        if options["simulate_hours"] > 0:
+            self._simulate_traffic(tenant, options["simulate_hours"])
 
         self.stdout.write("")
         self.stdout.write("IntelliLog demo is ready.")
         self.stdout.write(f"  Admin:   http://127.0.0.1:8000/admin/  user {ADMIN_USERNAME}  password {password}")
         self.stdout.write(f"  API key for tenant '{tenant.slug}' (shown once): {issued.raw_key}")
         self.stdout.write(f"  For the README's curl examples: export KEY={issued.raw_key}")
+
+    def _simulate_traffic(self, tenant: Tenant, hours: float) -> None:
+        if PredictionAudit.objects.filter(tenant=tenant, source=PredictionSource.SIMULATION).exists():
+            self.stdout.write("Simulated traffic already replayed for the demo tenant.")
+            return
+        self.stdout.write(f"Replaying {hours:g} h of recent history as live traffic (simulate_traffic):")
+        call_command(
+            "simulate_traffic",
+            tenant=tenant.slug,
+            hours=hours,
+            shift="traffic=jam",
+            train_challenger=True,
+            stdout=self.stdout,
+            stderr=self.stderr,
+        )
 
     def _materialize_features(self, tenant: Tenant) -> None:
         try:
