@@ -116,6 +116,10 @@ if FEATURE_TTL_SECONDS <= FEATURE_STALE_AFTER_SECONDS:
 FEATURE_FALLBACK_CACHE_SECONDS = env_int("FEATURE_FALLBACK_CACHE_SECONDS", 5, minimum=0)
 FEATURE_FALLBACK_CACHE_ENTRIES = env_int("FEATURE_FALLBACK_CACHE_ENTRIES", 10_000, minimum=1)
 
+# The code's commit for lineage when there is no git checkout: the Docker image sets it from its build argument
+# ("unknown" there when built without one, which is then recorded as such).
+GIT_COMMIT = env_str("INTELLILOG_GIT_COMMIT")
+
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", None, schemes=("amqp", "redis", "rediss", "memory"))
 # Without a broker the quickstart has no worker to talk to: run tasks inline (Saleor's convention).
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
@@ -153,6 +157,17 @@ if TRAINING_STALE_AFTER_MINUTES <= TRAINING_TIME_LIMIT_MINUTES + 1:
         "TRAINING_STALE_AFTER_MINUTES: must be longer than TRAINING_TIME_LIMIT_MINUTES + 1 (the hard limit), "
         "or a training still running would be marked failed"
     )
+# Where training runs: "local" (this process) or "dask" (xgboost.dask on the
+# cluster whose scheduler is DASK_SCHEDULER_ADDRESS, e.g. tcp://dask-scheduler:8786; its workers must see
+# ARTIFACT_ROOT, where the training snapshot is written). DASK_TRAINING_PARTITIONS fixes how the snapshot is cut:
+# a version is byte-identical on reproduction for the same partition and worker counts (docs/scale.md).
+TRAINING_ENGINE = env_str("TRAINING_ENGINE", "local")
+if TRAINING_ENGINE not in {"local", "dask"}:
+    raise ImproperlyConfigured(f"TRAINING_ENGINE: expected local or dask, got {TRAINING_ENGINE!r}")
+DASK_SCHEDULER_ADDRESS = env_str("DASK_SCHEDULER_ADDRESS", "")
+if TRAINING_ENGINE == "dask" and not DASK_SCHEDULER_ADDRESS:
+    raise ImproperlyConfigured("DASK_SCHEDULER_ADDRESS: required when TRAINING_ENGINE=dask")
+DASK_TRAINING_PARTITIONS = env_int("DASK_TRAINING_PARTITIONS", 16, minimum=1)
 CELERY_BEAT_SCHEDULE["fail-stale-training"] = {
     "task": "registry.tasks.model_versions_fail_stale_task",
     "schedule": timedelta(minutes=5),
