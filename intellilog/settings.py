@@ -134,6 +134,10 @@ if FEATURE_TTL_SECONDS <= FEATURE_STALE_AFTER_SECONDS:
 FEATURE_FALLBACK_CACHE_SECONDS = env_int("FEATURE_FALLBACK_CACHE_SECONDS", 5, minimum=0)
 FEATURE_FALLBACK_CACHE_ENTRIES = env_int("FEATURE_FALLBACK_CACHE_ENTRIES", 10_000, minimum=1)
 
+# The code's commit for lineage when there is no git checkout: the Docker image sets it from its build argument
+# ("unknown" there when built without one, which is then recorded as such).
+GIT_COMMIT = env_str("INTELLILOG_GIT_COMMIT")
+
 CELERY_BROKER_URL = env_url("CELERY_BROKER_URL", None, schemes=("amqp", "redis", "rediss", "memory"))
 # Without a broker the quickstart has no worker to talk to: run tasks inline (Saleor's convention).
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
@@ -221,7 +225,8 @@ DRIFT_REFERENCE_MAX_ROWS = env_int("DRIFT_REFERENCE_MAX_ROWS", 10000, minimum=10
 # Jensen-Shannon distance; MMD^2 for the joint test); critical at DRIFT_CRITICAL_MULTIPLIER times the minimum.
 # Checks every few minutes on overlapping windows make the per-check rate what operators see: at 0.01 the
 # no-change replays of bench/drift.py flag about 1% of checks (0.05: 3-4%), and real shifts still show at once.
-DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.01, minimum=1e-6, maximum=0.5)
+# 0.001, 1.0, 0.05 and 0.5 below: chosen by `bench/drift.py --walk-forward` (docs/benchmarks.md, monitor).
+DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.001, minimum=1e-6, maximum=0.5)
 DRIFT_NUMERIC_MIN_EFFECT = env_float("DRIFT_NUMERIC_MIN_EFFECT", 0.1, minimum=0.0)
 DRIFT_CATEGORICAL_MIN_EFFECT = env_float("DRIFT_CATEGORICAL_MIN_EFFECT", 0.1, minimum=0.0, maximum=1.0)
 DRIFT_MMD_MIN_EFFECT = env_float("DRIFT_MMD_MIN_EFFECT", 0.005, minimum=0.0)
@@ -229,7 +234,7 @@ DRIFT_CRITICAL_MULTIPLIER = env_float("DRIFT_CRITICAL_MULTIPLIER", 2.0, minimum=
 # A drifted window pages (critical) only when its predicted ETAs moved at least this many minutes from the
 # reference's (1-Wasserstein); smaller drift is a recorded warning. Replaces DRIFT_CRITICAL_MULTIPLIER for the
 # check's severity; chosen by `bench/drift.py --walk-forward` (docs/monitoring.md).
-DRIFT_IMPACT_TOLERANCE_MINUTES = env_float("DRIFT_IMPACT_TOLERANCE_MINUTES", 2.0, minimum=0.0)
+DRIFT_IMPACT_TOLERANCE_MINUTES = env_float("DRIFT_IMPACT_TOLERANCE_MINUTES", 1.0, minimum=0.0)
 # Fewer values than this on either side: the test reports insufficient data instead of a verdict.
 DRIFT_MIN_SAMPLES = env_int("DRIFT_MIN_SAMPLES", 50, minimum=2)
 # MMD's cost bound: rows per side after subsampling, and permutations for its p-value.
@@ -266,8 +271,8 @@ ACCURACY_CUSUM_HOURS = env_int("ACCURACY_CUSUM_HOURS", 3, minimum=1)
 # The CUSUMs' family-wise budget: expected false alarms a day over every stream and side together (each stream's
 # threshold spends its share given its outcomes a day; ACCURACY_CUSUM_H is the floor), and the smallest mean
 # deviation from validation, in minutes, that a stream may alarm on (docs/monitoring.md).
-ACCURACY_CUSUM_DAILY_ALPHA = env_float("ACCURACY_CUSUM_DAILY_ALPHA", 0.25, minimum=1e-6)
-ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 1.0, minimum=0.0)
+ACCURACY_CUSUM_DAILY_ALPHA = env_float("ACCURACY_CUSUM_DAILY_ALPHA", 0.05, minimum=1e-6)
+ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 0.5, minimum=0.0)
 if ACCURACY_CUSUM_HOURS > ACCURACY_WINDOW_HOURS:
     raise ImproperlyConfigured("ACCURACY_CUSUM_HOURS: must be at most ACCURACY_WINDOW_HOURS")
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
