@@ -280,11 +280,10 @@ def pool_build(tenant: Any, version: Any, reference: Any, start: dt.date, end: d
 
 def pool_difference(pool: Pool, reference: Any) -> dict[str, Any]:
     """Per tested feature, the drift tests' effect and p-value of the whole pool and of the matched pool against
-    the reference matched to their times of day (no injection): how different the traffic is before anything is
-    changed, beyond the time-of-day mix every check matches anyway."""
+    the reference (no stratification, no injection): how different the traffic is before anything is changed."""
     from core.stats import DriftThresholds, drift_check
     from monitoring.live.reference import drift_reference_frame
-    from monitoring.live.sampling import HOUR_COLUMN, PREDICTION_COLUMN, DriftFeatures, time_matched_reference
+    from monitoring.live.sampling import PREDICTION_COLUMN, DriftFeatures
 
     features = DriftFeatures.from_dict(reference.features)
     reference_frame = drift_reference_frame(reference)
@@ -293,10 +292,8 @@ def pool_difference(pool: Pool, reference: Any) -> dict[str, Any]:
     matched_rows = np.sort(np.concatenate(list(pool.rows_by_hour.values())))
     figures: dict[str, Any] = {}
     for label, rows in (("natural", np.arange(len(frame))), ("matched", matched_rows)):
-        hours = pool.vectors[HOUR_COLUMN].to_numpy(dtype=np.float64)[rows]
-        matched_reference = time_matched_reference(reference_frame, hours, seed=0).frame
         result = drift_check(
-            matched_reference,
+            reference_frame,
             frame.iloc[rows],
             numeric=features.numeric,
             categorical=features.categorical,
@@ -707,9 +704,8 @@ def rate(part: int, whole: int) -> float | None:
 def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed: Thresholds) -> Thresholds:
     """The candidate thresholds that meet every target on these replays with the shortest detection delays.
 
-    Ties (and no candidate meeting every target) go to the fewest false alarms (the matched alarm rate, the
-    natural paging rate, then the natural alarms of any severity), then to the most conservative candidate
-    (higher impact tolerance and minimum effect, lower alphas), which has the most margin on a span not seen.
+    Ties (and no candidate meeting every target) go to the fewest false alarms: the matched alarm rate, then the
+    natural paging rate.
     """
 
     def score(candidate: Thresholds) -> tuple[float, ...]:
@@ -722,11 +718,6 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
             float(np.mean([d if d is not None else 10 * TARGET_DELAY_MINUTES for d in delays])) if delays else 0.0,
             figures["matched"]["rate"] or 0.0,
             figures["natural"]["pages_per_day"] or 0.0,
-            figures["natural"]["alarms"],
-            -candidate.impact_tolerance,
-            -candidate.cusum_min_effect,
-            candidate.drift_alpha,
-            candidate.cusum_daily_alpha,
         )
 
     candidates = [

@@ -47,6 +47,9 @@ class StageResult:
     rows: int
     stage: str
     seconds: float
+    # The stage's own CPU time (user + system; not the database server's): on a machine shared with other
+    # work, wall time measures the neighbours too.
+    cpu_seconds: float
     peak_rss_mb: float
     returncode: int
 
@@ -65,8 +68,8 @@ def size_label(rows: int) -> str:
     return f"{rows // 1_000_000}m" if rows % 1_000_000 == 0 else f"{rows // 1_000}k"
 
 
-def run_measured(command: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> tuple[float, float, int]:
-    """Run ``command``; its wall seconds, peak resident memory (MB) and exit status."""
+def run_measured(command: list[str], *, env: dict[str, str], cwd: Path, log: Path) -> tuple[float, float, float, int]:
+    """Run ``command``; its wall seconds, CPU seconds, peak resident memory (MB) and exit status."""
     started = time.perf_counter()
     with open(log, "ab") as output:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT)
@@ -74,7 +77,7 @@ def run_measured(command: list[str], *, env: dict[str, str], cwd: Path, log: Pat
     seconds = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
     # Linux reports ru_maxrss in kilobytes.
-    return seconds, usage.ru_maxrss / 1024, process.returncode
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode
 
 
 def psql(database_url: str, sql: str) -> None:
@@ -130,9 +133,10 @@ def bench_size(rows: int, args: argparse.Namespace, log: Path) -> list[StageResu
             if stage not in args.stages and not (stage == "generate" and not history.exists()):
                 continue
             print(f"[{dt.datetime.now():%H:%M:%S}] {label}: {stage}", flush=True)
-            seconds, peak_mb, status = run_measured(commands[stage], env=env, cwd=args.project_dir, log=log)
-            results.append(StageResult(rows, stage, round(seconds, 2), round(peak_mb, 1), status))
-            print(f"    {seconds:8.1f} s  {rows / seconds:10,.0f} rows/s  {peak_mb:8.0f} MB  exit {status}")
+            seconds, cpu, peak_mb, status = run_measured(commands[stage], env=env, cwd=args.project_dir, log=log)
+            results.append(StageResult(rows, stage, round(seconds, 2), round(cpu, 2), round(peak_mb, 1), status))
+            rate = rows / seconds
+            print(f"    {seconds:8.1f} s ({cpu:.1f} s CPU)  {rate:10,.0f} rows/s  {peak_mb:8.0f} MB  exit {status}")
             if status != 0:
                 print(f"    failed: see {log}")
                 break
@@ -187,9 +191,12 @@ def main() -> None:
     for rows in sizes:
         results.extend(bench_size(rows, args, log))
 
-    print(f"\n{'rows':>11} {'stage':<12} {'wall s':>9} {'rows/s':>11} {'peak MB':>9}")
+    print(f"\n{'rows':>11} {'stage':<12} {'wall s':>9} {'CPU s':>9} {'rows/s':>11} {'peak MB':>9}")
     for r in results:
-        print(f"{r.rows:>11,} {r.stage:<12} {r.seconds:>9.1f} {r.rows_per_second:>11,.0f} {r.peak_rss_mb:>9.0f}")
+        print(
+            f"{r.rows:>11,} {r.stage:<12} {r.seconds:>9.1f} {r.cpu_seconds:>9.1f} {r.rows_per_second:>11,.0f} "
+            f"{r.peak_rss_mb:>9.0f}"
+        )
     exponents = growth(results)
     for e in exponents:
         print(

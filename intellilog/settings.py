@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "intellilog.apps.IntellilogConfig",
     "tenants",
     "deliveries",
     "registry",
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "intellilog.request_id.RequestIdMiddleware",
+    # Before anything that reads the body: a too large one is refused from its Content-Length.
+    "intellilog.api_bounds.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,7 +68,21 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: turns a locked-out admin login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin logins are throttled per user name and address (django-axes): after AXES_FAILURE_LIMIT wrong passwords
+# that pair is locked out for AXES_COOLOFF_MINUTES, even with the right password; a success resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# The peer address only: a client chooses its X-Forwarded-For, and a new address per guess would reset the count.
+# Behind a load balancer every login then shares its address, so the lockout is per user name there.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 ROOT_URLCONF = "intellilog.urls"
 WSGI_APPLICATION = "intellilog.wsgi.application"
@@ -331,7 +349,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantApiKey"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "intellilog.api_bounds.CappedLimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["intellilog.api_bounds.BoundedJSONParser"],
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "intellilog.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -340,6 +359,11 @@ REST_FRAMEWORK = {
 # Requests per minute per API key unless the key sets its own limit; counted in Redis under this prefix.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "intellilog:ratelimit")
+# Request bounds (intellilog/api_bounds.py): the largest body (Django's own limit, answered 413 under /api/), the
+# deepest JSON nesting, and the most rows one list page returns whatever ``limit`` asks.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 2_621_440, minimum=1024)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 1000, minimum=1)
 # Most orders one batch prediction request may carry: bounds one request's memory and latency.
 PREDICTION_BATCH_MAX_ORDERS = env_int("PREDICTION_BATCH_MAX_ORDERS", 1000, minimum=1)
 SPECTACULAR_SETTINGS = {
