@@ -409,6 +409,14 @@ CELERY_BEAT_SCHEDULE["audit-retention"] = {
     "task": "predictions.tasks.audit_retention_task",
     "schedule": crontab(hour=3, minute=40),
 }
+# Creating and detaching partitions is DDL only the tables' owner may run, and the application role owns nothing
+# (docs/security.md). So these two tasks go to their own queue, consumed by one worker that connects as the owner
+# (compose: worker-audit; k8s: intellilog-audit-worker); every other task stays with the application role.
+AUDIT_OWNER_QUEUE = "audit-owner"
+CELERY_TASK_ROUTES = {
+    "predictions.tasks.audit_partitions_maintain_task": {"queue": AUDIT_OWNER_QUEUE},
+    "predictions.tasks.audit_retention_task": {"queue": AUDIT_OWNER_QUEUE},
+}
 # MLflow 3 keeps its file store in maintenance mode, so the local default is its SQLite backend.
 MLFLOW_TRACKING_URI = env_str("MLFLOW_TRACKING_URI", f"sqlite:///{VAR_DIR / 'mlflow.db'}")
 MLFLOW_ARTIFACT_LOCATION = env_str("MLFLOW_ARTIFACT_LOCATION", (VAR_DIR / "mlartifacts").as_uri())

@@ -279,3 +279,25 @@ def test_dask_workers_see_the_training_snapshots_at_the_scheduler_the_settings_n
     compose = _compose()["services"]
     assert compose["dask-worker"]["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
     assert any(volume.endswith(f":{settings['ARTIFACT_ROOT']}") for volume in compose["dask-worker"]["volumes"])
+
+
+def test_the_audit_upkeep_queue_is_consumed_only_by_a_worker_connecting_as_the_owner() -> None:
+    # Partitions ahead and retention are DDL only the tables' owner may run; every other pod is the app role.
+    from django.conf import settings
+
+    routed = {route["queue"] for route in settings.CELERY_TASK_ROUTES.values()}
+    assert routed == {settings.AUDIT_OWNER_QUEUE}
+    services = _compose()["services"]
+    consumers = [name for name, service in services.items() if settings.AUDIT_OWNER_QUEUE in service.get("command", [])]
+    assert consumers == ["worker-audit"]
+    assert services["worker-audit"]["environment"]["DATABASE_URL"] == services["migrate"]["environment"]["DATABASE_URL"]
+    assert "intellilog_app" in services["worker"]["environment"]["DATABASE_URL"]
+    (container,) = _pod_spec(_workload("intellilog-audit-worker"))["containers"]
+    assert container["command"] == services["worker-audit"]["command"]
+    (secrets,) = [v for v in _pod_spec(_workload("intellilog-audit-worker"))["volumes"] if v["name"] == "secrets"]
+    owner_sources = [
+        s["secret"] for s in secrets["projected"]["sources"] if s["secret"]["name"] == "intellilog-migrate-secrets"
+    ]
+    assert owner_sources == [
+        {"name": "intellilog-migrate-secrets", "items": [{"key": "DATABASE_URL", "path": "DATABASE_URL"}]}
+    ]
