@@ -42,7 +42,8 @@ QUANTILE_NAMES: tuple[str, ...] = ("p05", "p25", "p50", "p75", "p95")
 _CONFIDENCE_GRID_POINTS = 101
 CONFIDENCE_MEANING = (
     "Share of validation-window orders whose calibrated p05-p95 interval was wider than this one: "
-    "1.0 = as narrow as the narrowest seen in validation, 0.0 = as wide as the widest or wider."
+    "1.0 = as narrow as the narrowest seen in validation, 0.0 = as wide as the widest or wider; divided by "
+    "1 + the number of features outside the training range, so an out-of-distribution order is never sure."
 )
 
 
@@ -340,14 +341,17 @@ class ETAPredictor:
             eta = np.asarray(self._point.inplace_predict(x), dtype=np.float64)
             raw = np.asarray(self._quantile.inplace_predict(x), dtype=np.float64)
             contributions = None
-        quantiles = _apply_calibration(raw.reshape(len(x), len(QUANTILE_LEVELS)), self.calibration)
-        confidence = self._confidence(quantiles[:, -1] - quantiles[:, 0])
+        flags = [self.out_of_range(features) for features in vectors]
+        quantiles = _interval_holding_point(
+            eta, _apply_calibration(raw.reshape(len(x), len(QUANTILE_LEVELS)), self.calibration)
+        )
+        confidence = self._confidence(quantiles, np.array([len(flagged) for flagged in flags]))
         return [
             ETAPrediction(
                 eta_minutes=float(eta[i]),
                 quantiles=QuantileForecast(*(float(q) for q in quantiles[i])),
                 confidence=float(confidence[i]),
-                out_of_range=self.out_of_range(features),
+                out_of_range=flags[i],
                 explanation=self._explanation(contributions[i], features) if contributions is not None else None,
             )
             for i, features in enumerate(vectors)
@@ -357,11 +361,12 @@ class ETAPredictor:
         """Vectorised predictions for many rows (evaluation, batch scoring)."""
         x = _encode_frame(features, self.features)
         raw = np.asarray(self._quantile.inplace_predict(x), dtype=np.float64).reshape(len(x), len(QUANTILE_LEVELS))
-        quantiles = _apply_calibration(raw, self.calibration)
+        eta = np.asarray(self._point.inplace_predict(x), dtype=np.float64)
+        quantiles = _interval_holding_point(eta, _apply_calibration(raw, self.calibration))
         return BatchPrediction(
-            eta_minutes=np.asarray(self._point.inplace_predict(x), dtype=np.float64),
+            eta_minutes=eta,
             quantiles=quantiles,
-            confidence=self._confidence(quantiles[:, -1] - quantiles[:, 0]),
+            confidence=self._confidence(quantiles, self.out_of_range_counts(features)),
         )
 
     def out_of_range(self, features: Mapping[str, FeatureValue]) -> tuple[OutOfRangeFeature, ...]:
@@ -393,11 +398,15 @@ class ETAPredictor:
 
     def out_of_range_mask(self, features: pd.DataFrame) -> np.ndarray:
         """Vectorised `out_of_range` for many rows: True where any feature is out of distribution."""
-        flagged = np.zeros(len(features), dtype=bool)
+        return self.out_of_range_counts(features) > 0
+
+    def out_of_range_counts(self, features: pd.DataFrame) -> np.ndarray:
+        """Vectorised ``len(out_of_range(row))`` for many rows: how many features each row has out of range."""
+        counts = np.zeros(len(features), dtype=np.int64)
         for spec in self.features:
             column = features[spec.name]
             if spec.kind is FeatureKind.CATEGORICAL:
-                flagged |= (column.notna() & ~column.isin(self.seen_levels[spec.name])).to_numpy()
+                counts += (column.notna() & ~column.isin(self.seen_levels[spec.name])).to_numpy()
                 continue
             if spec.name in self.unchecked_features:
                 continue
@@ -405,10 +414,10 @@ class ETAPredictor:
             present = ~np.isnan(values)
             bounds = self.numeric_bounds.get(spec.name)
             if bounds is None:
-                flagged |= present
+                counts += present
             else:
-                flagged |= present & ((values < bounds.lower) | (values > bounds.upper))
-        return flagged
+                counts += present & ((values < bounds.lower) | (values > bounds.upper))
+        return counts
 
     def contributions(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per-row TreeSHAP contributions to the point ETA in minutes; columns: the features, then "base".
@@ -445,9 +454,16 @@ class ETAPredictor:
         other = float(per_feature.sum() - per_feature[ranked].sum())
         return Explanation(base_minutes=base, top=top, other_minutes=other)
 
-    def _confidence(self, widths: np.ndarray) -> np.ndarray:
+    def _confidence(self, quantiles: np.ndarray, out_of_range_counts: np.ndarray) -> np.ndarray:
+        """CONFIDENCE_MEANING, divided by 1 + the number of features out of the training range.
+
+        The interval's width says how sure the model is where it was trained; outside that range its
+        quantile trees extrapolate flat, so a narrow interval there is no evidence of certainty. Each
+        feature outside the range therefore lowers the confidence further (one halves it, two third it).
+        """
+        widths = quantiles[:, -1] - quantiles[:, 0]
         wider = self._confidence_grid[None, :] > widths[:, None]
-        return wider.mean(axis=1)
+        return wider.mean(axis=1) / (1.0 + out_of_range_counts)
 
     def _encode_rows(self, vectors: Sequence[Mapping[str, FeatureValue]]) -> np.ndarray:
         """Feature vectors as a float32 matrix in model order; categorical levels become their level index."""
@@ -748,6 +764,21 @@ def _calibrate(raw: np.ndarray, y: np.ndarray, config: TrainingConfig) -> Calibr
         raw_inner_coverage=float(np.mean((y >= inner_lower) & (y <= inner_upper))),
         calibrated_inner_coverage=float(np.mean((y >= inner_lower - inner) & (y <= inner_upper + inner))),
     )
+
+
+def _interval_holding_point(eta: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """The quantiles stretched so that p05 <= point ETA <= p95 on every row.
+
+    The point ETA (squared-error booster) and the quantiles (quantile booster) are two models; far outside
+    the training data they can disagree so much that the point falls outside its own interval (an order of
+    400 km got a point below its p05). The interval stretches to hold the point rather than the point
+    moving: the point is what the explanation sums to, and the wider interval states the disagreement
+    honestly (and lowers the confidence with it). Inside the interval nothing changes.
+    """
+    held = quantiles.copy()
+    held[:, 0] = np.minimum(held[:, 0], eta)
+    held[:, -1] = np.maximum(held[:, -1], eta)
+    return held
 
 
 def _apply_calibration(raw: np.ndarray, calibration: Calibration) -> np.ndarray:

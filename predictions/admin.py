@@ -5,7 +5,13 @@ from __future__ import annotations
 from django.contrib import admin
 
 from intellilog.admin import ReadOnlyAdminMixin
-from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome, ShadowPrediction
+from predictions.models import (
+    BatchPredictionRun,
+    PredictionAudit,
+    PredictionAuditArchive,
+    PredictionOutcome,
+    ShadowPrediction,
+)
 
 
 @admin.register(PredictionAudit)
@@ -51,3 +57,11 @@ class BatchPredictionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("input_name", "tenant", "model_version", "rows", "started_at", "finished_at", "created_by")
     list_filter = ("tenant", "model_version")
     list_select_related = ("tenant", "model_version__registered_model")
+
+
+@admin.register(PredictionAuditArchive)
+class PredictionAuditArchiveAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Months of the audit moved out of the table by retention: where each file is and what it must hash to."""
+
+    list_display = ("month", "rows", "size_bytes", "path", "sha256", "archived_at", "archived_by")
+    date_hierarchy = "month"

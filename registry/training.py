@@ -86,7 +86,13 @@ def _data_hash(history: pd.DataFrame) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _code_version() -> str:
+def code_version() -> str:
+    """The commit of the running code: the image's INTELLILOG_GIT_COMMIT, else the checkout's HEAD, else "unknown".
+
+    The image's commit comes first: it is what was built and shipped, and the image has no .git to ask.
+    """
+    if settings.GIT_COMMIT:
+        return settings.GIT_COMMIT
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=5
@@ -293,6 +299,9 @@ def eta_model_train(
     version = model_version_allocate(registered_model=registered_model, created_by=created_by)
     relative_dir = version_artifact_dir(tenant_slug=tenant.slug, model_name=ETA_MODEL_NAME, version=version.version)
     try:
+        # The first line after the version is reserved: the stale-training test and bench/load_faults.py
+        # kill the process on it.
+        say(f"training v{version.version} on {len(history)} deliveries")
         say(f"freezing the {len(history)} training rows as a Parquet snapshot")
         snapshot_path, snapshot_sha256 = snapshot_file_write(relative_dir=relative_dir, history=history)
         trained = _train(
@@ -324,7 +333,7 @@ def eta_model_train(
             "candidates": trained.candidates,
             "engine": trained.engine,
             "seed": predictor.config.seed,
-            "code_version": _code_version(),
+            "code_version": code_version(),
             "libraries": _library_versions(),
         }
         say("logging the run to MLflow")

@@ -8,6 +8,8 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from core.features import ORDER_FEATURES, build_training_features
 from core.model import (
@@ -15,6 +17,7 @@ from core.model import (
     ArtifactIntegrityError,
     ETAPredictor,
     TrainingConfig,
+    _interval_holding_point,
     train_best_of,
 )
 from core.tests import TIME_ZONE, synthetic_deliveries
@@ -116,7 +119,9 @@ def test_explained_unexplained_and_frame_predictions_are_bit_identical(
 
 
 def test_confidence_falls_as_the_interval_widens(model: ETAPredictor) -> None:
-    confidence = model._confidence(np.array([0.0, 5.0, 15.0, 1000.0]))
+    widths = np.array([0.0, 5.0, 15.0, 1000.0])
+    intervals = np.column_stack([np.zeros(4), widths / 4, widths / 2, widths * 3 / 4, widths])
+    confidence = model._confidence(intervals, np.zeros(4, dtype=np.int64))
     assert confidence[0] == 1.0 and confidence[-1] == 0.0
     assert np.all(np.diff(confidence) <= 0)
 
@@ -171,3 +176,74 @@ def test_batch_contributions_sum_to_each_rows_eta(data: tuple[pd.DataFrame, pd.D
     batch = model.predict_frame(features.iloc[:50])
     assert list(contributions.columns) == [*model.feature_names, "base"]
     assert contributions.sum(axis=1).to_numpy() == pytest.approx(batch.eta_minutes, abs=1e-3)
+
+
+# A vector of the fixture's feature space: every numeric feature anywhere from far below to far above what
+# training saw (a 400 km order included), every categorical feature a seen level, an unseen one or missing.
+def _vectors(model: ETAPredictor) -> st.SearchStrategy[dict[str, object]]:
+    fields: dict[str, st.SearchStrategy[object]] = {}
+    for spec in model.features:
+        if spec.levels:
+            fields[spec.name] = st.sampled_from([*spec.levels, "never-seen", None])
+        else:
+            fields[spec.name] = st.one_of(st.none(), st.floats(min_value=-1e4, max_value=1e4, allow_nan=False))
+    return st.fixed_dictionaries(fields)
+
+
+def test_the_point_eta_always_lies_inside_its_own_interval(model: ETAPredictor) -> None:
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(vectors=st.lists(_vectors(model), min_size=1, max_size=8))
+    def check(vectors: list[dict[str, object]]) -> None:
+        for prediction in model.predict_many(vectors):
+            q = prediction.quantiles
+            assert q.p05 <= q.p25 <= q.p50 <= q.p75 <= q.p95
+            assert q.p05 <= prediction.eta_minutes <= q.p95
+            assert 0.0 <= prediction.confidence <= 1.0
+        batch = model.predict_frame(pd.DataFrame(vectors, columns=list(model.feature_names)))
+        assert np.all(batch.quantile("p05") <= batch.eta_minutes) and np.all(batch.eta_minutes <= batch.quantile("p95"))
+
+    check()
+
+
+def test_confidence_falls_with_every_feature_out_of_distribution(
+    data: tuple[pd.DataFrame, pd.DataFrame], model: ETAPredictor
+) -> None:
+    _, features = data
+    numeric = [n for n in model.feature_names if n in model.numeric_bounds and n not in model.unchecked_features]
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(row=st.integers(min_value=0, max_value=len(features) - 1), far=st.sampled_from(numeric))
+    def check(row: int, far: str) -> None:
+        vector = {name: (None if pd.isna(v) else v) for name, v in features.iloc[row].items()}
+        moved = {**vector, far: model.numeric_bounds[far].upper + 1000.0}
+        inside, outside = model.predict_many([vector, moved])
+        assert far in {flag.feature for flag in outside.out_of_range}
+        # However narrow its interval, an order out of range is at most 1 / (1 + flags) sure: never above 0.5.
+        assert outside.confidence <= 1.0 / (1 + len(outside.out_of_range)) <= 0.5
+        assert len(outside.out_of_range) > len(inside.out_of_range)
+
+    check()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.floats(min_value=-500, max_value=500, allow_nan=False),
+            st.lists(st.floats(min_value=-500, max_value=500, allow_nan=False), min_size=5, max_size=5),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_the_interval_stretches_to_hold_the_point_and_changes_nothing_else(rows) -> None:  # type: ignore[no-untyped-def]
+    eta = np.array([point for point, _ in rows])
+    quantiles = np.sort(np.array([levels for _, levels in rows]), axis=1)
+
+    held = _interval_holding_point(eta, quantiles)
+
+    assert np.all(held[:, 0] <= eta) and np.all(eta <= held[:, -1])
+    assert np.all(np.diff(held, axis=1) >= 0)
+    assert np.array_equal(held[:, 1:-1], quantiles[:, 1:-1])
+    inside = (quantiles[:, 0] <= eta) & (eta <= quantiles[:, -1])
+    assert np.array_equal(held[inside], quantiles[inside])
