@@ -37,11 +37,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+# approve/reject and roll back; open the registered model (rollback button); read the event log.
+APPROVER_PERMISSION_CODENAMES = ("approve_promotionrequest", "view_registeredmodel", "view_registryevent")
+
+
 def approvers_group_ensure() -> Group:
-    """The group that holds the approve permission; approval is granted by membership, never per user."""
+    """The group that holds the approve permission; approval is granted by membership, never per user.
+
+    It also holds exactly what an approver's job needs beyond staff access (the approval queue, versions
+    and their evidence are open to staff): reading registered models, whose page has the rollback button,
+    and the registry's event log. Nothing that changes rows except through the approval and rollback
+    services.
+    """
     group, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
     group.permissions.add(
-        Permission.objects.get(content_type__app_label="registry", codename="approve_promotionrequest")
+        *Permission.objects.filter(content_type__app_label="registry", codename__in=APPROVER_PERMISSION_CODENAMES)
     )
     return group
 
