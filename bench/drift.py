@@ -903,6 +903,10 @@ def main(argv: list[str] | None = None) -> int:
                     "chosen": chosen.fitted(),
                     "fit": {"difference": fit_difference, "figures": fit_figures},
                     "test": {"difference": test_difference, "figures": test_figures},
+                    "replays": {
+                        "fit": [asdict(r) for r in fit_results],
+                        "test": [asdict(r) for r in test_results],
+                    },
                 }
             )
         # The defaults: the strictest of the folds' choices, so each threshold met the targets on every fit span.

@@ -27,3 +27,27 @@ class FeatureSet(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} v{self.version}"
+
+
+class MaterializationWatermark(models.Model):
+    """How far a tenant's online store was last materialised, so the next run recomputes only what changed.
+
+    Written by `features.services.features_materialize` after every run: the time the states were taken
+    as of, the largest delivery id the run had seen, and when the last full run was (a full run rewrites
+    every state, which also renews every key's TTL in Redis).
+    """
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    feature_set = models.ForeignKey(FeatureSet, on_delete=models.CASCADE, related_name="+")
+    as_of = models.DateTimeField()
+    delivery_id_at_most = models.BigIntegerField()
+    full_run_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "feature_set"], name="materialization_watermark_unique_tenant")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.feature_set} for tenant #{self.tenant_id} as of {self.as_of:%Y-%m-%d %H:%M}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -10,6 +11,7 @@ import pandas as pd
 from django.db.models import BigIntegerField, Func, Q
 from django.utils import timezone
 
+from core.delivery.plausibility import DELIVERY_MINUTES_RANGE
 from core.features import Entity, EntityKey
 from deliveries.models import Delivery
 from deliveries.selectors import plausible_q
@@ -84,3 +86,19 @@ def feature_set_definitions(*, name: str, version: int) -> list[dict[str, object
     (`features.services.feature_set_register_current`), so a tenant that never materialised may lack it.
     """
     return FeatureSet.objects.filter(name=name, version=version).values_list("features", flat=True).first()
+
+
+def courier_ids_changed(
+    *, tenant: Tenant, delivery_id_above: int, completed_from: dt.datetime, completed_before: dt.datetime
+) -> list[str]:
+    """Couriers with a delivery that may change their states between two materialisations.
+
+    Those with a delivery stored since (id above ``delivery_id_above``), and those with a delivery that may
+    complete in [``completed_from``, ``completed_before``): ordered up to the longest plausible duration
+    (plus a minute) before the window. Over-inclusion only costs a recomputation that gives the same state.
+    """
+    longest = dt.timedelta(minutes=DELIVERY_MINUTES_RANGE[1] + 1)
+    changed = Q(id__gt=delivery_id_above) | Q(ordered_at__gte=completed_from - longest, ordered_at__lt=completed_before)
+    return list(
+        Delivery.objects.filter(changed, tenant=tenant).order_by().values_list("courier_id", flat=True).distinct()
+    )

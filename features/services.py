@@ -36,14 +36,19 @@ from core.features import (
     entity_states_as_of,
 )
 from deliveries.models import Delivery
-from deliveries.selectors import ImplausibleDeliveries, deliveries_frame, deliveries_implausible
+from deliveries.selectors import (
+    ImplausibleDeliveries,
+    deliveries_frame,
+    deliveries_implausible,
+    deliveries_latest_id,
+)
 from features import fallback_cache, online_store
 from features.choices import FeatureSource, Freshness
 from features.constants import NS_PER_MINUTE
 from features.fallback_cache import DatabaseState
-from features.models import FeatureSet
+from features.models import FeatureSet, MaterializationWatermark
 from features.online_store import OnlineStoreUnavailable, StoredState, StoreNamespace
-from features.selectors import entity_completions_frame
+from features.selectors import courier_ids_changed, entity_completions_frame
 from intellilog.tracing import traced
 from tenants.models import Tenant
 
@@ -92,6 +97,8 @@ class MaterializationResult:
     entities_written: int
     # Stored deliveries left out because their instants are implausible (`deliveries.selectors.plausible_q`).
     skipped: ImplausibleDeliveries
+    # Only the entities whose state may have changed since the last run were recomputed and written.
+    is_incremental: bool
 
 
 @dataclass(frozen=True)
@@ -148,34 +155,78 @@ def store_namespace(*, tenant: Tenant) -> StoreNamespace:
     )
 
 
-def features_materialize(*, tenant: Tenant, as_of: dt.datetime | None = None) -> MaterializationResult:
-    """Compute every entity state of the tenant from its deliveries and write them to the online store.
+def features_materialize(
+    *, tenant: Tenant, as_of: dt.datetime | None = None, full: bool = False
+) -> MaterializationResult:
+    """Bring the tenant's entity states in the online store up to ``as_of`` (default: now).
 
-    A state counts the deliveries completed strictly before ``as_of`` (default: now). Raises
-    `OnlineStoreUnavailable` when Redis cannot be written. Safe to run twice: each run overwrites every
-    state with the one computed from the database. An outcome applied while a run is in flight may be
-    overwritten by the run's older snapshot; the next run (every 15 minutes) includes it again.
+    A state counts the deliveries completed strictly before ``as_of``. After a first (full) run, a run
+    recomputes only the entities whose state may have changed since the last one (`courier_ids_changed`:
+    deliveries stored since, or completing in between), each from all of that entity's deliveries, so
+    every state equals what a full run would write, bit for bit. A full run (every state rewritten) is
+    made when ``full`` is set, on the first run, when ``as_of`` is earlier than the last run's, and when
+    the last full run is half the feature set's TTL old, so that Redis never expires a state that is
+    still current. Raises `OnlineStoreUnavailable` when Redis cannot be written. Safe to run twice. An
+    outcome applied while a run is in flight may be overwritten by the run's older snapshot; the next
+    run includes it again.
     """
     feature_set = feature_set_register_current()
     # Stamped before reading, so freshness never claims more than the snapshot holds.
     computed_at = timezone.now()
     as_of = as_of or computed_at
-    history = deliveries_frame(tenant=tenant, ordered_before=as_of, plausible_at=computed_at)
+    # Rows stored after this are caught by the next run (they may also be read by this one: harmless).
+    latest_id = deliveries_latest_id(tenant=tenant)
+    watermark = MaterializationWatermark.objects.filter(tenant=tenant, feature_set=feature_set).first()
+    is_incremental = (
+        not full
+        and watermark is not None
+        and as_of >= watermark.as_of
+        and computed_at - watermark.full_run_at < dt.timedelta(seconds=feature_set.ttl_seconds / 2)
+    )
+    if is_incremental:
+        assert watermark is not None
+        couriers = courier_ids_changed(
+            tenant=tenant,
+            delivery_id_above=watermark.delivery_id_at_most,
+            completed_from=watermark.as_of,
+            completed_before=as_of,
+        )
+        keys = list(dict.fromkeys(key for courier_id in couriers for key in _order_entity_keys(courier_id)))
+        completions = entity_completions_frame(tenant=tenant, entity_keys=keys)
+        spans = entity_state_spans(completions, keys, as_of)
+        states = {key: span.state for key, span in spans.items() if span.state is not None}
+        deliveries_read = len(completions)
+    else:
+        history = deliveries_frame(tenant=tenant, ordered_before=as_of, plausible_at=computed_at)
+        states = entity_states_as_of(history, as_of)
+        deliveries_read = len(history)
     skipped = deliveries_implausible(tenant=tenant, ordered_before=as_of, plausible_at=computed_at)
     if skipped.count:
         logger.warning("materialisation: %s", skipped.describe(tenant))
-    states = entity_states_as_of(history, as_of)
     written = online_store.write_states(
         store_namespace(tenant=tenant), states, computed_at=computed_at, ttl_seconds=feature_set.ttl_seconds
     )
-    logger.info("materialised %d entity states of %s for tenant %s as of %s", written, feature_set, tenant, as_of)
+    MaterializationWatermark.objects.update_or_create(
+        tenant=tenant,
+        feature_set=feature_set,
+        defaults={
+            "as_of": as_of,
+            "delivery_id_at_most": latest_id,
+            "full_run_at": watermark.full_run_at if is_incremental and watermark else computed_at,
+        },
+    )
+    kind = "incremental" if is_incremental else "full"
+    logger.info(
+        "materialised %d entity states of %s for tenant %s as of %s (%s)", written, feature_set, tenant, as_of, kind
+    )
     return MaterializationResult(
         tenant_id=tenant.pk,
         feature_set=feature_set,
         as_of=as_of,
-        deliveries_read=len(history),
+        deliveries_read=deliveries_read,
         entities_written=written,
         skipped=skipped,
+        is_incremental=is_incremental,
     )
 
 

@@ -15,9 +15,10 @@ logger = logging.getLogger(__name__)
 
 @shared_task(name="features.tasks.materialize_features_task")
 def materialize_features_task(tenant_id: int) -> int:
-    """Recompute one tenant's entity states and write them to the online store; returns how many.
+    """Bring one tenant's entity states in the online store up to now; returns how many were written.
 
-    Safe to run twice: every run overwrites each state with the one computed from the database.
+    Safe to run twice: a run recomputes the states changed since the last one from the database, each
+    equal to what a full recomputation gives (`features_materialize`).
     """
     return features_materialize(tenant=Tenant.objects.get(pk=tenant_id)).entities_written
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -37,3 +38,9 @@ def raw_json_details(documents: dict[str, Any]) -> SafeString:
     """Stored JSON documents, pretty-printed, behind a collapsed "raw" section under the readable tables."""
     text = json.dumps(documents, indent=2, sort_keys=True, default=str)
     return format_html('<details class="il-raw"><summary>raw JSON</summary><pre>{}</pre></details>', text)
+
+
+def require_permission(request: HttpRequest, permission: str) -> None:
+    """Refuse (403) an admin view or action to a user without the named permission, staff or not."""
+    if not request.user.has_perm(permission):
+        raise PermissionDenied(f"needs the {permission} permission")

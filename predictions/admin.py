@@ -7,7 +7,13 @@ from django.utils.html import format_html, format_html_join
 
 from intellilog.admin import ReadOnlyAdminMixin, raw_json_details, warning_flag
 from predictions.charts import audit_explanation_chart
-from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome, ShadowPrediction
+from predictions.models import (
+    BatchPredictionRun,
+    PredictionAudit,
+    PredictionAuditArchive,
+    PredictionOutcome,
+    ShadowPrediction,
+)
 
 
 @admin.register(PredictionAudit)
@@ -115,3 +121,11 @@ class BatchPredictionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("input_name", "tenant", "model_version", "rows", "started_at", "finished_at", "created_by")
     list_filter = ("tenant", "model_version")
     list_select_related = ("tenant", "model_version__registered_model")
+
+
+@admin.register(PredictionAuditArchive)
+class PredictionAuditArchiveAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Months of the audit moved out of the table by retention: where each file is and what it must hash to."""
+
+    list_display = ("month", "rows", "size_bytes", "path", "sha256", "archived_at", "archived_by")
+    date_hierarchy = "month"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -154,24 +155,35 @@ def _chunk_judge(
 ) -> list[tuple[object, ...]]:
     """Judge each row of a chunk like a single outcome; returns the staging rows of the accepted ones."""
     result.rows += len(chunk)
-    order_ids = {str(row.get("order_id") or "").strip() for _, row in chunk} - {""}
-    latest_orders = dict(
-        PredictionAudit.objects.filter(tenant=tenant, order_id__in=order_ids)
-        .order_by("order_id", "-created_at")
-        .distinct("order_id")
-        .values_list("order_id", "order")
-    )
-    existing = dict(
-        Delivery.objects.filter(tenant=tenant, external_order_id__in=order_ids).values_list(
-            "external_order_id", "delivery_minutes"
+    # PostgreSQL text cannot hold NUL: such an id is no order's, and must not reach the query.
+    order_ids = [
+        order_id
+        for order_id in {str(row.get("order_id") or "").strip() for _, row in chunk} - {""}
+        if "\x00" not in order_id
+    ]
+    # = ANY(array): one parameter, where `__in` would send and plan one placeholder per order of the chunk.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT DISTINCT ON (order_id) order_id, "order" FROM {PredictionAudit._meta.db_table} '
+            "WHERE tenant_id = %s AND order_id = ANY(%s) ORDER BY order_id, created_at DESC",
+            [tenant.pk, order_ids],
         )
-    )
+        # Django reads jsonb as text (its JSONField decodes it): so does this raw query.
+        latest_orders = {order_id: json.loads(order) for order_id, order in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT external_order_id, delivery_minutes FROM {Delivery._meta.db_table} "
+            "WHERE tenant_id = %s AND external_order_id = ANY(%s)",
+            [tenant.pk, order_ids],
+        )
+        existing = dict(cursor.fetchall())
     staged = []
     for number, row in chunk:
         order_id = str(row.get("order_id") or "").strip()
         try:
             if not order_id:
                 raise InvalidOutcome("order_id", "required")
+            if "\x00" in order_id:
+                raise InvalidOutcome("order_id", "contains a NUL character")
             if order_id not in latest_orders:
                 raise InvalidOutcome("order_id", f"no prediction was served for order {order_id!r}")
             order = OrderInput.from_json(latest_orders[order_id])

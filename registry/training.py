@@ -27,7 +27,14 @@ from core.delivery.columnar import snapshot_read
 from core.delivery.schema import load_clean_frame
 from core.evaluation import EvaluationReport, delivery_segments, evaluate
 from core.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
-from core.model import ArtifactIntegrityError, ETAPredictor, TrainingConfig, default_candidates, train_best_of
+from core.model import (
+    ArtifactIntegrityError,
+    CandidateResult,
+    ETAPredictor,
+    TrainingConfig,
+    default_candidates,
+    train_best_of,
+)
 from deliveries.columnar import deliveries_columnar
 from deliveries.selectors import (
     deliveries_implausible,
@@ -79,7 +86,13 @@ def _data_hash(history: pd.DataFrame) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _code_version() -> str:
+def code_version() -> str:
+    """The commit of the running code: the image's INTELLILOG_GIT_COMMIT, else the checkout's HEAD, else "unknown".
+
+    The image's commit comes first: it is what was built and shipped, and the image has no .git to ask.
+    """
+    if settings.GIT_COMMIT:
+        return settings.GIT_COMMIT
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=5
@@ -99,9 +112,109 @@ def _library_versions() -> dict[str, str]:
 def training_data(*, history: pd.DataFrame, time_zone: ZoneInfo) -> TrainingData:
     """Features for the whole history and the mask of the last EVALUATION_DAYS (the held-out window)."""
     features = build_training_features(history, time_zone=time_zone)
-    evaluation_start = history["ordered_at"].max() - pd.Timedelta(days=EVALUATION_DAYS)
+    evaluation_start = _evaluation_start(history)
     is_evaluation = (history["ordered_at"] > evaluation_start).to_numpy()
     return TrainingData(history, features, is_evaluation, evaluation_start)
+
+
+def _evaluation_start(history: pd.DataFrame) -> pd.Timestamp:
+    return history["ordered_at"].max() - pd.Timedelta(days=EVALUATION_DAYS)
+
+
+@dataclass(frozen=True)
+class TrainingEngine:
+    """Where boosters are trained: this process ("local"), or a Dask cluster cut into ``partitions``."""
+
+    name: str
+    scheduler_address: str = ""
+    partitions: int = 0
+
+    def lineage(self, *, workers: int = 0) -> dict[str, object]:
+        if self.name == "local":
+            return {"name": "local"}
+        return {"name": self.name, "partitions": self.partitions, "workers": workers}
+
+
+def _engine_of_settings(partitions: int | None = None) -> TrainingEngine:
+    if settings.TRAINING_ENGINE == "dask":
+        return TrainingEngine("dask", settings.DASK_SCHEDULER_ADDRESS, partitions or settings.DASK_TRAINING_PARTITIONS)
+    return TrainingEngine("local")
+
+
+@dataclass(frozen=True)
+class _Trained:
+    predictor: ETAPredictor
+    candidates: list[dict[str, object]]
+    evaluation_start: pd.Timestamp
+    is_evaluation: np.ndarray
+    evaluation_features: pd.DataFrame
+    engine: dict[str, object]
+
+
+def _train(
+    *,
+    history: pd.DataFrame,
+    snapshot: Path | None,
+    time_zone: ZoneInfo,
+    configs: tuple[TrainingConfig, ...],
+    engine: TrainingEngine,
+    say: Progress,
+) -> _Trained:
+    """Train the candidates on the rows before the evaluation window, here or on the Dask cluster.
+
+    Both engines read the same frozen rows (the distributed one from ``snapshot``, by partitions) and
+    return the same artifact format.
+    """
+    if engine.name == "local":
+        say(f"building point-in-time features for {len(history)} deliveries")
+        data = training_data(history=history, time_zone=time_zone)
+        say(f"training on {int((~data.is_evaluation).sum())} deliveries")
+        predictor, candidates = _fit(data, configs)
+        return _Trained(
+            predictor,
+            candidates,
+            data.evaluation_start,
+            data.is_evaluation,
+            data.features[data.is_evaluation],
+            engine.lineage(),
+        )
+    # Imported here: only a process configured for Dask needs the distributed stack loaded.
+    from distributed import Client
+
+    from core.distributed import train_distributed
+
+    if snapshot is None:
+        raise ValueError("distributed training reads a frozen snapshot; none was given")
+    evaluation_start = _evaluation_start(history)
+    with Client(engine.scheduler_address, timeout="30s") as client:
+        workers = len(client.scheduler_info()["workers"])
+        say(f"training on Dask at {engine.scheduler_address}: {workers} workers, {engine.partitions} partitions")
+        result = train_distributed(
+            client=client,
+            snapshot=snapshot,
+            time_zone=time_zone,
+            evaluation_start=evaluation_start,
+            candidates=configs,
+            partitions=engine.partitions,
+        )
+    is_evaluation = np.zeros(len(history), dtype=bool)
+    is_evaluation[result.evaluation_rows] = True
+    features = result.evaluation_features.set_axis(history.index[result.evaluation_rows])
+    return _Trained(
+        result.predictor,
+        _candidates_lineage(result.candidates),
+        evaluation_start,
+        is_evaluation,
+        features,
+        engine.lineage(workers=workers),
+    )
+
+
+def _candidates_lineage(results: tuple[CandidateResult, ...]) -> list[dict[str, object]]:
+    return [
+        {"features": len(result.feature_names), "validation_mae": result.validation_mae, "sha256": result.sha256}
+        for result in results
+    ]
 
 
 def _fit(data: TrainingData, configs: tuple[TrainingConfig, ...]) -> tuple[ETAPredictor, list[dict[str, object]]]:
@@ -113,10 +226,7 @@ def _fit(data: TrainingData, configs: tuple[TrainingConfig, ...]) -> tuple[ETAPr
         ordered_at=data.history.loc[train, "ordered_at"],
         candidates=configs,
     )
-    return best, [
-        {"features": len(result.feature_names), "validation_mae": result.validation_mae, "sha256": result.sha256}
-        for result in tried
-    ]
+    return best, _candidates_lineage(tried)
 
 
 def evaluate_on(predictor: ETAPredictor, *, deliveries: pd.DataFrame, features: pd.DataFrame) -> EvaluationReport:
@@ -189,16 +299,22 @@ def eta_model_train(
     version = model_version_allocate(registered_model=registered_model, created_by=created_by)
     relative_dir = version_artifact_dir(tenant_slug=tenant.slug, model_name=ETA_MODEL_NAME, version=version.version)
     try:
+        # The first line after the version is reserved: the stale-training test and bench/load_faults.py
+        # kill the process on it.
+        say(f"training v{version.version} on {len(history)} deliveries")
         say(f"freezing the {len(history)} training rows as a Parquet snapshot")
         snapshot_path, snapshot_sha256 = snapshot_file_write(relative_dir=relative_dir, history=history)
-        say(f"building point-in-time features for {len(history)} deliveries")
-        data = training_data(history=history, time_zone=ZoneInfo(tenant.time_zone))
-        say(f"training v{version.version} on {int((~data.is_evaluation).sum())} deliveries")
-        predictor, candidates = _fit(data, (config,) if config else default_candidates())
-        say(f"evaluating on the last {EVALUATION_DAYS} days ({int(data.is_evaluation.sum())} deliveries)")
-        report = evaluate_on(
-            predictor, deliveries=history[data.is_evaluation], features=data.features[data.is_evaluation]
+        trained = _train(
+            history=history,
+            snapshot=settings.ARTIFACT_ROOT / Path(snapshot_path),
+            time_zone=ZoneInfo(tenant.time_zone),
+            configs=(config,) if config else default_candidates(),
+            engine=_engine_of_settings(),
+            say=say,
         )
+        predictor, is_evaluation = trained.predictor, trained.is_evaluation
+        say(f"evaluating on the last {EVALUATION_DAYS} days ({int(is_evaluation.sum())} deliveries)")
+        report = evaluate_on(predictor, deliveries=history[is_evaluation], features=trained.evaluation_features)
         artifact = predictor.to_bytes()
         artifact_path, sha256 = artifact_write(relative_dir=relative_dir, data=artifact)
         lineage = {
@@ -208,15 +324,16 @@ def eta_model_train(
                 "ordered_at_min": history["ordered_at"].min().isoformat(),
                 "ordered_at_max": history["ordered_at"].max().isoformat(),
                 "content_sha256": _data_hash(history),
-                "evaluation_start": data.evaluation_start.isoformat(),
-                "evaluation_rows": int(data.is_evaluation.sum()),
+                "evaluation_start": trained.evaluation_start.isoformat(),
+                "evaluation_rows": int(is_evaluation.sum()),
                 "snapshot": {"path": snapshot_path, "sha256": snapshot_sha256, "format": "parquet"},
             },
             "feature_set": {"name": FEATURE_SET_NAME, "version": FEATURE_SET_VERSION},
             "params": predictor.config.as_dict(),
-            "candidates": candidates,
+            "candidates": trained.candidates,
+            "engine": trained.engine,
             "seed": predictor.config.seed,
-            "code_version": _code_version(),
+            "code_version": code_version(),
             "libraries": _library_versions(),
         }
         say("logging the run to MLflow")
@@ -282,9 +399,9 @@ def training_history_of(*, version: ModelVersion) -> pd.DataFrame:
     Raises `ArtifactError` when the recorded snapshot is missing or fails its checksum.
     """
     recorded = version.lineage["data"]
-    snapshot = recorded.get("snapshot")
-    if snapshot:
-        return snapshot_read(snapshot_file_path(relative_path=snapshot["path"], expected_sha256=snapshot["sha256"]))
+    snapshot = _snapshot_file(version)
+    if snapshot is not None:
+        return snapshot_read(snapshot)
     ordered_before = dt.datetime.fromisoformat(recorded["ordered_before"]) if recorded["ordered_before"] else None
     plausible_at = dt.datetime.fromisoformat(recorded["plausible_at"]) if recorded.get("plausible_at") else None
     return deliveries_columnar(
@@ -293,6 +410,14 @@ def training_history_of(*, version: ModelVersion) -> pd.DataFrame:
         id_at_most=recorded["delivery_id_at_most"],
         plausible_at=plausible_at,
     )
+
+
+def _snapshot_file(version: ModelVersion) -> Path | None:
+    """The version's snapshot file, verified against its recorded hash; None for versions trained before snapshots."""
+    snapshot = version.lineage["data"].get("snapshot")
+    if not snapshot:
+        return None
+    return snapshot_file_path(relative_path=snapshot["path"], expected_sha256=snapshot["sha256"])
 
 
 @dataclass(frozen=True)
@@ -320,9 +445,24 @@ def model_version_reproduce(*, version: ModelVersion, progress: Progress | None 
     for name, recorded_version in lineage["libraries"].items():
         if libraries.get(name) != recorded_version:
             differences.append(f"{name} {libraries.get(name)} here, {recorded_version} when trained")
+    recorded_engine = lineage.get("engine", {"name": "local"})
+    engine = TrainingEngine("local")
+    if recorded_engine["name"] == "dask":
+        if settings.TRAINING_ENGINE != "dask":
+            raise ArtifactError(f"{version} was trained on Dask: set TRAINING_ENGINE=dask to reproduce it")
+        engine = _engine_of_settings(partitions=recorded_engine["partitions"])
     say(f"retraining v{version.version} from its lineage on {len(history)} deliveries")
-    data = training_data(history=history, time_zone=ZoneInfo(version.tenant.time_zone))
-    predictor, _ = _fit(data, (TrainingConfig.from_dict(lineage["params"]),))
+    trained = _train(
+        history=history,
+        snapshot=_snapshot_file(version) if engine.name == "dask" else None,
+        time_zone=ZoneInfo(version.tenant.time_zone),
+        configs=(TrainingConfig.from_dict(lineage["params"]),),
+        engine=engine,
+        say=say,
+    )
+    predictor = trained.predictor
+    if trained.engine != recorded_engine:
+        differences.append(f"trained on {recorded_engine}, reproduced on {trained.engine}")
     new_sha256 = hashlib.sha256(predictor.to_bytes()).hexdigest()
     if new_sha256 != version.artifact_sha256:
         differences.append(f"artifact sha256 {new_sha256} differs from the stored {version.artifact_sha256}")

@@ -254,3 +254,28 @@ def test_the_web_pod_configuration_passes_check_deploy(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout
+
+
+def test_the_image_carries_its_commit_as_a_label_and_the_variable_lineage_reads() -> None:
+    lines = DOCKERFILE.read_text().splitlines()
+    assert "ARG GIT_COMMIT=unknown" in lines
+    assert "LABEL org.opencontainers.image.revision=$GIT_COMMIT" in lines
+    assert "ENV INTELLILOG_GIT_COMMIT=$GIT_COMMIT" in lines
+    # After the dependency layer: a new commit must not reinstall the dependencies.
+    assert lines.index("ARG GIT_COMMIT=unknown") > max(i for i, line in enumerate(lines) if "pip install" in line)
+    assert _compose()["x-app"]["build"]["args"] == {"GIT_COMMIT": "${GIT_COMMIT:-unknown}"}
+    assert {"GIT_COMMIT", "INTELLILOG_GIT_COMMIT"} <= _documented_variables()
+
+
+def test_dask_workers_see_the_training_snapshots_at_the_scheduler_the_settings_name() -> None:
+    (configmap,) = [doc for doc in _manifests() if doc["kind"] == "ConfigMap"]
+    settings = configmap["data"]
+    services = {doc["metadata"]["name"]: doc for doc in _manifests() if doc["kind"] == "Service"}
+    host, port = settings["DASK_SCHEDULER_ADDRESS"].removeprefix("tcp://").split(":")
+    assert int(port) in {item["port"] for item in services[host]["spec"]["ports"]}
+    (worker,) = _pod_spec(_workload("intellilog-dask-worker"))["containers"]
+    assert worker["command"][:3] == ["dask", "worker", settings["DASK_SCHEDULER_ADDRESS"]]
+    assert settings["ARTIFACT_ROOT"] in {mount["mountPath"] for mount in worker["volumeMounts"]}
+    compose = _compose()["services"]
+    assert compose["dask-worker"]["command"][:3] == ["dask", "worker", "tcp://dask-scheduler:8786"]
+    assert any(volume.endswith(f":{settings['ARTIFACT_ROOT']}") for volume in compose["dask-worker"]["volumes"])

@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 
 from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
 from core.features import Entity, EntityKey
-from deliveries.models import Delivery
+from deliveries.models import Delivery, ImportBatch
 from deliveries.selectors import deliveries_frame, deliveries_implausible
 from deliveries.tests.factories import DeliveryFactory
 from features.selectors import entity_completions_frame
@@ -67,7 +67,8 @@ def test_training_skips_and_records_implausible_rows_and_reproduces(tenant_with_
 
     version = ModelVersion.objects.get(tenant=tenant)
     data = version.lineage["data"]
-    assert (data["rows"], data["rows_skipped_implausible"]) == (2986, 4)
+    imported = ImportBatch.objects.get(tenant=tenant).rows_imported
+    assert (data["rows"], data["rows_skipped_implausible"]) == (imported, 4)
     assert data["ordered_at_max"] < "2023"
     assert f"skipped 4 stored deliveries of tenant {tenant.slug}" in capsys.readouterr().err
     call_command("reproduce_model_version", f"{tenant.slug}/{version.version}")
@@ -80,12 +81,13 @@ def test_materialisation_and_the_database_fallback_skip_them(tenant_with_bad_row
     result = features_materialize(tenant=tenant)
 
     # Rows ordered after the materialisation's time (9999, 2262) are not read at all; the other two are skipped.
-    assert result.deliveries_read == 2986 and result.skipped.count == 2
+    imported = ImportBatch.objects.get(tenant=tenant).rows_imported
+    assert result.deliveries_read == imported and result.skipped.count == 2
     assert result.skipped.example_ids == bad_ids[2:]
     completions = entity_completions_frame(tenant=tenant, entity_keys=[EntityKey(Entity.COURIER, COURIER)])
     assert completions["ordered_at"].dt.year.max() < 2023
     assert deliveries_implausible(tenant=tenant).count == 4
-    assert len(deliveries_frame(tenant=tenant)) == 2986
+    assert len(deliveries_frame(tenant=tenant)) == imported
 
 
 def test_commands_refuse_implausible_instants_naming_the_option(tenant_with_bad_rows) -> None:  # type: ignore[no-untyped-def]

@@ -29,7 +29,7 @@ from deliveries.tests.factories import DeliveryFactory
 from features import fallback_cache
 from features.choices import FeatureSource, Freshness
 from features.fallback_cache import fallback_cache_size
-from features.models import FeatureSet
+from features.models import FeatureSet, MaterializationWatermark
 from features.online_store import OnlineStoreUnavailable, read_states, write_states
 from features.services import (
     FeatureSetConflict,
@@ -493,3 +493,44 @@ def test_an_applied_outcome_drops_its_entities_from_the_cache(tenant_with_histor
     features_apply_outcome(tenant=tenant, delivery=delivery)
 
     assert fallback_cache_size() == 0
+
+
+def test_incremental_materialisation_writes_only_changed_states_and_equals_a_full_run(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    tenant = tenant_with_history
+    history = deliveries_frame(tenant=tenant)
+    first_as_of = history["ordered_at"].iloc[len(history) // 2].to_pydatetime()
+    second_as_of = first_as_of + dt.timedelta(hours=3)  # some stored deliveries complete in between
+    first = features_materialize(tenant=tenant, as_of=first_as_of)
+    # Stored after the first run: a new courier in a new city, and a late record of an old courier's delivery.
+    new_courier = "ZZZZRES99DEL01"
+    for index in range(3):
+        DeliveryFactory(tenant=tenant, external_order_id=f"new-{index}", courier_id=new_courier, ordered_at=first_as_of)
+    old_courier = history["courier_id"].iloc[0]
+    late = history["ordered_at"].iloc[0].to_pydatetime()
+    DeliveryFactory(tenant=tenant, external_order_id="late", courier_id=old_courier, ordered_at=late)
+
+    incremental = features_materialize(tenant=tenant, as_of=second_as_of)
+
+    expected = entity_states_as_of(deliveries_frame(tenant=tenant), second_as_of)
+    namespace = store_namespace(tenant=tenant)
+    after_incremental = {key: value.state for key, value in read_states(namespace, list(expected)).items()}
+    full = features_materialize(tenant=tenant, as_of=second_as_of, full=True)
+    after_full = {key: value.state for key, value in read_states(namespace, list(expected)).items()}
+    assert not first.is_incremental and incremental.is_incremental and not full.is_incremental
+    assert after_incremental == after_full == expected  # bit for bit: floats compared exactly
+    assert full.entities_written == len(expected) > incremental.entities_written
+    assert {EntityKey(Entity.COURIER, new_courier), EntityKey(Entity.CITY, "ZZZZ")} <= set(after_incremental)
+    old_key = EntityKey(Entity.COURIER, old_courier)
+    assert after_incremental[old_key].count == entity_states_as_of(history, second_as_of)[old_key].count + 1
+
+
+def test_an_earlier_as_of_or_an_old_full_run_makes_a_full_run(settings, tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    history = deliveries_frame(tenant=tenant_with_history)
+    late, early = (history["ordered_at"].iloc[index].to_pydatetime() for index in (600, 300))
+    features_materialize(tenant=tenant_with_history, as_of=late)
+
+    assert not features_materialize(tenant=tenant_with_history, as_of=early).is_incremental
+    assert features_materialize(tenant=tenant_with_history, as_of=late).is_incremental
+    settings.FEATURE_TTL_SECONDS = 2 * 3600
+    MaterializationWatermark.objects.update(full_run_at=timezone.now() - dt.timedelta(hours=1))
+    assert not features_materialize(tenant=tenant_with_history, as_of=late).is_incremental

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from predictions.models import PredictionAuditArchive
 from predictions.tests.factories import served_with_outcomes, shadow_scored
 from registry.tests.factories import ModelVersionFactory, UserFactory
 
@@ -41,3 +44,16 @@ def test_an_audit_row_is_shown_read_only_and_cannot_be_deleted(staff: Client) ->
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert deleted.status_code == 403
     audit.refresh_from_db()  # raises if the row is gone
+
+
+def test_archived_months_are_listed_with_their_file_and_hash_read_only(staff: Client) -> None:
+    archive = PredictionAuditArchive.objects.create(
+        month=dt.date(2025, 11, 1), path="2025/prediction-audit-2025-11.parquet", sha256="ab" * 32, rows=3, size_bytes=9
+    )
+
+    page = staff.get(reverse("admin:predictions_predictionauditarchive_changelist"))
+    deleted = staff.post(reverse("admin:predictions_predictionauditarchive_delete", args=[archive.pk]), {"post": "yes"})
+
+    assert page.status_code == 200
+    assert archive.path in page.content.decode() and archive.sha256 in page.content.decode()
+    assert deleted.status_code == 403 and PredictionAuditArchive.objects.filter(pk=archive.pk).exists()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
 import pyarrow.parquet as pq
 import pytest
+from distributed import LocalCluster
 from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db.models import F
@@ -157,3 +159,35 @@ def test_reproduction_reads_the_frozen_snapshot_after_history_is_corrected_or_de
     pq.write_table(table.slice(1), snapshot_file)
     with pytest.raises(CommandError, match=r"cannot be reproduced: training snapshot .* fails its checksum"):
         call_command("reproduce_model_version", f"{tenant_with_history.slug}/{version.version}")
+
+
+@pytest.fixture
+def dask_cluster(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
+    """Two single-threaded workers in this process; training is pointed at them through the settings."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        settings.TRAINING_ENGINE = "dask"
+        settings.DASK_SCHEDULER_ADDRESS = cluster.scheduler_address
+        settings.DASK_TRAINING_PARTITIONS = 3
+        yield cluster.scheduler_address
+
+
+def test_dask_engine_trains_a_servable_version_that_reproduces_byte_identically(
+    tenant_with_history, dask_cluster, settings
+) -> None:  # type: ignore[no-untyped-def]
+    quick = TrainingConfig(max_rounds=60, early_stopping_rounds=10)
+    version = eta_model_train(tenant=tenant_with_history, created_by="test", config=quick)
+
+    assert version.status == VersionStatus.READY
+    assert version.lineage["engine"] == {"name": "dask", "partitions": 3, "workers": 2}
+    assert version.metrics["count"] == version.lineage["data"]["evaluation_rows"] > 100
+    predictor = model_version_load(version=version)  # the one artifact format serving and replay load
+    assert (
+        predictor.summary.fit_rows + predictor.summary.validation_rows + version.lineage["data"]["evaluation_rows"]
+        == version.lineage["data"]["rows"]
+    )
+
+    assert model_version_reproduce(version=version).reproduced
+
+    settings.TRAINING_ENGINE = "local"
+    with pytest.raises(ArtifactError, match="set TRAINING_ENGINE=dask"):
+        model_version_reproduce(version=version)

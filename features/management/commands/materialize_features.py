@@ -36,6 +36,9 @@ class Command(BaseCommand):
             default=None,
             help="count deliveries completed before this ISO time (default now; no offset = tenant's time zone)",
         )
+        parser.add_argument(
+            "--full", action="store_true", help="recompute every entity, not only those changed since the last run"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
@@ -43,12 +46,13 @@ class Command(BaseCommand):
             raise CommandError(f"--tenant: no tenant with slug {options['tenant']!r}")
         as_of = _as_of(options["as_of"], ZoneInfo(tenant.time_zone)) if options["as_of"] else None
         try:
-            result = features_materialize(tenant=tenant, as_of=as_of)
+            result = features_materialize(tenant=tenant, as_of=as_of, full=options["full"])
         except OnlineStoreUnavailable as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
-            f"Materialised {result.entities_written} entity states of {result.feature_set} for tenant "
-            f"{tenant.slug} as of {result.as_of.isoformat()} from {result.deliveries_read} deliveries "
+            f"Materialised {result.entities_written} entity states"
+            f"{' (those changed since the last run)' if result.is_incremental else ''} of {result.feature_set} "
+            f"for tenant {tenant.slug} as of {result.as_of.isoformat()} from {result.deliveries_read} deliveries "
             f"(TTL {result.feature_set.ttl_seconds} s)"
         )
         if result.skipped.count:
