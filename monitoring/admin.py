@@ -13,7 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django_celery_beat import admin as celery_beat_admin
 from django_celery_beat.models import PeriodicTask
 
-from intellilog.admin import ReadOnlyAdminMixin
+from intellilog.admin import ReadOnlyAdminMixin, actions_with_permission
 from monitoring.charts import drift_report_charts
 from monitoring.models import AccuracyReport, Alert, AlertChannel, AlertNotification, DriftReport, RetrainingTrigger
 from monitoring.services import alert_notification_retry_now
@@ -392,10 +392,7 @@ class PeriodicTaskAdmin(celery_beat_admin.PeriodicTaskAdmin):
     Its actions declare no permission, so anyone who may view the schedule could run any task from it.
     """
 
-    actions = [
-        admin.action(permissions=["change"])(getattr(celery_beat_admin.PeriodicTaskAdmin, name))
-        for name in celery_beat_admin.PeriodicTaskAdmin.actions
-    ]
+    actions = actions_with_permission(celery_beat_admin.PeriodicTaskAdmin, "change")
 
 
 admin.site.unregister(PeriodicTask)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from axes import admin as axes_admin
+from axes.models import AccessAttempt
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import add_never_cache_headers
 
+from intellilog.admin import actions_with_permission
 from tenants.models import ApiKey, Tenant
 from tenants.services import api_key_create, api_key_revoke
 
@@ -80,3 +83,13 @@ class ApiKeyAdmin(admin.ModelAdmin):
         for api_key in queryset:
             api_key_revoke(api_key=api_key)
         self.message_user(request, f"Revoked {queryset.count()} key(s).")
+
+
+class AccessAttemptAdmin(axes_admin.AccessAttemptAdmin):
+    """django-axes' failed logins; clearing them lifts lockouts, so its action needs the delete permission."""
+
+    actions = actions_with_permission(axes_admin.AccessAttemptAdmin, "delete")
+
+
+admin.site.unregister(AccessAttempt)
+admin.site.register(AccessAttempt, AccessAttemptAdmin)
