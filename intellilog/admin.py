@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 
 class ReadOnlyAdminMixin:
@@ -20,6 +23,22 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+def warning_flag(is_set: bool, label: str) -> SafeString:
+    """A bad state (out of distribution, fallback, degraded) in warning colours; its absence as a dash.
+
+    The admin's boolean icons show True as a green tick, which reads as "good" for exactly these flags.
+    """
+    if is_set:
+        return format_html('<span class="il-warning">&#9888; {}</span>', label)
+    return format_html("{}", "—")
+
+
+def raw_json_details(documents: dict[str, Any]) -> SafeString:
+    """Stored JSON documents, pretty-printed, behind a collapsed "raw" section under the readable tables."""
+    text = json.dumps(documents, indent=2, sort_keys=True, default=str)
+    return format_html('<details class="il-raw"><summary>raw JSON</summary><pre>{}</pre></details>', text)
 
 
 def require_permission(request: HttpRequest, permission: str) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
-from intellilog.admin import ReadOnlyAdminMixin
+from intellilog.admin import ReadOnlyAdminMixin, raw_json_details, warning_flag
+from predictions.charts import audit_explanation_chart
 from predictions.models import (
     BatchPredictionRun,
     PredictionAudit,
@@ -20,19 +22,81 @@ class PredictionAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "order_id",
         "tenant",
         "model_version",
-        "predicted_eta_minutes",
-        "confidence_score",
-        "is_ood",
-        "used_fallback",
-        "latency_ms",
+        "eta",
+        "confidence",
+        "out_of_distribution",
+        "fallback",
+        "latency",
         "created_at",
     )
+    fields = ("summary", "explanation_picture", "raw")
+    readonly_fields = fields
     list_filter = ("tenant", "model_version", "source", "is_ood", "used_fallback", "created_at")
     search_fields = ("=order_id", "=request_id")
     date_hierarchy = "created_at"
     list_select_related = ("tenant", "model_version__registered_model")
     # The default paginator counts every row; on an audit table of millions that count is the slow part.
     show_full_result_count = False
+
+    @admin.display(description="ETA (min)", ordering="predicted_eta_minutes")
+    def eta(self, audit: PredictionAudit) -> str:
+        return f"{audit.predicted_eta_minutes:.1f}"
+
+    @admin.display(description="confidence", ordering="confidence_score")
+    def confidence(self, audit: PredictionAudit) -> str:
+        return f"{audit.confidence_score:.2f}"
+
+    @admin.display(description="out of distribution", ordering="is_ood")
+    def out_of_distribution(self, audit: PredictionAudit) -> str:
+        return warning_flag(audit.is_ood, "out of distribution")
+
+    @admin.display(description="feature fallback", ordering="used_fallback")
+    def fallback(self, audit: PredictionAudit) -> str:
+        return warning_flag(audit.used_fallback, "fallback")
+
+    @admin.display(description="latency (ms)", ordering="latency_ms")
+    def latency(self, audit: PredictionAudit) -> str:
+        return f"{audit.latency_ms:.1f}"
+
+    @admin.display(description="prediction")
+    def summary(self, audit: PredictionAudit) -> str:
+        quantiles = audit.quantiles or {}
+        flags = audit.response.get("out_of_range_features") or []
+        rows = [
+            ("order", audit.order_id),
+            ("served by", f"{audit.model_version} at {audit.created_at:%Y-%m-%d %H:%M:%S %Z} ({audit.source})"),
+            ("point ETA", f"{audit.predicted_eta_minutes:.1f} min"),
+            *(
+                (name, f"{quantiles[name]:.1f} min")
+                for name in ("p05", "p25", "p50", "p75", "p95")
+                if name in quantiles
+            ),
+            ("confidence", f"{audit.confidence_score:.2f}"),
+            ("out of distribution", "; ".join(f"{f['feature']}: {f['reason']}" for f in flags) or "no"),
+            ("feature fallback", "yes" if audit.used_fallback else "no"),
+            ("latency", f"{audit.latency_ms:.1f} ms"),
+        ]
+        body = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        return format_html('<table class="il-facts">{}</table>', body)
+
+    @admin.display(description="explanation")
+    def explanation_picture(self, audit: PredictionAudit) -> str:
+        uri = audit_explanation_chart(audit.response)
+        if uri is None:
+            return "no explanation stored"
+        return format_html('<img class="il-chart" src="{}" alt="SHAP waterfall and quantile band">', uri)
+
+    @admin.display(description="raw")
+    def raw(self, audit: PredictionAudit) -> str:
+        return raw_json_details(
+            {
+                "request": audit.request,
+                "order": audit.order,
+                "features": audit.features,
+                "feature_freshness": audit.feature_freshness,
+                "response": audit.response,
+            }
+        )
 
 
 @admin.register(PredictionOutcome)

@@ -79,6 +79,9 @@ def text_form_view(
         "submit_label": submit_label,
         "cancel_url": cancel_url,
         "extra_field_label": extra_field_label,
+        # Refused (e.g. self-approval): the form comes back with what the person typed, not empty.
+        "text": request.POST.get("text", ""),
+        "override_reason": request.POST.get("override_reason", ""),
     }
     return TemplateResponse(request, "admin/registry/action_form.html", context)
 
@@ -163,6 +166,7 @@ def _rollback_explanation(current: ModelVersion | None, target: ModelVersion | N
 class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "__str__",
+        "role",
         "status",
         "mae",
         "within_5",
@@ -216,9 +220,19 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         value = version.metrics.get("interval_coverage")
         return f"{value:.1%}" if value is not None else "-"
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
+        return super().get_queryset(request).select_related("registered_model").prefetch_related("aliases")
+
+    @admin.display(description="role")
+    def role(self, version: ModelVersion) -> str:
+        aliases = {alias.alias for alias in version.aliases.all()}
+        if Alias.CHAMPION in aliases:
+            return format_html('<strong class="il-champion">champion</strong>')
+        return "challenger" if Alias.CHALLENGER in aliases else "-"
+
     @admin.display(description="promotion")
     def promote_link(self, version: ModelVersion) -> str:
-        if version.status != "ready":
+        if version.status != "ready" or any(alias.alias == Alias.CHAMPION for alias in version.aliases.all()):
             return "-"
         url = reverse("admin:registry_modelversion_request_promotion", args=[version.pk])
         return format_html('<a href="{}">Request promotion…</a>', url)

@@ -1,0 +1,146 @@
+"""The admin as a person uses it: log in, two people walk a promotion, an audit's picture, monitoring pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from selenium.webdriver.common.by import By
+
+from monitoring.models import AccuracyReport, DriftReport
+from monitoring.simulation import Shift, traffic_simulate
+from predictions.models import PredictionAudit
+from registry.choices import Alias
+from registry.models import ModelAlias
+from registry.services import approvers_group_ensure
+from registry.tests.factories import ModelVersionFactory, UserFactory
+
+PASSWORD = "a-long-browser-test-password"
+
+
+@pytest.fixture
+def simulated(monitored, settings):  # type: ignore[no-untyped-def]
+    """The monitored tenant with a challenger and two hours of simulated traffic with a jam shift."""
+    settings.MONITORING_CHECK_MINUTES = 10
+    champion = monitored.version
+    challenger = ModelVersionFactory(
+        registered_model=champion.registered_model,
+        artifact_path=champion.artifact_path,
+        artifact_sha256=champion.artifact_sha256,
+        lineage=champion.lineage,
+        metrics={"mae": 2.9},
+    )
+    ModelAlias.objects.create(
+        tenant=monitored.tenant, registered_model=champion.registered_model, alias=Alias.CHALLENGER, version=challenger
+    )
+    end = timezone.now().replace(hour=19, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+    shift = Shift(column="traffic", level="jam", after=dt.timedelta(minutes=40))
+    traffic_simulate(tenant=monitored.tenant, hours=2, shift=shift, rate_per_minute=12, seed=5, end=end)
+    return monitored, challenger
+
+
+def _user(username: str, **fields: object):  # type: ignore[no-untyped-def]
+    user = UserFactory(username=username, **fields)
+    user.set_password(PASSWORD)
+    user.save()
+    return user
+
+
+def _log_in(browser, live_server, username: str) -> None:  # type: ignore[no-untyped-def]
+    browser.delete_all_cookies()
+    browser.get(live_server.url + reverse("admin:login"))
+    browser.find_element(By.NAME, "username").send_keys(username)
+    browser.find_element(By.NAME, "password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+
+def _messages(browser) -> str:  # type: ignore[no-untyped-def]
+    return " ".join(element.text for element in browser.find_elements(By.CSS_SELECTOR, "ul.messagelist li"))
+
+
+def test_two_people_promote_the_challenger_and_every_page_shows_its_data(  # type: ignore[no-untyped-def]
+    browser, screenshot, live_server, simulated
+) -> None:
+    monitored, challenger = simulated
+    _user("maker", is_superuser=True)
+    checker = _user("checker")
+    checker.groups.add(approvers_group_ensure())
+
+    # The maker logs in and finds the challenger in the versions list, the champion without a promote link.
+    _log_in(browser, live_server, "maker")
+    assert "Site administration" in browser.page_source
+    screenshot("admin-index")
+    browser.get(live_server.url + reverse("admin:registry_modelversion_changelist"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    champion_row = next(row for row in rows if "champion" in row.text)
+    challenger_row = next(row for row in rows if "challenger" in row.text)
+    assert "Request promotion" not in champion_row.text
+    screenshot("model-versions")
+    challenger_row.find_element(By.LINK_TEXT, "Request promotion…").click()
+    assert browser.find_elements(By.TAG_NAME, "h1")[-1].text.count("promotion") == 1  # the title once
+    browser.find_element(By.NAME, "text").send_keys("lower MAE on the last week")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    assert f"Promotion of {challenger} requested" in _messages(browser)
+
+    # The maker may not approve their own request, and the refused form keeps the typed comment.
+    request_url = live_server.url + reverse("admin:registry_promotionrequest_changelist")
+    browser.get(request_url)
+    browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a").click()
+    request_change_url = browser.current_url
+    screenshot("promotion-request")
+    approve_url = request_change_url.rstrip("/").rsplit("/", 1)[0] + "/approve/"
+    browser.get(approve_url)
+    browser.find_element(By.NAME, "text").send_keys("looks good to me")
+    for field in browser.find_elements(By.NAME, "override_reason"):
+        field.send_keys("demo: the shadow test is still collecting")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    assert "cannot decide" in _messages(browser)
+    assert browser.find_element(By.NAME, "text").get_attribute("value") == "looks good to me"
+
+    # The checker, an approver without superuser rights, approves and can reach the rollback.
+    _log_in(browser, live_server, "checker")
+    browser.get(approve_url)
+    browser.find_element(By.NAME, "text").send_keys("checked the evidence")
+    for field in browser.find_elements(By.NAME, "override_reason"):
+        field.send_keys("browser test: equal models, no significant evidence expected")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    assert "now the champion" in _messages(browser)
+    assert (
+        ModelAlias.objects.get(registered_model=challenger.registered_model, alias=Alias.CHAMPION).version == challenger
+    )
+    browser.get(
+        live_server.url + reverse("admin:registry_registeredmodel_change", args=[challenger.registered_model_id])
+    )
+    assert browser.find_elements(By.PARTIAL_LINK_TEXT, "Roll back to the previous champion")
+    browser.get(live_server.url + reverse("admin:registry_registryevent_changelist"))
+    assert "promoted" in browser.page_source.lower()
+
+    # An audited prediction: a table with units and its explanation picture, drawn by the server.
+    _log_in(browser, live_server, "maker")
+    audit = PredictionAudit.objects.filter(tenant=monitored.tenant).first()
+    browser.get(live_server.url + reverse("admin:predictions_predictionaudit_change", args=[audit.pk]))
+    picture = browser.find_element(By.CSS_SELECTOR, "img.il-chart")
+    assert browser.execute_script("return arguments[0].naturalWidth", picture) > 300
+    assert f"{audit.predicted_eta_minutes:.1f} min" in browser.page_source
+    assert not browser.find_element(By.CSS_SELECTOR, "details.il-raw").get_attribute("open")
+    screenshot("prediction-audit")
+
+    # The monitoring pages after the simulated run.
+    drifted = DriftReport.objects.filter(tenant=monitored.tenant, is_drifted=True).first()
+    assert drifted is not None
+    browser.get(live_server.url + reverse("admin:monitoring_driftreport_changelist"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) >= 1
+    screenshot("drift-reports")
+    browser.get(live_server.url + reverse("admin:monitoring_driftreport_change", args=[drifted.pk]))
+    assert "traffic" in browser.page_source
+    screenshot("drift-report")
+    browser.get(live_server.url + reverse("admin:monitoring_accuracyreport_changelist"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")) == min(
+        AccuracyReport.objects.filter(tenant=monitored.tenant).count(), 100
+    )
+    screenshot("accuracy-reports")
+    browser.get(live_server.url + reverse("admin:monitoring_alert_changelist"))
+    assert "drift" in browser.page_source.lower()
+    screenshot("alerts")
