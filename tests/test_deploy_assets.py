@@ -301,3 +301,13 @@ def test_the_audit_upkeep_queue_is_consumed_only_by_a_worker_connecting_as_the_o
     assert owner_sources == [
         {"name": "intellilog-migrate-secrets", "items": [{"key": "DATABASE_URL", "path": "DATABASE_URL"}]}
     ]
+
+
+def test_the_image_copies_every_package_of_the_project() -> None:
+    # A package left out of the image imports fine in a checkout and fails only in production.
+    import tomllib
+
+    included = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {pattern.removesuffix("*") for pattern in included}
+    copied = set(re.findall(r"^COPY (\w+) \1$", DOCKERFILE.read_text(), flags=re.MULTILINE))
+    assert packages <= copied, packages - copied
