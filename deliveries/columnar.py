@@ -73,6 +73,8 @@ def _copy_arrow(sql: str, params: tuple[object, ...], selected: list[str]) -> pa
         with connection.cursor() as cursor, cursor.cursor.copy(statement, params) as copy:
             for chunk in copy:
                 spool.write(chunk)
+        if spool.tell() == 0:  # no rows: pyarrow refuses an empty file, the schema says it all
+            return history_table(HISTORY_SCHEMA.empty_table())
         spool.seek(0)
         raw = pa_csv.read_csv(
             spool,

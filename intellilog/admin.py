@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 
@@ -16,3 +17,9 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+def require_permission(request: HttpRequest, permission: str) -> None:
+    """Refuse (403) an admin view or action to a user without the named permission, staff or not."""
+    if not request.user.has_perm(permission):
+        raise PermissionDenied(f"needs the {permission} permission")

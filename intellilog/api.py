@@ -1,4 +1,7 @@
-"""API-wide conventions: every error is JSON with a stable `code` and a human `detail`."""
+"""API-wide conventions: every error is JSON with a stable `code` and a human `detail`.
+
+The bounds every request meets before a view runs are in `intellilog.api_bounds`.
+"""
 
 from __future__ import annotations
 

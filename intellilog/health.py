@@ -12,16 +12,20 @@ that tenant's problem, on every replica alike (they share the artifact store): t
 would refuse every other tenant too. Each tenant's state is in ``checks.champions``; the process is
 unready only when it can serve none of the tenants that have a champion (the artifact store itself
 unreadable, say), where another replica may do better.
+
+Tenant names appear only to the holder of METRICS_TOKEN or a staff session; anyone else sees counts.
 """
 
 from __future__ import annotations
 
 import redis
+from django.conf import settings
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from intellilog.redis_client import get_client
+from monitoring.views import is_bearer_authorized
 from predictions.selectors import ServingModel, serving_model
 from registry.artifacts import ArtifactError
 from registry.choices import Alias
@@ -60,10 +64,25 @@ def readiness(request: HttpRequest) -> JsonResponse:
                 continue
             is_serving_any = True
             champions[tenant.slug] = _champion_state(serving)
-        checks["champions"] = champions
+        checks["champions"] = champions if _may_see_tenants(request) else _champion_counts(champions)
         if champions and not is_serving_any:
             ready = False
     return JsonResponse({"status": "ready" if ready else "not_ready", "checks": checks}, status=200 if ready else 503)
+
+
+def _may_see_tenants(request: HttpRequest) -> bool:
+    """Tenant names and their models' states are for operators: the metrics token's holder or staff."""
+    token = settings.METRICS_TOKEN
+    if token and is_bearer_authorized(request, token):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated and user.is_staff)
+
+
+def _champion_counts(champions: dict[str, str]) -> dict[str, int]:
+    """What anyone may see: how many tenants' champions load, and how many do not, without naming them."""
+    not_loadable = sum(state.startswith("cannot load") for state in champions.values())
+    return {"loaded": len(champions) - not_loadable, "cannot_load": not_loadable}
 
 
 def _champion_state(serving: ServingModel | None) -> str:

@@ -32,8 +32,16 @@ def redact(text: str) -> str:
     return text
 
 
+# Attributes every LogRecord has; anything else on a record came from ``extra=`` (Django passes the request).
+_STANDARD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
 class RequestContextFilter(logging.Filter):
-    """Adds ``request_id`` to every record and redacts secrets from its message and arguments."""
+    """Adds ``request_id`` to every record and redacts secrets from its message, arguments and extra fields.
+
+    The JSON formatter writes every extra field, as its string form for objects: Django's ``request`` extra
+    prints the URL with its query string, where a careless caller may have put a key.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
@@ -42,6 +50,13 @@ class RequestContextFilter(logging.Filter):
             record.args = None
         if isinstance(record.msg, str):
             record.msg = redact(record.msg)
+        for name, value in list(vars(record).items()):
+            if name in _STANDARD_ATTRIBUTES or value is None or isinstance(value, bool | int | float):
+                continue
+            text = value if isinstance(value, str) else str(value)
+            redacted = redact(text)
+            if redacted != text:  # objects without a secret stay objects for other handlers
+                setattr(record, name, redacted)
         return True
 
 

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "intellilog.apps.IntellilogConfig",
     "tenants",
     "deliveries",
     "registry",
@@ -55,6 +57,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "intellilog.request_id.RequestIdMiddleware",
+    # Before anything that reads the body: a too large one is refused from its Content-Length.
+    "intellilog.api_bounds.ApiJsonErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -64,7 +68,21 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: turns a locked-out admin login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Admin logins are throttled per user name and address (django-axes): after AXES_FAILURE_LIMIT wrong passwords
+# that pair is locked out for AXES_COOLOFF_MINUTES, even with the right password; a success resets the count.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+# The peer address only: a client chooses its X-Forwarded-For, and a new address per guess would reset the count.
+# Behind a load balancer every login then shares its address, so the lockout is per user name there.
+AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 
 ROOT_URLCONF = "intellilog.urls"
 WSGI_APPLICATION = "intellilog.wsgi.application"
@@ -207,7 +225,8 @@ DRIFT_REFERENCE_MAX_ROWS = env_int("DRIFT_REFERENCE_MAX_ROWS", 10000, minimum=10
 # Jensen-Shannon distance; MMD^2 for the joint test); critical at DRIFT_CRITICAL_MULTIPLIER times the minimum.
 # Checks every few minutes on overlapping windows make the per-check rate what operators see: at 0.01 the
 # no-change replays of bench/drift.py flag about 1% of checks (0.05: 3-4%), and real shifts still show at once.
-DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.01, minimum=1e-6, maximum=0.5)
+# 0.001, 1.0, 0.05 and 0.5 below: chosen by `bench/drift.py --walk-forward` (docs/benchmarks.md, monitor).
+DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.001, minimum=1e-6, maximum=0.5)
 DRIFT_NUMERIC_MIN_EFFECT = env_float("DRIFT_NUMERIC_MIN_EFFECT", 0.1, minimum=0.0)
 DRIFT_CATEGORICAL_MIN_EFFECT = env_float("DRIFT_CATEGORICAL_MIN_EFFECT", 0.1, minimum=0.0, maximum=1.0)
 DRIFT_MMD_MIN_EFFECT = env_float("DRIFT_MMD_MIN_EFFECT", 0.005, minimum=0.0)
@@ -215,7 +234,7 @@ DRIFT_CRITICAL_MULTIPLIER = env_float("DRIFT_CRITICAL_MULTIPLIER", 2.0, minimum=
 # A drifted window pages (critical) only when its predicted ETAs moved at least this many minutes from the
 # reference's (1-Wasserstein); smaller drift is a recorded warning. Replaces DRIFT_CRITICAL_MULTIPLIER for the
 # check's severity; chosen by `bench/drift.py --walk-forward` (docs/monitoring.md).
-DRIFT_IMPACT_TOLERANCE_MINUTES = env_float("DRIFT_IMPACT_TOLERANCE_MINUTES", 2.0, minimum=0.0)
+DRIFT_IMPACT_TOLERANCE_MINUTES = env_float("DRIFT_IMPACT_TOLERANCE_MINUTES", 1.0, minimum=0.0)
 # Fewer values than this on either side: the test reports insufficient data instead of a verdict.
 DRIFT_MIN_SAMPLES = env_int("DRIFT_MIN_SAMPLES", 50, minimum=2)
 # MMD's cost bound: rows per side after subsampling, and permutations for its p-value.
@@ -252,8 +271,8 @@ ACCURACY_CUSUM_HOURS = env_int("ACCURACY_CUSUM_HOURS", 3, minimum=1)
 # The CUSUMs' family-wise budget: expected false alarms a day over every stream and side together (each stream's
 # threshold spends its share given its outcomes a day; ACCURACY_CUSUM_H is the floor), and the smallest mean
 # deviation from validation, in minutes, that a stream may alarm on (docs/monitoring.md).
-ACCURACY_CUSUM_DAILY_ALPHA = env_float("ACCURACY_CUSUM_DAILY_ALPHA", 0.25, minimum=1e-6)
-ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 1.0, minimum=0.0)
+ACCURACY_CUSUM_DAILY_ALPHA = env_float("ACCURACY_CUSUM_DAILY_ALPHA", 0.05, minimum=1e-6)
+ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 0.5, minimum=0.0)
 if ACCURACY_CUSUM_HOURS > ACCURACY_WINDOW_HOURS:
     raise ImproperlyConfigured("ACCURACY_CUSUM_HOURS: must be at most ACCURACY_WINDOW_HOURS")
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
@@ -331,7 +350,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.permissions.HasTenantApiKey"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "intellilog.api_bounds.CappedLimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["intellilog.api_bounds.BoundedJSONParser"],
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "intellilog.api.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -340,6 +360,11 @@ REST_FRAMEWORK = {
 # Requests per minute per API key unless the key sets its own limit; counted in Redis under this prefix.
 API_RATE_LIMIT_PER_MINUTE = env_int("API_RATE_LIMIT_PER_MINUTE", 6000, minimum=1)
 RATE_LIMIT_KEY_PREFIX = env_str("RATE_LIMIT_KEY_PREFIX", "intellilog:ratelimit")
+# Request bounds (intellilog/api_bounds.py): the largest body (Django's own limit, answered 413 under /api/), the
+# deepest JSON nesting, and the most rows one list page returns whatever ``limit`` asks.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("API_MAX_BODY_BYTES", 2_621_440, minimum=1024)
+API_MAX_JSON_DEPTH = env_int("API_MAX_JSON_DEPTH", 32, minimum=4)
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 1000, minimum=1)
 # Most orders one batch prediction request may carry: bounds one request's memory and latency.
 PREDICTION_BATCH_MAX_ORDERS = env_int("PREDICTION_BATCH_MAX_ORDERS", 1000, minimum=1)
 SPECTACULAR_SETTINGS = {

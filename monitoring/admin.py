@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django_celery_beat import admin as celery_beat_admin
+from django_celery_beat.models import PeriodicTask
 
 from intellilog.admin import ReadOnlyAdminMixin
 from monitoring.charts import drift_report_charts
@@ -379,3 +381,22 @@ class RetrainingTriggerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
+
+
+# --- Beat schedule (django-celery-beat's admin, with permissions on its actions) ------------------------------
+
+
+class PeriodicTaskAdmin(celery_beat_admin.PeriodicTaskAdmin):
+    """django-celery-beat's page, except that enabling, disabling and running tasks needs the change permission.
+
+    Its actions declare no permission, so anyone who may view the schedule could run any task from it.
+    """
+
+    actions = [
+        admin.action(permissions=["change"])(getattr(celery_beat_admin.PeriodicTaskAdmin, name))
+        for name in celery_beat_admin.PeriodicTaskAdmin.actions
+    ]
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, PeriodicTaskAdmin)

@@ -19,7 +19,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from monitoring.exporter import metrics_registry
 
 
-def _is_authorized(request: HttpRequest, token: str) -> bool:
+def is_bearer_authorized(request: HttpRequest, token: str) -> bool:
+    """The request carries ``Authorization: Bearer <token>`` (compared in constant time)."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(credentials.strip().encode(), token.encode())
 
@@ -28,7 +29,7 @@ def _is_authorized(request: HttpRequest, token: str) -> bool:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Every process's metrics in the classic Prometheus text format (0.0.4), which every scraper reads."""
     token = settings.METRICS_TOKEN
-    if token and not _is_authorized(request, token):
+    if token and not is_bearer_authorized(request, token):
         response = HttpResponse("a valid bearer token is required\n", status=401, content_type="text/plain")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response

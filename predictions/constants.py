@@ -13,6 +13,8 @@ MAX_DISTANCE_KM = 500.0
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 # A refused batch file names this many invalid rows in its error (the count says how many there are).
 BATCH_ERRORS_SHOWN = 5
+# Longest order id (the audit's column); `predictions.orders.order_id_normalise` says what else an id may be.
+ORDER_ID_MAX_LENGTH = 64
 # An idempotency key answers retries for this many days, then may be used again. Retries come within minutes;
 # a bounded window lets the lookup read the latest partitions only (the audit is partitioned by month). The
 # PostgreSQL trigger that keeps keys unique reads this value when its migration runs: change it with a migration

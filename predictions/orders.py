@@ -13,6 +13,22 @@ from dataclasses import asdict, dataclass
 from zoneinfo import ZoneInfo
 
 from core.delivery.schema import repair_coordinates
+from predictions.constants import ORDER_ID_MAX_LENGTH
+
+
+def order_id_normalise(raw: str) -> str:
+    """An order id as stored and looked up: surrounding whitespace dropped, then 1..64 printable characters.
+
+    A ``/`` is refused: the outcome URL (``/deliveries/<order_id>/outcome``) could never address it. The
+    prediction API and the outcome URL both go through this, so every id a prediction accepts can receive
+    its outcome. Raises ValueError saying what is wrong.
+    """
+    value = raw.strip()
+    if not value or len(value) > ORDER_ID_MAX_LENGTH:
+        raise ValueError(f"must be 1..{ORDER_ID_MAX_LENGTH} characters after trimming spaces")
+    if "/" in value or not value.isprintable():
+        raise ValueError("must not contain '/' or control characters (the outcome URL must be able to address it)")
+    return value
 
 
 @dataclass(frozen=True)

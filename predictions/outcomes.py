@@ -155,7 +155,12 @@ def _chunk_judge(
 ) -> list[tuple[object, ...]]:
     """Judge each row of a chunk like a single outcome; returns the staging rows of the accepted ones."""
     result.rows += len(chunk)
-    order_ids = list({str(row.get("order_id") or "").strip() for _, row in chunk} - {""})
+    # PostgreSQL text cannot hold NUL: such an id is no order's, and must not reach the query.
+    order_ids = [
+        order_id
+        for order_id in {str(row.get("order_id") or "").strip() for _, row in chunk} - {""}
+        if "\x00" not in order_id
+    ]
     # = ANY(array): one parameter, where `__in` would send and plan one placeholder per order of the chunk.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -177,6 +182,8 @@ def _chunk_judge(
         try:
             if not order_id:
                 raise InvalidOutcome("order_id", "required")
+            if "\x00" in order_id:
+                raise InvalidOutcome("order_id", "contains a NUL character")
             if order_id not in latest_orders:
                 raise InvalidOutcome("order_id", f"no prediction was served for order {order_id!r}")
             order = OrderInput.from_json(latest_orders[order_id])

@@ -469,26 +469,31 @@ def prediction_outcome_record(
     with transaction.atomic():
         existing = Delivery.objects.select_for_update().filter(tenant=tenant, external_order_id=order_id).first()
         if existing is not None:
-            if existing.delivery_minutes != minutes:
-                raise OutcomeConflict(
-                    f"order {order_id!r} already has an outcome of {existing.delivery_minutes:g} minutes"
+            return _outcome_repeated(existing, order_id=order_id, minutes=minutes)
+        try:
+            # A savepoint: the same report sent twice at once races to this insert, and the loser must
+            # answer like a repeat (or a conflict), not fail on the unique constraint.
+            with transaction.atomic():
+                delivery = delivery_record_outcome(
+                    tenant=tenant, delivery=outcome_delivery_build(order, picked_at, minutes, int(age))
                 )
-            outcomes = list(PredictionOutcome.objects.filter(tenant=tenant, delivery=existing))
-            return RecordedOutcome(delivery=existing, outcomes=outcomes, created=False)
-        delivery = delivery_record_outcome(
-            tenant=tenant, delivery=outcome_delivery_build(order, picked_at, minutes, int(age))
-        )
-        outcomes = PredictionOutcome.objects.bulk_create(
-            PredictionOutcome(
-                tenant=tenant,
-                audit=audit,
-                delivery=delivery,
-                model_version=audit.model_version,
-                actual_minutes=minutes,
-                error_minutes=audit.predicted_eta_minutes - minutes,
-            )
-            for audit in audits
-        )
+                outcomes = PredictionOutcome.objects.bulk_create(
+                    PredictionOutcome(
+                        tenant=tenant,
+                        audit=audit,
+                        delivery=delivery,
+                        model_version=audit.model_version,
+                        actual_minutes=minutes,
+                        error_minutes=audit.predicted_eta_minutes - minutes,
+                    )
+                    for audit in audits
+                )
+        except IntegrityError:
+            # The winner has committed by now (PostgreSQL's unique check waited for it).
+            winner = Delivery.objects.select_for_update().filter(tenant=tenant, external_order_id=order_id).first()
+            if winner is None:
+                raise
+            return _outcome_repeated(winner, order_id=order_id, minutes=minutes)
         transaction.on_commit(lambda: features_apply_outcome_task.delay(delivery.pk))
     for outcome in outcomes:
         metrics.prediction_error_observed(
@@ -497,6 +502,14 @@ def prediction_outcome_record(
             error_minutes=abs(outcome.error_minutes),
         )
     return RecordedOutcome(delivery=delivery, outcomes=outcomes, created=True)
+
+
+def _outcome_repeated(existing: Delivery, *, order_id: str, minutes: float) -> RecordedOutcome:
+    """A report for an order that already has its outcome: the same value is a repeat, another a conflict."""
+    if existing.delivery_minutes != minutes:
+        raise OutcomeConflict(f"order {order_id!r} already has an outcome of {existing.delivery_minutes:g} minutes")
+    outcomes = list(PredictionOutcome.objects.filter(tenant=existing.tenant_id, delivery=existing))
+    return RecordedOutcome(delivery=existing, outcomes=outcomes, created=False)
 
 
 def outcome_delivery_build(order: OrderInput, picked_at: dt.datetime, minutes: float, age: int) -> CleanDelivery:

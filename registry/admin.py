@@ -14,8 +14,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from intellilog.admin import ReadOnlyAdminMixin
-from registry.choices import Alias, RequestStatus
+from intellilog.admin import ReadOnlyAdminMixin, require_permission
+from registry.choices import Alias, RequestStatus, VersionStatus
+from registry.constants import APPROVE_PERMISSION, ARCHIVE_PERMISSION, REQUEST_PROMOTION_PERMISSION
 from registry.evidence import ab_test_evidence, promotion_evidence
 from registry.model_card import model_card_markdown, model_version_card
 from registry.models import (
@@ -26,6 +27,7 @@ from registry.models import (
     RegistryEvent,
     ShadowEvaluation,
 )
+from registry.selectors import rollback_target
 from registry.services import (
     alias_version,
     champion_rollback,
@@ -120,10 +122,9 @@ class RegisteredModelAdmin(admin.ModelAdmin):
         return [path("<int:pk>/rollback/", view, name="registry_registeredmodel_rollback"), *super().get_urls()]
 
     def rollback_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        require_permission(request, APPROVE_PERMISSION)
         registered_model = get_object_or_404(RegisteredModel, pk=pk)
-        if not request.user.has_perm("registry.approve_promotionrequest"):
-            raise PermissionDenied
-        current = alias_version(registered_model=registered_model, alias=Alias.CHAMPION)
+        current, target = rollback_target(registered_model=registered_model)
 
         def submit(reason: str) -> str:
             restored = champion_rollback(
@@ -135,13 +136,27 @@ class RegisteredModelAdmin(admin.ModelAdmin):
             self,
             request,
             title=f"Roll back {registered_model}",
-            explanation=f"The champion (v{current.version if current else '-'}) is replaced at once by the champion it "
-            "replaced. The rollback is logged.",
+            explanation=_rollback_explanation(current, target),
             field_label="Why roll back?",
             submit_label="Roll back now",
             cancel_url=reverse("admin:registry_registeredmodel_change", args=[pk]),
             on_submit=submit,
         )
+
+
+def _rollback_explanation(current: ModelVersion | None, target: ModelVersion | None) -> str:
+    """What the rollback page promises: which version it restores, or why it will refuse."""
+    if current is None or target is None:
+        return "There is no previous champion to roll back to: the current champion was not promoted over one."
+    if target.status != VersionStatus.READY:
+        return (
+            f"The champion v{current.version} replaced v{target.version}, which is {target.status}: "
+            "a rollback is refused. Promote a READY version instead."
+        )
+    return (
+        f"The champion v{current.version} is replaced at once by v{target.version}, the champion it replaced "
+        f"(trained {target.created_at:%Y-%m-%d %H:%M} UTC). The rollback is logged."
+    )
 
 
 @admin.register(ModelVersion)
@@ -174,10 +189,10 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     actions = ["archive"]
 
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_staff
+    def has_archive_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm(ARCHIVE_PERMISSION)
 
-    @admin.action(description="Archive selected versions (kept on record, never promoted)")
+    @admin.action(description="Archive selected versions (kept on record, never promoted)", permissions=["archive"])
     def archive(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for version in queryset:
             try:
@@ -224,9 +239,9 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def model_card_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """The version's model card; ``?format=md`` downloads the same card as Markdown for a change ticket."""
-        version = get_object_or_404(ModelVersion.objects.select_related("tenant", "registered_model"), pk=pk)
-        if not self.has_view_permission(request, version):
+        if not self.has_view_permission(request):
             raise PermissionDenied
+        version = get_object_or_404(ModelVersion.objects.select_related("tenant", "registered_model"), pk=pk)
         card = model_version_card(version=version)
         if request.GET.get("format") == "md":
             response = HttpResponse(model_card_markdown(card), content_type="text/markdown; charset=utf-8")
@@ -243,6 +258,7 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return TemplateResponse(request, "admin/registry/modelversion/model_card.html", context)
 
     def request_promotion_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        require_permission(request, REQUEST_PROMOTION_PERMISSION)
         version = get_object_or_404(ModelVersion, pk=pk)
 
         def submit(reason: str) -> str:
@@ -299,6 +315,7 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
 
     def _decision_view(self, request: HttpRequest, pk: int, *, approve: bool) -> HttpResponse:
+        require_permission(request, APPROVE_PERMISSION)
         promotion = get_object_or_404(PromotionRequest.objects.select_related("version"), pk=pk)
         ab_test = _current_ab_test(promotion)
 
@@ -349,9 +366,6 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._decision_view(request, pk, approve=False)
 
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_staff
-
 
 @admin.register(RegistryEvent)
 class RegistryEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -382,6 +396,3 @@ class ShadowEvaluationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     fields = readonly_fields
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_staff

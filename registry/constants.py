@@ -1,5 +1,8 @@
 ETA_MODEL_NAME = "eta"
 APPROVE_PERMISSION = "registry.approve_promotionrequest"
+# The admin's other registry actions, each behind its own permission (Django's add permission for requests).
+ARCHIVE_PERMISSION = "registry.archive_modelversion"
+REQUEST_PROMOTION_PERMISSION = "registry.add_promotionrequest"
 APPROVERS_GROUP = "Model approvers"
 # Fewer deliveries than this cannot give a trustworthy model and evaluation window.
 MIN_TRAINING_ROWS = 500

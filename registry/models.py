@@ -48,6 +48,7 @@ class ModelVersion(TenantOwned):
 
     class Meta:
         ordering = ["registered_model", "-version"]
+        permissions = [("archive_modelversion", "Can archive model versions (retire them from promotion)")]
         constraints = [
             models.UniqueConstraint(fields=["registered_model", "version"], name="model_version_unique_number")
         ]

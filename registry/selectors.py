@@ -23,6 +23,26 @@ def eta_champion(*, tenant: Tenant) -> ModelVersion | None:
     return alias.version if alias else None
 
 
+def rollback_target(*, registered_model: RegisteredModel) -> tuple[ModelVersion | None, ModelVersion | None]:
+    """(current champion, the version a rollback would restore): the champion the current one replaced.
+
+    The target is None when there is no champion or it was not promoted over another; it is returned even
+    when archived, so the rollback page can say why it refuses.
+    """
+    row = ModelAlias.objects.filter(registered_model=registered_model, alias=Alias.CHAMPION).select_related("version")
+    current = row.first()
+    if current is None:
+        return None, None
+    last_move = (
+        RegistryEvent.objects.filter(
+            registered_model=registered_model, kind=EventKind.PROMOTED, to_version=current.version
+        )
+        .select_related("from_version")
+        .first()
+    )
+    return current.version, last_move.from_version if last_move else None
+
+
 def eta_previous_champions(*, champion: ModelVersion) -> list[ModelVersion]:
     """The champions before `champion`, most recent first: what successive rollbacks would restore.
 

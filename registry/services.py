@@ -28,7 +28,7 @@ from registry.models import (
     RegistryEvent,
     ShadowEvaluation,
 )
-from registry.selectors import CHAMPION_MOVES, promotion_gate
+from registry.selectors import CHAMPION_MOVES, promotion_gate, rollback_target
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
@@ -37,11 +37,24 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+# What an approver needs besides the approve permission: to read what they decide on, in the admin.
+_APPROVER_VIEW_CODENAMES = (
+    "view_registeredmodel",
+    "view_modelversion",
+    "view_promotionrequest",
+    "view_registryevent",
+    "view_shadowevaluation",
+)
+
+
 def approvers_group_ensure() -> Group:
     """The group that holds the approve permission; approval is granted by membership, never per user."""
     group, _ = Group.objects.get_or_create(name=APPROVERS_GROUP)
     group.permissions.add(
-        Permission.objects.get(content_type__app_label="registry", codename="approve_promotionrequest")
+        *Permission.objects.filter(
+            content_type__app_label="registry",
+            codename__in=("approve_promotionrequest", *_APPROVER_VIEW_CODENAMES),
+        )
     )
     return group
 
@@ -221,10 +234,14 @@ def _champion_artifact_check(version: ModelVersion) -> None:
 def _alias_move(*, registered_model: RegisteredModel, alias: str, version: ModelVersion) -> ModelVersion | None:
     """Point `alias` at `version`; caller holds the transaction. Returns the version it pointed at before.
 
-    The champion alias moves only to a version whose artifact verifies (`ChampionArtifactRefused`), whether
-    by approval, rollback or automatic rollback.
+    The champion alias moves only to a READY version (never an archived or failed one) whose artifact verifies
+    (`ChampionArtifactRefused`), whether by approval, rollback or automatic rollback.
     """
     if alias == Alias.CHAMPION:
+        # Fresh from the database: a version archived since the caller read it must not serve again.
+        status = ModelVersion.objects.values_list("status", flat=True).get(pk=version.pk)
+        if status != VersionStatus.READY:
+            raise ValidationError({"version": f"{version} is {status}; only a READY version can be champion"})
         _champion_artifact_check(version)
     row = ModelAlias.objects.select_for_update().filter(registered_model=registered_model, alias=alias).first()
     previous = row.version if row else None
@@ -414,21 +431,16 @@ def champion_rollback(*, registered_model: RegisteredModel, actor: str, reason: 
 
     Only promotions are walked back (never a rollback undone), so rolling back repeatedly steps back
     through approved champions and can never reinstate a version without a new approval. A previous champion
-    whose artifact is missing or fails its checksum is not restored (`ChampionArtifactRefused`).
+    that was archived is not restored (ValidationError), nor one whose artifact is missing or fails its
+    checksum (`ChampionArtifactRefused`).
     """
     if not reason.strip():
         raise ValidationError({"reason": "a rollback needs a reason"})
     with transaction.atomic():
         locked_model = RegisteredModel.objects.select_for_update().get(pk=registered_model.pk)
-        current = alias_version(registered_model=locked_model, alias=Alias.CHAMPION)
-        last_move = (
-            RegistryEvent.objects.filter(registered_model=locked_model, kind=EventKind.PROMOTED, to_version=current)
-            .select_related("from_version")
-            .first()
-        )
-        if current is None or last_move is None or last_move.from_version is None:
+        current, previous = rollback_target(registered_model=locked_model)
+        if current is None or previous is None:
             raise ValidationError({"champion": "there is no previous champion to roll back to"})
-        previous = last_move.from_version
         _alias_move(registered_model=locked_model, alias=Alias.CHAMPION, version=previous)
         _event(locked_model, EventKind.ROLLED_BACK, actor, from_version=current, to_version=previous, reason=reason)
     return previous
@@ -473,9 +485,9 @@ def champion_rollback_automatic(
 
     Acts only while `expected_champion` is still the champion and `restore` is the champion its promotion
     replaced, checked under the model's lock: a second run, a concurrent run, or a run after someone
-    promoted or rolled back in the meantime does nothing. Logged as an `automatic_rollback` event whose
-    reason carries the statistics. `ChampionArtifactRefused`, with nothing changed, when `restore`'s artifact
-    is missing or fails its checksum.
+    promoted or rolled back in the meantime does nothing, and so does a `restore` archived since. Logged
+    as an `automatic_rollback` event whose reason carries the statistics. `ChampionArtifactRefused`, with
+    nothing changed, when `restore`'s artifact is missing or fails its checksum.
     """
     if not reason.strip():
         raise ValidationError({"reason": "an automatic rollback needs its statistics as the reason"})
@@ -495,7 +507,8 @@ def champion_rollback_automatic(
             and last_move.to_version_id == current.pk
             and last_move.from_version_id == restore.pk
         )
-        if not is_that_promotion:
+        is_restorable = ModelVersion.objects.filter(pk=restore.pk, status=VersionStatus.READY).exists()
+        if not is_that_promotion or not is_restorable:
             return None
         _alias_move(registered_model=locked_model, alias=Alias.CHAMPION, version=restore)
         _event(

@@ -299,6 +299,9 @@ def eta_model_train(
     version = model_version_allocate(registered_model=registered_model, created_by=created_by)
     relative_dir = version_artifact_dir(tenant_slug=tenant.slug, model_name=ETA_MODEL_NAME, version=version.version)
     try:
+        # The first line after the version is reserved: the stale-training test and bench/load_faults.py
+        # kill the process on it.
+        say(f"training v{version.version} on {len(history)} deliveries")
         say(f"freezing the {len(history)} training rows as a Parquet snapshot")
         snapshot_path, snapshot_sha256 = snapshot_file_write(relative_dir=relative_dir, history=history)
         trained = _train(

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from tenants.constants import DEFAULT_TIME_ZONE
+
+
+def validate_time_zone(name: str) -> None:
+    """A time zone this server can load (e.g. Asia/Kolkata): every prediction of the tenant goes through it."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"unknown time zone {name!r}, e.g. {DEFAULT_TIME_ZONE}", code="time_zone") from None
 
 
 class Tenant(models.Model):
@@ -14,7 +25,7 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=50, unique=True)
     name = models.CharField(max_length=200)
     # The tenant's delivery files carry local dates and clock times: this zone makes them instants.
-    time_zone = models.CharField(max_length=64, default=DEFAULT_TIME_ZONE)
+    time_zone = models.CharField(max_length=64, default=DEFAULT_TIME_ZONE, validators=[validate_time_zone])
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -56,6 +67,7 @@ class ApiKey(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"
+        permissions = [("revoke_apikey", "Can revoke API keys")]
 
     def __str__(self) -> str:
         return f"{self.tenant.slug}/{self.name} (il_{self.prefix}…)"

@@ -7,7 +7,6 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,7 +14,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from tenants.constants import API_KEY_PREFIX_BYTES, API_KEY_SECRET_BYTES, DEFAULT_TIME_ZONE
-from tenants.models import ApiKey, Tenant
+from tenants.models import ApiKey, Tenant, validate_time_zone
 
 
 @dataclass(frozen=True)
@@ -50,9 +49,9 @@ def tenant_create(*, slug: str, name: str = "", time_zone: str = DEFAULT_TIME_ZO
     if slugify(slug) != slug or not slug:
         raise ValidationError({"slug": f"{slug!r} is not a slug (lowercase letters, digits, hyphens)"})
     try:
-        ZoneInfo(time_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValidationError({"time_zone": f"unknown time zone {time_zone!r}"}) from None
+        validate_time_zone(time_zone)
+    except ValidationError as error:
+        raise ValidationError({"time_zone": error.messages}) from None
     if Tenant.objects.filter(slug=slug).exists():
         raise ValidationError({"slug": f"tenant {slug!r} already exists"})
     return Tenant.objects.create(slug=slug, name=name or slug, time_zone=time_zone)

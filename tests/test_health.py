@@ -10,11 +10,35 @@ from django.conf import settings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+OPERATOR_TOKEN = "operator-scrape-token"
+
+
+@pytest.fixture(autouse=True)
+def metrics_token(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.METRICS_TOKEN = OPERATOR_TOKEN
+
+
+def operator_ready(base: str) -> requests.Response:
+    """Readiness as an operator (holding the metrics token) reads it, tenant by tenant."""
+    return requests.get(f"{base}/health/ready", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}, timeout=10)
+
+
+def test_anyone_else_sees_counts_and_no_tenant_names(serving_tenant) -> None:  # type: ignore[no-untyped-def]
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Api-Key {serving_tenant.client.raw_key}"},
+    ):
+        ready = requests.get(f"{serving_tenant.client.base_url}/health/ready", headers=headers, timeout=10)
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["champions"] == {"loaded": 1, "cannot_load": 0}
+        assert serving_tenant.client.tenant.slug not in ready.text
+
 
 def test_liveness_and_readiness_with_a_champion_loaded(serving_tenant) -> None:  # type: ignore[no-untyped-def]
     base = serving_tenant.client.base_url
     assert requests.get(f"{base}/health/live", timeout=10).json() == {"status": "alive"}
-    ready = requests.get(f"{base}/health/ready", timeout=10)
+    ready = operator_ready(base)
     assert ready.status_code == 200
     checks = ready.json()["checks"]
     assert checks["database"] == "ok" and checks["redis"] == "ok"
@@ -23,7 +47,7 @@ def test_liveness_and_readiness_with_a_champion_loaded(serving_tenant) -> None: 
 
 def test_redis_down_is_reported_but_still_ready(serving_tenant, settings) -> None:  # type: ignore[no-untyped-def]
     settings.REDIS_URL = "redis://127.0.0.1:6390/0"
-    ready = requests.get(f"{serving_tenant.client.base_url}/health/ready", timeout=10)
+    ready = operator_ready(serving_tenant.client.base_url)
     assert ready.status_code == 200
     assert ready.json()["checks"]["redis"].startswith("unavailable")
 
@@ -31,7 +55,7 @@ def test_redis_down_is_reported_but_still_ready(serving_tenant, settings) -> Non
 def test_a_process_that_can_serve_no_tenant_is_not_ready(serving_tenant) -> None:  # type: ignore[no-untyped-def]
     artifact = Path(settings.ARTIFACT_ROOT) / serving_tenant.version.artifact_path
     artifact.write_bytes(b"corrupt")
-    ready = requests.get(f"{serving_tenant.client.base_url}/health/ready", timeout=10)
+    ready = operator_ready(serving_tenant.client.base_url)
     assert ready.status_code == 503
     assert ready.json()["status"] == "not_ready"
     assert "cannot load" in ready.json()["checks"]["champions"][serving_tenant.client.tenant.slug]
@@ -63,7 +87,7 @@ def test_one_tenants_unloadable_champion_leaves_the_process_ready_for_the_others
     version = _champion(broken.tenant, trained_model.artifact, f"{broken.tenant.slug}/eta")
     tamper(version)
 
-    ready = requests.get(f"{serving_tenant.client.base_url}/health/ready", timeout=10)
+    ready = operator_ready(serving_tenant.client.base_url)
 
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     champions = ready.json()["checks"]["champions"]
@@ -80,7 +104,7 @@ def test_a_champion_served_by_its_predecessor_is_ready_and_says_so(serving_tenan
     second = _champion(client.tenant, trained_model.artifact, f"{client.tenant.slug}/eta/second")
     tamper(second)
 
-    ready = requests.get(f"{client.base_url}/health/ready", timeout=10)
+    ready = operator_ready(client.base_url)
 
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
     state = ready.json()["checks"]["champions"][client.tenant.slug]

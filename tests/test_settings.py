@@ -69,6 +69,8 @@ def test_production_settings_pass_check_deploy_without_warnings() -> None:
         DEBUG="false",
         SECRET_KEY="x" * 20 + "-a-long-random-production-secret-" + "y" * 20,
         ALLOWED_HOSTS="eta.example.com",
+        METRICS_TOKEN="a-scrape-token",
+        CELERY_BROKER_URL="amqp://broker.example.internal:5672//",
     )
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout

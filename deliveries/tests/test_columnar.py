@@ -58,3 +58,11 @@ def test_columnar_history_equals_the_object_reader_row_for_row_and_feature_for_f
         as_objects(fallback),
         as_objects(full[full["courier_id"].astype(str).str.startswith("BANG")].reset_index(drop=True)),
     )
+
+
+def test_a_tenant_without_deliveries_reads_as_an_empty_frame_with_the_columns() -> None:
+    frame = deliveries_columnar(tenant=TenantFactory())
+
+    assert len(frame) == 0
+    assert list(frame.columns) == list(HISTORY_COLUMNS)
+    assert str(frame["ordered_at"].dtype) == "datetime64[us, UTC]"

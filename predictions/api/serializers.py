@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from typing import Any
 
 from django.conf import settings
@@ -18,21 +17,13 @@ from core.delivery.schema import (
     VEHICLE_VALUES,
     WEATHER_VALUES,
 )
-from predictions.constants import MAX_DISTANCE_KM
+from intellilog.api_bounds import FiniteFloatField, RejectUnknownFieldsMixin
+from predictions.constants import MAX_DISTANCE_KM, ORDER_ID_MAX_LENGTH
+from predictions.orders import order_id_normalise
 from registry.models import ModelVersion
 
 # The history files spell some areas differently; the API accepts the same spellings the importer does.
 _AREA_SPELLINGS = {"metropolitian": "metropolitan", "semi-urban": "semi_urban", "semi urban": "semi_urban"}
-
-
-class FiniteFloatField(serializers.FloatField):
-    """A float that must be a real number: NaN would pass every min/max comparison unnoticed."""
-
-    def to_internal_value(self, data: Any) -> float:
-        value = super().to_internal_value(data)
-        if not math.isfinite(value):
-            self.fail("invalid")
-        return value
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -73,10 +64,20 @@ def _coordinate(limit: int) -> FiniteFloatField:
     return FiniteFloatField(min_value=-limit, max_value=limit, required=False, allow_null=True)
 
 
-class EtaRequestSerializer(serializers.Serializer):
+class OrderIdField(serializers.CharField):
+    """An order id normalised by `order_id_normalise`, the same rule the outcome URL applies."""
+
+    def to_internal_value(self, data: Any) -> str:
+        try:
+            return order_id_normalise(super().to_internal_value(data))
+        except ValueError as error:
+            raise serializers.ValidationError(str(error)) from None
+
+
+class EtaRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """One order to predict, in the seed's field names; coordinates or ``distance_km``, and a time."""
 
-    order_id = serializers.CharField(max_length=64)
+    order_id = OrderIdField(max_length=ORDER_ID_MAX_LENGTH)
     pickup_latitude = _coordinate(90)
     pickup_longitude = _coordinate(180)
     drop_latitude = _coordinate(90)
@@ -118,7 +119,7 @@ class EtaRequestSerializer(serializers.Serializer):
         return attrs
 
 
-class EtaBatchRequestSerializer(serializers.Serializer):
+class EtaBatchRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """Up to PREDICTION_BATCH_MAX_ORDERS orders predicted in one call."""
 
     orders = EtaRequestSerializer(many=True, allow_empty=False, max_length=settings.PREDICTION_BATCH_MAX_ORDERS)
@@ -184,7 +185,7 @@ class EtaBatchResponseSerializer(serializers.Serializer):
     predictions = EtaResponseSerializer(many=True)
 
 
-class OutcomeRequestSerializer(serializers.Serializer):
+class OutcomeRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """The actual outcome of a predicted order: its duration in minutes, or when it was delivered."""
 
     delivery_minutes = FiniteFloatField(
@@ -219,7 +220,7 @@ class OutcomeResponseSerializer(serializers.Serializer):
     predictions = OutcomePredictionSerializer(source="outcomes", many=True)
 
 
-class BulkOutcomeRequestSerializer(serializers.Serializer):
+class BulkOutcomeRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """Up to PREDICTION_BATCH_MAX_ORDERS outcomes in one call. Each row is judged on its own (a bad row is
     reported in the answer, the others stored): order_id, delivery_minutes or delivered_at, and picked_at and
     driver_age where the prediction lacked them, as in POST /deliveries/{order_id}/outcome."""

@@ -8,11 +8,11 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from intellilog.api_bounds import BoundedJSONParser
 from intellilog.request_id import request_id_of
 from predictions.api.serializers import (
     BulkOutcomeRequestSerializer,
@@ -26,7 +26,7 @@ from predictions.api.serializers import (
     OutcomeResponseSerializer,
 )
 from predictions.constants import IDEMPOTENCY_KEY_MAX_LENGTH
-from predictions.orders import order_from_request
+from predictions.orders import order_from_request, order_id_normalise
 from predictions.outcomes import outcomes_import
 from predictions.selectors import serving_model
 from predictions.services import (
@@ -96,7 +96,7 @@ class EtaPredictionView(APIView):
     """Predict one order's delivery time with the tenant's champion; explained, audited, replayable."""
 
     # JSON only: the body is audited as sent, and a form encoding has no nulls or numbers.
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(
         request=EtaRequestSerializer,
@@ -131,7 +131,7 @@ class EtaBatchPredictionView(APIView):
     """Predict up to PREDICTION_BATCH_MAX_ORDERS orders in one call, each audited like a single one."""
 
     # JSON only: the body is audited as sent, and a form encoding has no nulls or numbers.
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(request=EtaBatchRequestSerializer, responses={200: EtaBatchResponseSerializer})
     def post(self, request: Request) -> Response:
@@ -153,10 +153,14 @@ class OutcomeView(APIView):
     """Report the actual delivery time of a predicted order: ground truth for monitoring and features."""
 
     # JSON only: the body is audited as sent, and a form encoding has no nulls or numbers.
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(request=OutcomeRequestSerializer, responses={201: OutcomeResponseSerializer})
     def post(self, request: Request, order_id: str) -> Response:
+        try:
+            order_id = order_id_normalise(order_id)
+        except ValueError as error:
+            raise exceptions.ValidationError({"order_id": str(error)}) from error
         serializer = OutcomeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -178,7 +182,7 @@ class OutcomeView(APIView):
 class BulkOutcomeView(APIView):
     """Report the actual delivery times of many predicted orders at once (a nightly export, in batches)."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [BoundedJSONParser]
 
     @extend_schema(request=BulkOutcomeRequestSerializer, responses={200: BulkOutcomeResponseSerializer})
     def post(self, request: Request) -> Response:

@@ -13,11 +13,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from predictions import services
 from predictions.audit_lifecycle import (
     ArchiveRefused,
     audit_month_archive,
@@ -164,6 +166,24 @@ def test_an_idempotency_key_is_unique_across_a_month_boundary_until_the_window_e
     later = saved(version, boundary + dt.timedelta(days=IDEMPOTENCY_WINDOW_DAYS, seconds=1), key="k-boundary")
 
     assert partition_of(later) == partition_name(dt.date(2029, 3, 1))
+
+
+@pytest.mark.django_db
+def test_the_retry_lookup_reads_only_the_partitions_of_the_idempotency_window(version) -> None:  # type: ignore[no-untyped-def]
+    old_months = [dt.date(2024, 1, 1), dt.date(2024, 2, 1)]
+    for month in old_months:
+        saved(version, dt.datetime(month.year, month.month, 3, tzinfo=dt.UTC), key=f"old-{month}")
+    audit_partitions_maintain()
+
+    with CaptureQueriesContext(connection) as captured:
+        assert services._stored_replay(version.tenant, "old-2024-01-01", "digest") is None  # outside the window
+    (lookup,) = [query["sql"] for query in captured.captured_queries if query["sql"].startswith("SELECT")]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {lookup}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert partition_name(month_of(timezone.now())) in plan
+    assert not [month for month in old_months if partition_name(month) in plan]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from core.delivery.schema import TRAFFIC_VALUES, WEATHER_VALUES
+from intellilog.api_bounds import FiniteFloatField, RejectUnknownFieldsMixin
 from registry.selectors import eta_champion
 from routing.choices import RouteObjective, TravelTimeSource
 from routing.constants import (
@@ -50,16 +51,16 @@ class FieldNamedListSerializer(serializers.ListSerializer):
             raise
 
 
-def _minutes(**kwargs: Any) -> serializers.FloatField:
-    return serializers.FloatField(min_value=0, max_value=MAX_MINUTES, **kwargs)
+def _minutes(**kwargs: Any) -> FiniteFloatField:
+    return FiniteFloatField(min_value=0, max_value=MAX_MINUTES, **kwargs)
 
 
-class LocationSerializer(serializers.Serializer):
-    lat = serializers.FloatField(min_value=-90, max_value=90)
-    lon = serializers.FloatField(min_value=-180, max_value=180)
+class LocationSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
+    lat = FiniteFloatField(min_value=-90, max_value=90)
+    lon = FiniteFloatField(min_value=-180, max_value=180)
 
 
-class TimeWindowSerializer(serializers.Serializer):
+class TimeWindowSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """Minutes from the planning day's origin; a missing or null `end` means open-ended."""
 
     start = _minutes()
@@ -81,7 +82,7 @@ def _identifier() -> serializers.CharField:
     return serializers.CharField(max_length=MAX_ID_LENGTH)
 
 
-class DepotSerializer(serializers.Serializer):
+class DepotSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     id = _identifier()
     location = LocationSerializer()
 
@@ -89,13 +90,13 @@ class DepotSerializer(serializers.Serializer):
         list_serializer_class = FieldNamedListSerializer
 
 
-class VehicleSerializer(serializers.Serializer):
+class VehicleSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     id = _identifier()
     capacity = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY)
     start_depot = _identifier()
     end_depot = serializers.CharField(max_length=MAX_ID_LENGTH, required=False, allow_null=True)
     shift = TimeWindowSerializer(required=False, allow_null=True)
-    max_route_duration = serializers.FloatField(
+    max_route_duration = FiniteFloatField(
         min_value=0, max_value=MAX_MINUTES, required=False, allow_null=True, help_text="minutes, waiting included"
     )
 
@@ -103,13 +104,13 @@ class VehicleSerializer(serializers.Serializer):
         list_serializer_class = FieldNamedListSerializer
 
 
-class JobSerializer(serializers.Serializer):
+class JobSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     id = _identifier()
     location = LocationSerializer()
     demand = serializers.IntegerField(min_value=0, max_value=MAX_QUANTITY, default=0)
     service_minutes = _minutes(default=0.0)
     time_windows = TimeWindowSerializer(many=True, max_length=MAX_TIME_WINDOWS_PER_JOB, default=list)
-    lateness_cost_per_minute = serializers.FloatField(
+    lateness_cost_per_minute = FiniteFloatField(
         min_value=0,
         max_value=MAX_LATENESS_COST_PER_MINUTE,
         required=False,
@@ -176,24 +177,24 @@ def _duplicate_errors(items: Sequence[dict[str, Any]], list_name: str) -> dict[s
     return errors
 
 
-class OptimizeRequestSerializer(serializers.Serializer):
+class OptimizeRequestSerializer(RejectUnknownFieldsMixin, serializers.Serializer):
     """A routing problem: depots, vehicles and jobs, plus how to solve it (see `routing.constants` for limits)."""
 
     depots = DepotSerializer(many=True, min_length=1, max_length=MAX_DEPOTS)
     vehicles = VehicleSerializer(many=True, min_length=1, max_length=MAX_VEHICLES)
     jobs = JobSerializer(many=True, min_length=1, max_length=MAX_JOBS)
     objective = serializers.ChoiceField(choices=RouteObjective.choices, default=RouteObjective.VEHICLES_THEN_DISTANCE)
-    max_route_duration = serializers.FloatField(
+    max_route_duration = FiniteFloatField(
         min_value=0,
         max_value=MAX_MINUTES,
         required=False,
         allow_null=True,
         help_text="minutes; applies to every vehicle without its own",
     )
-    time_limit_seconds = serializers.FloatField(
+    time_limit_seconds = FiniteFloatField(
         min_value=MIN_TIME_LIMIT_SECONDS, max_value=MAX_TIME_LIMIT_SECONDS, default=DEFAULT_TIME_LIMIT_SECONDS
     )
-    speed_kmh = serializers.FloatField(
+    speed_kmh = FiniteFloatField(
         min_value=MIN_SPEED_KMH,
         max_value=MAX_SPEED_KMH,
         default=DEFAULT_SPEED_KMH,

@@ -170,10 +170,10 @@ def test_a_slowdown_of_one_area_alarms_its_cusum_while_the_windows_stay_within_l
     assert detection["is_alarm"] and not detection["overall"]["is_alarm"]
     # area: metropolitan and urban, plus one vehicle, weather and traffic: 10 one-sided segment statistics, 12 with
     # the whole stream's; each spends its share of the daily budget given its outcomes a day (3 hours x 8).
-    assert detection["segment_statistics"] == 10 and detection["daily_alpha"] == 0.25
+    assert detection["segment_statistics"] == 10 and detection["daily_alpha"] == 0.05
     (urban,) = detection["segments"]
-    budgeted = budgeted_threshold(k=0.5, statistics=12, observations_per_day=urban["count"] * 8, daily_alpha=0.25)
-    assert urban["threshold"] == pytest.approx(max(7.0, budgeted)) and urban["min_effect_minutes"] == 1.0
+    budgeted = budgeted_threshold(k=0.5, statistics=12, observations_per_day=urban["count"] * 8, daily_alpha=0.05)
+    assert urban["threshold"] == pytest.approx(max(7.0, budgeted)) and urban["min_effect_minutes"] == 0.5
     assert (urban["dimension"], urban["value"], urban["direction"]) == ("area", "urban", "slower")
     assert (
         urban["shift_minutes"] < -3.0 and report.cusum_ratio == pytest.approx(urban["ratio"]) and report.cusum_ratio > 1

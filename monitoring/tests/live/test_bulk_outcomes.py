@@ -206,3 +206,35 @@ def test_a_file_without_an_order_id_column_imports_nothing(monitored, tmp_path) 
     path.write_text("order,minutes\na,3\n")
     with pytest.raises(CommandError, match="nothing was imported"):
         call_command("import_outcomes", str(path), tenant=monitored.tenant.slug)
+
+
+def test_any_rows_are_judged_without_an_error_and_the_counts_add_up(monitored) -> None:  # type: ignore[no-untyped-def]
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    order_ids = [audit.order_id for audit in predicted_orders(monitored, 4, seed=9)]
+    value = st.one_of(
+        st.none(),
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.floats(min_value=1, max_value=300),
+        st.text(max_size=12),
+        st.booleans(),
+        st.sampled_from(["2026-01-01T10:00:00+00:00", "2026-01-01T10:00:00", "yesterday", ""]),
+    )
+    row = st.fixed_dictionaries(
+        {"order_id": st.one_of(st.sampled_from(order_ids), st.text(max_size=8))},
+        optional={name: value for name in ("delivery_minutes", "delivered_at", "picked_at", "driver_age")},
+    )
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(rows=st.lists(row, max_size=12), chunk_size=st.integers(min_value=1, max_value=5))
+    def judged(rows: list[dict[str, object]], chunk_size: int) -> None:
+        stored_before = Delivery.objects.filter(tenant=monitored.tenant).count()
+        result = outcomes_import(tenant=monitored.tenant, rows=rows, chunk_size=chunk_size)
+        assert result.rows == len(rows) == result.recorded + result.repeats + result.rejected
+        assert Delivery.objects.filter(tenant=monitored.tenant).count() == stored_before + result.recorded
+        assert {rejection.row for rejection in result.rejections} <= set(range(1, len(rows) + 1))
+        again = outcomes_import(tenant=monitored.tenant, rows=rows, chunk_size=chunk_size)
+        assert again.recorded == 0  # whatever was stored is a repeat (or, for rows that disagree, a conflict) now
+
+    judged()

@@ -49,7 +49,7 @@ def test_a_shifted_feature_is_flagged_with_an_alert_and_a_rerun_changes_nothing(
     raw, impact = report.result["raw"], report.result["impact"]
     assert raw["strata"] == ["time of day"] and "distance_km" in raw["drifted_features"]
     assert raw["effects"]["distance_km"] > 0.1 and report.result["strata"][:2] == ["time of day", "weekend"]
-    assert impact["wasserstein_minutes"] > 0 and impact["tolerance_minutes"] == 2.0
+    assert impact["wasserstein_minutes"] > 0 and impact["tolerance_minutes"] == 1.0
     assert report.severity == ("critical" if impact["is_above_tolerance"] else "warning")
     alert = Alert.objects.get(rule=AlertRule.DRIFT, status=AlertStatus.FIRING)
     assert alert.details["impact"] == impact and alert.details["raw"] == raw
