@@ -53,6 +53,20 @@ def make_tenant_client(live_server) -> Callable[..., TenantClient]:  # type: ign
 
 
 @pytest.fixture(autouse=True)
+def fresh_metric_label_bounds() -> Iterator[None]:
+    """Each test starts with no tenant admitted to the metrics' labels.
+
+    The bound (METRICS_MAX_TENANTS per process) is what production wants, but in a test process every earlier
+    test's tenants count against it, and a test that creates many would fold later tests' tenants into "other".
+    """
+    from monitoring import metrics
+
+    metrics.label_bounds_clear()
+    yield
+    metrics.label_bounds_clear()
+
+
+@pytest.fixture(autouse=True)
 def store_prefix(settings) -> Iterator[str]:  # type: ignore[no-untyped-def]
     """Each test keeps its Redis keys (feature store, rate limits) under its own prefix, removed afterwards.
 

@@ -53,7 +53,7 @@ def test_issue_key_action_shows_the_key_once_and_stores_its_hash(admin_client) -
         follow=True,
     )
     html = response.content.decode()
-    raw_key = html.split("it will not be shown again): ")[1].split("<")[0].strip()
+    raw_key = html.split("<td><code>")[1].split("</code>")[0].strip()
     api_key = ApiKey.objects.get(tenant=tenant)
     assert raw_key.startswith(f"il_{api_key.prefix}.")
     assert raw_key.split(".", 1)[1] not in api_key.hashed_secret

@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,13 +56,6 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 def label_values(samples: Samples, name: str, label: str) -> set[str]:
     return {dict(labels)[label] for sample_name, labels in samples if sample_name == name}
-
-
-@pytest.fixture(autouse=True)
-def fresh_label_bounds() -> Iterator[None]:
-    metrics.label_bounds_clear()
-    yield
-    metrics.label_bounds_clear()
 
 
 @pytest.mark.django_db

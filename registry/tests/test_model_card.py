@@ -6,6 +6,7 @@ import html
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -48,6 +49,13 @@ LINEAGE = {
 }
 
 
+def card_reader():  # type: ignore[no-untyped-def]
+    """A staff user holding what the card needs: the view permission on model versions (every admin page asks)."""
+    user = UserFactory()
+    user.user_permissions.add(Permission.objects.get(codename="view_modelversion", content_type__app_label="registry"))
+    return user
+
+
 def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
     client = Client()
     client.force_login(user)
@@ -69,7 +77,7 @@ def test_a_trained_versions_card_shows_its_metrics_lineage_and_worst_segment_in_
 ) -> None:
     version = eta_model_train(tenant=tenant_with_history, created_by="test")
     version.refresh_from_db()  # as the page reads it
-    client = logged_in(UserFactory())
+    client = logged_in(card_reader())
     worst = version.evaluation["worst_segment"]
     worst_segment = f"{worst['dimension']} = {worst['value']}"
     expected = [
@@ -153,7 +161,7 @@ def test_the_card_lists_promotion_requests_and_alias_events_of_the_version() -> 
 def test_a_version_without_lineage_still_has_a_card() -> None:
     pending = ModelVersionFactory(status=VersionStatus.PENDING)
 
-    page = logged_in(UserFactory()).get(card_url(pending))
+    page = logged_in(card_reader()).get(card_url(pending))
 
     assert page.status_code == 200
     card = model_version_card(version=pending)
@@ -163,7 +171,7 @@ def test_a_version_without_lineage_still_has_a_card() -> None:
 
 def test_the_change_page_and_the_list_link_to_the_card() -> None:
     version = ModelVersionFactory()
-    client = logged_in(UserFactory())
+    client = logged_in(card_reader())
 
     change = client.get(reverse("admin:registry_modelversion_change", args=[version.pk])).content.decode()
     listing = client.get(reverse("admin:registry_modelversion_changelist")).content.decode()
@@ -182,4 +190,4 @@ def test_the_card_needs_a_staff_login() -> None:
             assert response.status_code == 302, f"{label} {query}: {response.status_code}"
             assert response["Location"].startswith(f"{login}?next="), f"{label} {query}: {response['Location']}"
             assert b"3.500" not in response.content
-    assert logged_in(UserFactory()).get(card_url(version), {"format": "md"}).status_code == 200
+    assert logged_in(card_reader()).get(card_url(version), {"format": "md"}).status_code == 200
