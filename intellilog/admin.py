@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 
@@ -39,6 +40,35 @@ def raw_json_details(documents: dict[str, Any]) -> SafeString:
     """Stored JSON documents, pretty-printed, behind a collapsed "raw" section under the readable tables."""
     text = json.dumps(documents, indent=2, sort_keys=True, default=str)
     return format_html('<details class="il-raw"><summary>raw JSON</summary><pre>{}</pre></details>', text)
+
+
+def facts_table(rows: Iterable[tuple[str, object]]) -> SafeString:
+    """Label/value pairs as the small two-column table of a detail page (values already rounded, with units)."""
+    return format_html(
+        '<table class="il-facts">{}</table>', format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+    )
+
+
+def data_table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> SafeString:
+    """Rows under a header line, for the lists inside a stored document (windows, streams, routes)."""
+    cells = "".join("<td>{}</td>" for _ in headers)
+    head = format_html_join("", "<th>{}</th>", ((header,) for header in headers))
+    body = format_html_join("", "<tr>" + cells + "</tr>", rows)
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+
+
+def minutes(value: float | None) -> str:
+    """Minutes to 2 decimals, the precision a reviewer compares MAEs at; a dash when not measured."""
+    return "-" if value is None else f"{value:.2f} min"
+
+
+def share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def number(value: float | None) -> str:
+    """A unitless figure (p-value, ratio, statistic) to 3 significant digits."""
+    return "-" if value is None else f"{value:.3g}"
 
 
 def require_permission(request: HttpRequest, permission: str) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,8 +15,19 @@ from django.utils.safestring import SafeString, mark_safe
 from django_celery_beat import admin as celery_beat_admin
 from django_celery_beat.models import PeriodicTask
 
-from intellilog.admin import ReadOnlyAdminMixin, actions_with_permission
+from intellilog.admin import (
+    ReadOnlyAdminMixin,
+    actions_with_permission,
+    data_table,
+    facts_table,
+    minutes,
+    number,
+    raw_json_details,
+    share,
+    warning_flag,
+)
 from monitoring.charts import drift_report_charts
+from monitoring.live.accuracy_rules import ALL_OUTCOMES
 from monitoring.models import AccuracyReport, Alert, AlertChannel, AlertNotification, DriftReport, RetrainingTrigger
 from monitoring.services import alert_notification_retry_now
 
@@ -274,6 +287,16 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html("<pre>{}</pre>", json.dumps(report.result.get("thresholds", {}), indent=2))
 
 
+def _report_column(field: str, description: str, render: Callable[[float | None], str]) -> Callable[..., str]:
+    """A list column showing one float field of a report rounded with its unit, still sortable by the field."""
+
+    @admin.display(description=description, ordering=field)
+    def column(report: AccuracyReport) -> str:
+        return render(getattr(report, field))
+
+    return column
+
+
 @admin.register(AccuracyReport)
 class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
@@ -282,15 +305,15 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "model_version",
         "status",
         "outcomes",
-        "mae",
-        "baseline_mae",
+        _report_column("mae", "MAE", minutes),
+        _report_column("baseline_mae", "baseline MAE", minutes),
         "recent_outcomes",
-        "recent_mae",
-        "recent_baseline_mae",
+        _report_column("recent_mae", "recent MAE", minutes),
+        _report_column("recent_baseline_mae", "recent baseline MAE", minutes),
         "excess",
-        "within_5_share",
-        "cusum_ratio",
-        "is_degraded",
+        _report_column("within_5_share", "within 5 min", share),
+        _report_column("cusum_ratio", "CUSUM / threshold", number),
+        "degraded",
         "alert",
     )
     list_filter = ("is_degraded", "status", "tenant", "model_version")
@@ -302,30 +325,20 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "window_start",
         "window_end",
         "status",
-        "outcomes",
-        "mae",
-        "within_5_share",
-        "mean_error",
-        "recent_window_start",
-        "recent_outcomes",
-        "recent_mae",
-        "recent_within_5_share",
-        "validation_mae",
-        "baseline_mae",
-        "recent_baseline_mae",
-        "excess",
-        "tolerance",
-        "min_outcomes",
-        "max_bias_minutes",
-        "is_degraded",
-        "findings_pretty",
-        "cusum_ratio",
-        "change_detection_pretty",
+        "degraded",
+        "figures",
+        "findings_table",
+        "change_detection_table",
         "alert",
         "segment_table",
+        "raw",
         "created_at",
     )
     readonly_fields = fields
+
+    @admin.display(description="degraded", ordering="is_degraded")
+    def degraded(self, report: AccuracyReport) -> str:
+        return warning_flag(report.is_degraded, "degraded")
 
     @admin.display(description="MAE excess (min): adjusted / raw")
     def excess(self, report: AccuracyReport) -> str:
@@ -337,37 +350,105 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         raw = f"{report.mae - report.validation_mae:+.2f}" if report.validation_mae is not None else "-"
         return f"{adjusted} / {raw}"
 
+    @admin.display(description="figures")
+    def figures(self, report: AccuracyReport) -> SafeString:
+        return facts_table(
+            [
+                ("outcomes", f"{report.outcomes} (at least {report.min_outcomes} to judge)"),
+                ("MAE", minutes(report.mae)),
+                ("within 5 min", share(report.within_5_share)),
+                ("bias (predicted - actual)", minutes(report.mean_error)),
+                ("recent window", f"since {report.recent_window_start:%Y-%m-%d %H:%M %Z}"),
+                ("recent outcomes", report.recent_outcomes),
+                ("recent MAE", minutes(report.recent_mae)),
+                ("recent within 5 min", share(report.recent_within_5_share)),
+                ("validation MAE", minutes(report.validation_mae)),
+                ("baseline MAE (validation at these hours)", minutes(report.baseline_mae)),
+                ("recent baseline MAE", minutes(report.recent_baseline_mae)),
+                ("MAE excess (min): adjusted / raw", self.excess(report)),
+                ("limits", f"MAE {report.tolerance:+.0%}, bias {minutes(report.max_bias_minutes)}"),
+                ("CUSUM / threshold", number(report.cusum_ratio)),
+            ]
+        )
+
     @admin.display(description="tests per window")
-    def findings_pretty(self, report: AccuracyReport) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(report.findings, indent=2))
+    def findings_table(self, report: AccuracyReport) -> SafeString:
+        if not report.findings:
+            return format_html("<em>{}</em>", "no windows tested")
+        return data_table(
+            ("window", "live MAE", "baseline MAE", "MAE increase", "p", "bias shift", "p (bias)", "verdict"),
+            (
+                (
+                    finding["window"],
+                    minutes((finding["live"] or {}).get("mae")),
+                    minutes((finding["baseline"] or {}).get("mae")),
+                    f"{finding['mae_increase']:+.1%}",
+                    number(finding["mae_p_value"]),
+                    f"{finding['bias_shift']:+.2f} min",
+                    number(finding["bias_p_value"]),
+                    _verdict(finding),
+                )
+                for finding in report.findings
+            ),
+        )
 
     @admin.display(description="sequential change (CUSUM)")
-    def change_detection_pretty(self, report: AccuracyReport) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(report.change_detection, indent=2))
+    def change_detection_table(self, report: AccuracyReport) -> SafeString:
+        detection = report.change_detection
+        if not detection:
+            return format_html("<em>{}</em>", "not run")
+        streams = [detection["overall"], *detection.get("segments", [])]
+        return data_table(
+            ("stream", "outcomes", "direction", "shift", "statistic / threshold", "since", "alarm"),
+            (
+                (
+                    _stream_name(stream),
+                    stream["count"],
+                    stream["direction"],
+                    minutes(stream["shift_minutes"]),
+                    f"{number(max(stream['upper'], stream['lower']))} / {number(stream['threshold'])}",
+                    stream["since"] or "-",
+                    warning_flag(stream["is_alarm"], "alarm"),
+                )
+                for stream in streams
+            ),
+        )
 
     @admin.display(description="segments")
     def segment_table(self, report: AccuracyReport) -> SafeString:
         if not report.segments:
             return format_html("<em>{}</em>", "no outcomes")
-        body = format_html_join(
-            "",
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        return data_table(
+            ("dimension", "value", "outcomes", "MAE", "within 5 min"),
             (
                 (
                     segment["dimension"],
                     segment["value"],
                     segment["count"],
-                    _number(segment["mae"]),
-                    f"{segment['within_5_share']:.0%}",
+                    minutes(segment["mae"]),
+                    share(segment["within_5_share"]),
                 )
                 for segment in report.segments
             ),
         )
-        return format_html(
-            "<table><thead><tr><th>dimension</th><th>value</th><th>outcomes</th><th>MAE</th><th>within 5 min</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
-            body,
+
+    @admin.display(description="raw")
+    def raw(self, report: AccuracyReport) -> SafeString:
+        return raw_json_details(
+            {"findings": report.findings, "change_detection": report.change_detection, "segments": report.segments}
         )
+
+
+def _verdict(finding: dict[str, Any]) -> str:
+    if not finding["is_judged"]:
+        return "too few outcomes"
+    broken = [name for name, key in (("MAE", "is_mae_degraded"), ("bias", "is_bias_degraded")) if finding[key]]
+    return f"{' and '.join(broken)} degraded" if broken else "within limits"
+
+
+def _stream_name(stream: dict[str, Any]) -> str:
+    """As `StreamChange.name`: the whole window by its own name, a segment as dimension=value."""
+    return stream["value"] if stream["dimension"] == ALL_OUTCOMES else f"{stream['dimension']}={stream['value']}"
 
 
 @admin.register(RetrainingTrigger)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
-from intellilog.admin import ReadOnlyAdminMixin, raw_json_details, warning_flag
+from intellilog.admin import ReadOnlyAdminMixin, facts_table, raw_json_details, warning_flag
 from predictions.charts import audit_explanation_chart
 from predictions.models import (
     BatchPredictionRun,
@@ -76,8 +76,7 @@ class PredictionAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             ("feature fallback", "yes" if audit.used_fallback else "no"),
             ("latency", f"{audit.latency_ms:.1f} ms"),
         ]
-        body = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
-        return format_html('<table class="il-facts">{}</table>', body)
+        return facts_table(rows)
 
     @admin.display(description="explanation")
     def explanation_picture(self, audit: PredictionAudit) -> str:

@@ -48,7 +48,9 @@ def test_drift_reports_are_listed_filtered_and_shown_with_plots_of_drifted_featu
 
 def test_accuracy_reports_are_read_only_with_their_segments(admin_client, monitored) -> None:  # type: ignore[no-untyped-def]
     audits = audits_create(monitored, recent_vectors(monitored, 120, seed=2), end=END - dt.timedelta(minutes=40))
-    outcomes_create(monitored, audits, np.full(120, 2.0), reported_at=END - dt.timedelta(minutes=5))
+    # Errors that are not round numbers, so that an unrounded MAE would show its many digits.
+    errors = 2.0 + np.random.default_rng(2).uniform(-1, 1, 120)
+    outcomes_create(monitored, audits, errors, reported_at=END - dt.timedelta(minutes=5))
     report = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
 
     listing = admin_client.get(reverse("admin:monitoring_accuracyreport_changelist"))
@@ -57,8 +59,31 @@ def test_accuracy_reports_are_read_only_with_their_segments(admin_client, monito
     assert listing.status_code == 200 and detail.status_code == 200
     assert "By is degraded" in listing.content.decode()
     assert "metropolitan" in detail.content.decode() and "By is degraded" in listing.content.decode()
-    assert "mae_p_value" in detail.content.decode()  # each window's test
+    detail_page, raw = _outside_and_inside_raw(detail.content.decode())
+    assert "mae_p_value" in raw and "mae_p_value" not in detail_page  # each window's test: a table, JSON kept raw
+    # Rounded with their units, never the stored float (e.g. 2.8697684540483537).
+    assert f"{report.mae:.2f} min" in detail_page and repr(report.mae) not in detail_page
+    assert f"{report.mae:.2f} min" in listing.content.decode() and repr(report.mae) not in listing.content.decode()
+    assert f"{report.within_5_share:.1%}" in detail_page
     # The realized impact: minutes over the hour-matched baseline (adjusted) and over the validation MAE (raw).
     excess = f"{report.mae - report.baseline_mae:+.2f} / {report.mae - report.validation_mae:+.2f}"
     assert "mae excess (min): adjusted / raw" in listing.content.decode().lower() and excess in listing.content.decode()
     assert admin_client.post(reverse("admin:monitoring_accuracyreport_delete", args=[report.pk])).status_code == 403
+
+
+def test_a_degraded_report_is_flagged_as_a_warning_not_a_green_tick(admin_client, monitored) -> None:  # type: ignore[no-untyped-def]
+    audits = audits_create(monitored, recent_vectors(monitored, 120, seed=3), end=END - dt.timedelta(minutes=40))
+    outcomes_create(monitored, audits, np.full(120, 40.0), reported_at=END - dt.timedelta(minutes=5))
+    report = realized_accuracy_check(tenant=monitored.tenant, version=monitored.version, window_end=END)
+    assert report.is_degraded
+
+    page = admin_client.get(reverse("admin:monitoring_accuracyreport_changelist")).content.decode()
+
+    assert "il-warning" in page and "icon-yes.svg" not in page
+
+
+def _outside_and_inside_raw(html: str) -> tuple[str, str]:
+    """The page without its collapsed raw JSON section, and that section."""
+    before, rest = html.split('<details class="il-raw">', 1)
+    inside, after = rest.split("</details>", 1)
+    return before + after, inside
