@@ -71,6 +71,52 @@ def number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
 
+# Units read from a stored document's key names, which the services spell consistently (`*_minutes`, `*_ms`).
+_MINUTE_KEYS = ("mae", "rmse", "_minutes", "_min")
+_SHARE_KEYS = ("share", "coverage", "within_5_min", "_rate")
+
+
+def readable(key: str, value: object) -> str:
+    """One stored JSON value as a reviewer reads it: rounded, with the unit its key names."""
+    if isinstance(value, bool) or not isinstance(value, float | int):
+        return "-" if value is None else str(value)
+    if key.endswith("_ms"):
+        return f"{value:.1f} ms"
+    if key.endswith(("_s", "_seconds")):
+        return f"{value:.1f} s"
+    if isinstance(value, int):
+        return str(value)
+    if key.endswith(_MINUTE_KEYS):
+        return minutes(value)
+    if key.endswith(_SHARE_KEYS):
+        return share(value)
+    return number(value)
+
+
+def document_facts(document: dict[str, Any]) -> SafeString:
+    """A stored JSON document as a facts table: scalars rounded, nested objects one level deep as "a: b" rows.
+
+    Lists of records are counted, not spelt out: their full text is in the raw section beside the table.
+    """
+    rows: list[tuple[str, str]] = []
+    for key, value in document.items():
+        if isinstance(value, dict):
+            rows.extend((f"{key}: {inner}", _summary(inner, item)) for inner, item in value.items())
+        else:
+            rows.append((key.replace("_", " "), _summary(key, value)))
+    return facts_table(rows)
+
+
+def _summary(key: str, value: object) -> str:
+    if isinstance(value, list) and any(isinstance(item, dict | list) for item in value):
+        return f"{len(value)} entries (see raw)"
+    if isinstance(value, list):
+        return ", ".join(readable(key, item) for item in value) or "-"
+    if isinstance(value, dict):
+        return f"{len(value)} fields (see raw)"
+    return readable(key, value)
+
+
 def require_permission(request: HttpRequest, permission: str) -> None:
     """Refuse (403) an admin view or action to a user without the named permission, staff or not."""
     if not request.user.has_perm(permission):

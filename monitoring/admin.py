@@ -19,6 +19,7 @@ from intellilog.admin import (
     ReadOnlyAdminMixin,
     actions_with_permission,
     data_table,
+    document_facts,
     facts_table,
     minutes,
     number,
@@ -102,7 +103,8 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "subject",
         "dedup_key",
         "summary",
-        "details_pretty",
+        "details_table",
+        "raw",
         "first_fired_at",
         "last_seen_at",
         "occurrences",
@@ -116,8 +118,12 @@ class AlertAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return alert.summary if len(alert.summary) <= 100 else alert.summary[:99] + "…"
 
     @admin.display(description="details")
-    def details_pretty(self, alert: Alert) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(alert.details, indent=2, sort_keys=True))
+    def details_table(self, alert: Alert) -> SafeString:
+        return document_facts(alert.details)
+
+    @admin.display(description="raw")
+    def raw(self, alert: Alert) -> SafeString:
+        return raw_json_details(alert.details)
 
 
 @admin.register(AlertNotification)

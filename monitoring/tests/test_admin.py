@@ -38,6 +38,20 @@ def test_alerts_are_listed_with_filters_and_shown_with_their_notifications(admin
     assert alert.dedup_key in detail and 'name="_save"' not in detail
 
 
+def test_alert_details_are_a_table_with_units_and_the_json_is_kept_raw(admin_client) -> None:  # type: ignore[no-untyped-def]
+    details = {"validation_mae": 2.8697684540483537, "share": 0.123456, "latency_ms": 51.478676999977324, "n": 7}
+    alert = raise_example(rule="accuracy_degradation", summary="accuracy worse", details=details)
+
+    detail = admin_client.get(reverse("admin:monitoring_alert_change", args=[alert.pk])).content.decode()
+
+    before, rest = detail.split('<details class="il-raw">', 1)
+    raw, after = rest.split("</details>", 1)
+    page = before + after
+    assert "2.87 min" in page and "12.3%" in page and "51.5 ms" in page
+    assert "2.8697684540483537" not in page and "51.478676999977324" not in page
+    assert "2.8697684540483537" in raw and "51.478676999977324" in raw
+
+
 def test_alerts_cannot_be_added_changed_or_deleted(admin_client) -> None:  # type: ignore[no-untyped-def]
     alert = raise_example()
 
