@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from intellilog.admin import ReadOnlyAdminMixin
+from intellilog.admin import ReadOnlyAdminMixin, data_table, facts_table, minutes, raw_json_details
 from routing.charts import route_plan_png
 from routing.models import RoutePlan
 
@@ -36,6 +34,8 @@ class RoutePlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "error",
         "routes_picture",
+        "summary",
+        "itinerary",
         "job_count",
         "vehicle_count",
         "time_limit_seconds",
@@ -44,8 +44,7 @@ class RoutePlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "started_at",
         "finished_at",
         "solve_seconds",
-        "result_json",
-        "request_json",
+        "raw",
     )
     readonly_fields = fields
 
@@ -75,10 +74,56 @@ class RoutePlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             f"routes of plan #{plan.pk}",
         )
 
-    @admin.display(description="result")
-    def result_json(self, plan: RoutePlan) -> SafeString:
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>", json.dumps(plan.result, indent=1))
+    @admin.display(description="plan")
+    def summary(self, plan: RoutePlan) -> SafeString | str:
+        result = plan.result
+        if not result:
+            return "-"
+        stats = result["stats"]
+        unassigned = ", ".join(f"{item['job_id']} ({item['reason']})" for item in result["unassigned"])
+        return facts_table(
+            [
+                ("vehicles used", result["vehicles_used"]),
+                ("total distance", f"{result['total_distance']:.1f} km"),
+                ("total driving and service", f"{result['total_duration']:.0f} min"),
+                ("total lateness", minutes(result["total_lateness"])),
+                ("unassigned", unassigned or "none"),
+                ("feasible", "yes" if result["is_feasible"] else "; ".join(result["violations"]) or "no"),
+                ("solver", f"{stats['backend']} ({stats['status']}) in {stats['seconds']:.1f} s"),
+                ("travel times", result["travel_source"]),
+            ]
+        )
 
-    @admin.display(description="request")
-    def request_json(self, plan: RoutePlan) -> SafeString:
-        return format_html("<pre style='max-height:30em;overflow:auto'>{}</pre>", json.dumps(plan.request, indent=1))
+    @admin.display(description="itinerary")
+    def itinerary(self, plan: RoutePlan) -> SafeString | str:
+        if not plan.result:
+            return "-"
+        return data_table(
+            ("vehicle", "depots", "shift used", "distance", "stops (arrival, lateness)"),
+            (
+                (
+                    route["vehicle_id"],
+                    f"{route['start_depot']} → {route['end_depot']}",
+                    f"{_clock(route['start_time'])}-{_clock(route['end_time'])}",
+                    f"{route['distance']:.1f} km",
+                    ", ".join(
+                        f"{stop['job_id']} {_clock(stop['arrival'])}"
+                        + (f" (late {stop['lateness']:.0f} min)" if stop["lateness"] > 0 else "")
+                        for stop in route["stops"]
+                    ),
+                )
+                for route in plan.result["routes"]
+            ),
+        )
+
+    @admin.display(description="raw")
+    def raw(self, plan: RoutePlan) -> SafeString:
+        return raw_json_details({"request": plan.request, "result": plan.result})
+
+
+def _clock(minutes_from_midnight: float | None) -> str:
+    """A time of the plan (minutes from midnight, as the request gives shifts and windows) as HH:MM."""
+    if minutes_from_midnight is None:
+        return "open"
+    total = round(minutes_from_midnight)
+    return f"{total // 60:02d}:{total % 60:02d}"

@@ -28,6 +28,21 @@ def test_change_page_shows_the_routes_picture_read_only(admin_client, solved_pla
     assert 'name="_save"' not in html
 
 
+def test_change_page_shows_the_plan_as_tables_and_the_json_raw(admin_client, solved_plan) -> None:  # type: ignore[no-untyped-def]
+    html = admin_client.get(reverse("admin:routing_routeplan_change", args=[solved_plan.pk])).content.decode()
+
+    before, rest = html.split('<details class="il-raw">', 1)
+    raw, after = rest.split("</details>", 1)
+    page = before + after
+    solved_plan.refresh_from_db()  # the result as stored and shown, not as the solver returned it
+    result = solved_plan.result
+    assert f"{result['total_distance']:.1f} km" in page and repr(result["total_distance"]) not in page
+    assert repr(result["total_distance"]) in raw and "&quot;request&quot;" in raw
+    first_stop = result["routes"][0]["stops"][0]
+    arrival = round(first_stop["arrival"])
+    assert f"{first_stop['job_id']} {arrival // 60:02d}:{arrival % 60:02d}" in page  # the itinerary in HH:MM
+
+
 def test_a_queued_plan_has_no_picture_yet(admin_client) -> None:  # type: ignore[no-untyped-def]
     plan = RoutePlanFactory()
 
