@@ -86,10 +86,10 @@ def readable(key: str, value: object) -> str:
         return f"{value:.1f} s"
     if isinstance(value, int):
         return str(value)
+    if key.endswith(_SHARE_KEYS):  # first: "within_5_min" is a share, not minutes
+        return share(value)
     if key.endswith(_MINUTE_KEYS):
         return minutes(value)
-    if key.endswith(_SHARE_KEYS):
-        return share(value)
     return number(value)
 
 

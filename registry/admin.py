@@ -13,8 +13,9 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
-from intellilog.admin import ReadOnlyAdminMixin, require_permission
+from intellilog.admin import ReadOnlyAdminMixin, document_facts, raw_json_details, require_permission
 from registry.choices import Alias, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, ARCHIVE_PERMISSION, REQUEST_PROMOTION_PERMISSION
 from registry.evidence import ab_test_evidence, promotion_evidence
@@ -184,14 +185,31 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status_detail",
         "artifact_path",
         "artifact_sha256",
-        "metrics",
-        "lineage",
+        "metrics_table",
+        "lineage_table",
+        "raw",
         "mlflow_run_id",
         "created_by",
         "created_at",
     )
+    # Named, so that the JSON fields are not shown again as dumps under their tables.
+    fields = readonly_fields
 
     actions = ["archive"]
+
+    @admin.display(description="metrics")
+    def metrics_table(self, version: ModelVersion) -> SafeString:
+        return document_facts(version.metrics)
+
+    @admin.display(description="lineage")
+    def lineage_table(self, version: ModelVersion) -> SafeString:
+        return document_facts(version.lineage)
+
+    @admin.display(description="raw")
+    def raw(self, version: ModelVersion) -> SafeString:
+        return raw_json_details(
+            {"metrics": version.metrics, "lineage": version.lineage, "evaluation": version.evaluation}
+        )
 
     def has_archive_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm(ARCHIVE_PERMISSION)

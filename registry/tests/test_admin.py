@@ -80,3 +80,17 @@ def test_approving_a_tampered_artifact_shows_the_refusal_and_the_request_stays_p
     request.refresh_from_db()
     assert request.status == RequestStatus.PENDING
     assert alias_version(registered_model=version.registered_model, alias=Alias.CHAMPION) is None
+
+
+def test_version_page_shows_metrics_rounded_with_units_and_the_json_raw(admin_client) -> None:  # type: ignore[no-untyped-def]
+    metrics = {"mae": 2.8697684540483537, "within_5_min": 0.81234, "p95_latency_ms": 51.478676999977324}
+    version = ModelVersionFactory(metrics=metrics, lineage={"rows": 2486, "data": {"sha256": "abc123"}})
+
+    html = admin_client.get(reverse("admin:registry_modelversion_change", args=[version.pk])).content.decode()
+
+    before, rest = html.split('<details class="il-raw">', 1)
+    raw, after = rest.split("</details>", 1)
+    page = before + after
+    assert "2.87 min" in page and "81.2%" in page and "51.5 ms" in page and "abc123" in page
+    assert "2.8697684540483537" not in page and "51.478676999977324" not in page
+    assert "2.8697684540483537" in raw and "51.478676999977324" in raw
