@@ -16,8 +16,28 @@ from predictions.models import (
 )
 
 
+class ServedColumns:
+    """List columns of a served or shadow-scored prediction, rounded, with a bad state as a warning."""
+
+    @admin.display(description="ETA (min)", ordering="predicted_eta_minutes")
+    def eta(self, prediction: PredictionAudit | ShadowPrediction) -> str:
+        return f"{prediction.predicted_eta_minutes:.1f}"
+
+    @admin.display(description="confidence", ordering="confidence_score")
+    def confidence(self, prediction: PredictionAudit | ShadowPrediction) -> str:
+        return f"{prediction.confidence_score:.2f}"
+
+    @admin.display(description="out of distribution", ordering="is_ood")
+    def out_of_distribution(self, prediction: PredictionAudit | ShadowPrediction) -> str:
+        return warning_flag(prediction.is_ood, "out of distribution")
+
+    @admin.display(description="latency (ms)", ordering="latency_ms")
+    def latency(self, prediction: PredictionAudit | ShadowPrediction) -> str:
+        return f"{prediction.latency_ms:.1f}"
+
+
 @admin.register(PredictionAudit)
-class PredictionAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PredictionAuditAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "order_id",
         "tenant",
@@ -38,25 +58,9 @@ class PredictionAuditAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # The default paginator counts every row; on an audit table of millions that count is the slow part.
     show_full_result_count = False
 
-    @admin.display(description="ETA (min)", ordering="predicted_eta_minutes")
-    def eta(self, audit: PredictionAudit) -> str:
-        return f"{audit.predicted_eta_minutes:.1f}"
-
-    @admin.display(description="confidence", ordering="confidence_score")
-    def confidence(self, audit: PredictionAudit) -> str:
-        return f"{audit.confidence_score:.2f}"
-
-    @admin.display(description="out of distribution", ordering="is_ood")
-    def out_of_distribution(self, audit: PredictionAudit) -> str:
-        return warning_flag(audit.is_ood, "out of distribution")
-
     @admin.display(description="feature fallback", ordering="used_fallback")
     def fallback(self, audit: PredictionAudit) -> str:
         return warning_flag(audit.used_fallback, "fallback")
-
-    @admin.display(description="latency (ms)", ordering="latency_ms")
-    def latency(self, audit: PredictionAudit) -> str:
-        return f"{audit.latency_ms:.1f}"
 
     @admin.display(description="prediction")
     def summary(self, audit: PredictionAudit) -> str:
@@ -107,8 +111,8 @@ class PredictionOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ShadowPrediction)
-class ShadowPredictionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("audit", "tenant", "model_version", "predicted_eta_minutes", "is_ood", "latency_ms", "created_at")
+class ShadowPredictionAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("audit", "tenant", "model_version", "eta", "out_of_distribution", "latency", "created_at")
     list_filter = ("tenant", "model_version", "created_at")
     search_fields = ("=audit__order_id",)
     list_select_related = ("tenant", "audit", "model_version__registered_model")

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from predictions.models import PredictionAuditArchive
+from predictions.models import PredictionAuditArchive, ShadowPrediction
 from predictions.tests.factories import served_with_outcomes, shadow_scored
 from registry.tests.factories import ModelVersionFactory, UserFactory
 
@@ -33,6 +33,28 @@ def test_audits_outcomes_and_shadow_predictions_are_found_by_order_id(staff: Cli
         page = staff.get(reverse(f"admin:predictions_{model}_changelist"), {"q": wanted.order_id})
         assert page.status_code == 200, model
         assert wanted.order_id in page.content.decode() and other.order_id not in page.content.decode(), model
+
+
+def test_an_out_of_distribution_shadow_prediction_is_a_warning_with_rounded_figures(staff: Client) -> None:
+    champion = ModelVersionFactory()
+    challenger = ModelVersionFactory(registered_model=champion.registered_model)
+    (audit,) = served_with_outcomes(version=champion, errors=[1.0])
+    ShadowPrediction.objects.create(
+        tenant_id=challenger.tenant_id,
+        audit=audit,
+        model_version=challenger,
+        artifact_sha256=challenger.artifact_sha256,
+        predicted_eta_minutes=31.234567,
+        quantiles={},
+        confidence_score=0.5,
+        is_ood=True,
+        latency_ms=51.478676999977324,
+    )
+
+    page = staff.get(reverse("admin:predictions_shadowprediction_changelist")).content.decode()
+
+    assert "il-warning" in page and "icon-yes.svg" not in page
+    assert "51.5" in page and "51.478676999977324" not in page and "31.2" in page and "31.234567" not in page
 
 
 def test_an_audit_row_is_shown_read_only_and_cannot_be_deleted(staff: Client) -> None:
