@@ -27,6 +27,7 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.delivery.columnar import HISTORY_COLUMNS
 from core.delivery.schema import COURIER_AGE_RANGE
 from deliveries.models import Delivery
 from features.tasks import materialize_features_task
@@ -38,25 +39,8 @@ from tenants.models import Tenant
 
 # The columns a row may carry; `order_id` and one of `delivery_minutes` / `delivered_at` are required.
 OUTCOME_COLUMNS = ("order_id", "delivery_minutes", "delivered_at", "picked_at", "driver_age")
-# The stored delivery's columns, in the staging table's order (after the row number).
-DELIVERY_COLUMNS = (
-    "external_order_id",
-    "courier_id",
-    "courier_age",
-    "courier_rating",
-    "pickup_latitude",
-    "pickup_longitude",
-    "drop_latitude",
-    "drop_longitude",
-    "has_usable_coordinates",
-    "ordered_at",
-    "picked_at",
-    "weather",
-    "traffic",
-    "vehicle",
-    "area",
-    "delivery_minutes",
-)
+# The stored delivery's columns, in the staging table's order (after the row number): the history's own.
+DELIVERY_COLUMNS = HISTORY_COLUMNS
 STAGING_TABLE = "outcome_import_staging"
 
 

@@ -273,7 +273,11 @@ def normalize_chunk(
         else:
             slow_accepted.append(_accepted_row(result))
     if slow_accepted:
-        slow = pd.DataFrame(slow_accepted, columns=list(ACCEPTED_COLUMNS)).astype(accepted.dtypes.to_dict())
+        slow = pd.DataFrame(slow_accepted, columns=list(ACCEPTED_COLUMNS))
+        for name in ("ordered_at", "picked_at"):
+            # A column holding only NaT comes out tz-naive, which astype cannot turn into the fast rows' UTC.
+            slow[name] = pd.to_datetime(slow[name], utc=True)
+        slow = slow.astype(accepted.dtypes.to_dict())
         accepted = pd.concat([accepted, slow], ignore_index=True).sort_values("line_number", ignore_index=True)
     present = {name: columns.present_count(name, chunk) for name in RAW_COLUMNS}
     return NormalizedChunk(rows=count, accepted=accepted, rejected=rejected, present=present)
