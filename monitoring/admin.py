@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +28,8 @@ from intellilog.admin import (
     share,
     warning_flag,
 )
-from monitoring.charts import drift_report_charts
+from intellilog.charts import png_data_uri
+from monitoring.charts import accuracy_history_figure, drift_report_charts
 from monitoring.live.accuracy_rules import ALL_OUTCOMES
 from monitoring.models import AccuracyReport, Alert, AlertChannel, AlertNotification, DriftReport, RetrainingTrigger
 from monitoring.services import alert_notification_retry_now
@@ -293,6 +295,10 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return format_html("<pre>{}</pre>", json.dumps(report.result.get("thresholds", {}), indent=2))
 
 
+# How far back an accuracy report's page plots its version's history: a week shows daily and weekly patterns.
+HISTORY = dt.timedelta(days=7)
+
+
 def _report_column(field: str, description: str, render: Callable[[float | None], str]) -> Callable[..., str]:
     """A list column showing one float field of a report rounded with its unit, still sortable by the field."""
 
@@ -333,6 +339,7 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "degraded",
         "figures",
+        "history",
         "findings_table",
         "change_detection_table",
         "alert",
@@ -375,6 +382,25 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 ("limits", f"MAE {report.tolerance:+.0%}, bias {minutes(report.max_bias_minutes)}"),
                 ("CUSUM / threshold", number(report.cusum_ratio)),
             ]
+        )
+
+    @admin.display(description="last 7 days of this version")
+    def history(self, report: AccuracyReport) -> SafeString:
+        # One query, only the plotted columns: the reports' JSON (segments, findings) is not needed here.
+        reports = (
+            AccuracyReport.objects.filter(
+                model_version_id=report.model_version_id,
+                window_end__gt=report.window_end - HISTORY,
+                window_end__lte=report.window_end,
+            )
+            .order_by("window_end")
+            .only("window_end", "mae", "baseline_mae", "tolerance", "cusum_ratio")
+        )
+        figure = accuracy_history_figure(list(reports))
+        if figure is None:
+            return format_html("<em>{}</em>", "no MAE measured in these days")
+        return format_html(
+            '<img class="il-chart" src="{}" alt="realized MAE and CUSUM over time">', png_data_uri(figure)
         )
 
     @admin.display(description="tests per window")

@@ -1,4 +1,6 @@
-"""Reference-vs-current plots of a drift report's features (matplotlib, rendered to inline PNG for the admin).
+"""Pictures of the monitoring reports (matplotlib, rendered to inline PNG for the admin).
+
+A drift report's features, reference against current, and an accuracy report's version over time.
 
 Drawn from the histograms the statistics stored with the report (`FeatureHistogram.as_dict()`, computed while
 both windows were in memory), so a plot needs neither the training data nor the audit rows again.
@@ -6,9 +8,7 @@ both windows were in memory), so a plot needs neither the training data nor the 
 
 from __future__ import annotations
 
-import base64
-import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +18,8 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 
+from intellilog.charts import png_data_uri
+
 REFERENCE_COLOUR = "#3b6ea5"
 CURRENT_COLOUR = "#d9822b"
 
@@ -26,13 +28,6 @@ CURRENT_COLOUR = "#d9822b"
 class Chart:
     title: str
     data_uri: str
-
-
-def _png_data_uri(figure: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def histogram_chart(title: str, histogram: Mapping[str, Any]) -> Chart | None:
@@ -56,7 +51,7 @@ def histogram_chart(title: str, histogram: Mapping[str, Any]) -> Chart | None:
     axes.set_title(title, fontsize=9)
     axes.tick_params(labelsize=7)
     axes.legend(fontsize=7, frameon=False)
-    return Chart(title, _png_data_uri(figure))
+    return Chart(title, png_data_uri(figure))
 
 
 def drift_report_charts(result: Mapping[str, Any]) -> list[Chart]:
@@ -72,3 +67,36 @@ def drift_report_charts(result: Mapping[str, Any]) -> list[Chart]:
         if chart is not None:
             charts.append(chart)
     return charts
+
+
+def accuracy_history_figure(reports: Sequence[Any]) -> plt.Figure | None:
+    """Realized MAE and the CUSUM statistic of a version's reports over time, each against its limit line.
+
+    `reports` are AccuracyReports in time order. The MAE limit is the baseline MAE at the window's hours raised
+    by the tolerance (where a window counts as degraded); the CUSUM is drawn over its threshold, so alarms are
+    above 1. None when no report measured an MAE.
+    """
+    measured = [report for report in reports if report.mae is not None]
+    if not measured:
+        return None
+    figure, (mae_axis, cusum_axis) = plt.subplots(2, 1, figsize=(7.0, 4.6), sharex=True)
+    times = [report.window_end for report in measured]
+    mae_axis.plot(times, [report.mae for report in measured], marker=".", color=CURRENT_COLOUR, label="realized MAE")
+    limits = [
+        (report.window_end, report.baseline_mae * (1 + report.tolerance))
+        for report in measured
+        if report.baseline_mae is not None
+    ]
+    if limits:
+        mae_axis.plot(*zip(*limits, strict=True), linestyle="--", color="#c0392b", label="degradation limit")
+    mae_axis.set_ylabel("minutes", fontsize=8)
+    mae_axis.set_title("Realized MAE of this version (last 7 days)", fontsize=9)
+    mae_axis.legend(fontsize=7)
+    ratios = [(report.window_end, report.cusum_ratio) for report in measured if report.cusum_ratio is not None]
+    if ratios:
+        cusum_axis.plot(*zip(*ratios, strict=True), marker=".", color=REFERENCE_COLOUR, label="CUSUM / threshold")
+    cusum_axis.axhline(1.0, linestyle="--", color="#c0392b", label="alarm threshold")
+    cusum_axis.set_title("Sequential change statistic (above 1: alarm)", fontsize=9)
+    cusum_axis.legend(fontsize=7)
+    figure.autofmt_xdate()
+    return figure

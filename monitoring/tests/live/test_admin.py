@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
+from monitoring import admin as monitoring_admin
+from monitoring.charts import accuracy_history_figure
 from monitoring.live.accuracy import realized_accuracy_check
 from monitoring.live.drift import drift_check_run
+from monitoring.tests.factories import AccuracyReportFactory
 from monitoring.tests.live.conftest import audits_create, outcomes_create, recent_vectors
 from registry.tests.factories import ModelVersionFactory
 
@@ -80,6 +83,43 @@ def test_a_degraded_report_is_flagged_as_a_warning_not_a_green_tick(admin_client
     page = admin_client.get(reverse("admin:monitoring_accuracyreport_changelist")).content.decode()
 
     assert "il-warning" in page and "icon-yes.svg" not in page
+
+
+def test_an_accuracy_report_plots_its_versions_last_week_of_mae_and_cusum(admin_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    version = ModelVersionFactory()
+    days = [8, 6, 3, 1, 0]  # days before the shown report: the first is outside the plotted week
+    reports = [
+        AccuracyReportFactory(
+            model_version=version,
+            window_end=END - dt.timedelta(days=day),
+            mae=3.0 + index,
+            baseline_mae=2.5,
+            cusum_ratio=0.2 * index,
+            change_detection={},  # its table is not what this test looks at
+        )
+        for index, day in enumerate(days)
+    ]
+    AccuracyReportFactory(model_version=ModelVersionFactory(), window_end=END, mae=9.0)  # another version's
+    plotted: list[list[object]] = []
+    monkeypatch.setattr(
+        monitoring_admin,
+        "accuracy_history_figure",
+        lambda shown: plotted.append(shown) or accuracy_history_figure(shown),
+    )
+
+    page = admin_client.get(reverse("admin:monitoring_accuracyreport_change", args=[reports[-1].pk])).content.decode()
+
+    section = page.split("field-history", 1)[1].split("form-row", 1)[0]
+    assert '<img class="il-chart" src="data:image/png;base64,' in section
+    assert [report.pk for report in plotted[0]] == [report.pk for report in reports[1:]]
+    figure = accuracy_history_figure(plotted[0])
+    mae_axis, cusum_axis = figure.axes
+    realized, limit = mae_axis.get_lines()
+    assert list(realized.get_ydata()) == [report.mae for report in reports[1:]]
+    assert list(limit.get_ydata()) == pytest.approx([2.5 * (1 + report.tolerance) for report in reports[1:]])
+    ratios, threshold = cusum_axis.get_lines()
+    assert list(ratios.get_ydata()) == pytest.approx([report.cusum_ratio for report in reports[1:]])
+    assert list(threshold.get_ydata()) == [1.0, 1.0]
 
 
 def _outside_and_inside_raw(html: str) -> tuple[str, str]:
