@@ -16,9 +16,10 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from intellilog.admin import ReadOnlyAdminMixin, document_facts, raw_json_details, require_permission
+from intellilog.charts import png_data_uri
 from registry.choices import Alias, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, ARCHIVE_PERMISSION, REQUEST_PROMOTION_PERMISSION
-from registry.evidence import ab_test_evidence, promotion_evidence
+from registry.evidence import ab_test_evidence, fairness_gap_figure, promotion_evidence
 from registry.model_card import model_card_markdown, model_version_card
 from registry.models import (
     ModelAlias,
@@ -389,7 +390,12 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         promotion = PromotionRequest.objects.select_related("version").filter(pk=object_id).first()
         if promotion is not None:
-            extra_context = {**(extra_context or {}), "ab_test": _current_ab_test(promotion)}
+            figure = fairness_gap_figure(promotion.version.evaluation)
+            extra_context = {
+                **(extra_context or {}),
+                "ab_test": _current_ab_test(promotion),
+                "fairness_chart": png_data_uri(figure) if figure is not None else None,
+            }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:

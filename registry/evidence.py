@@ -6,9 +6,9 @@ record that does not change under the reviewer.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import io
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -20,6 +20,7 @@ import pandas as pd
 
 from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
+from intellilog.charts import png_data_uri
 from registry.models import ModelVersion
 from registry.selectors import promotion_gate
 from registry.training import evaluate_on, model_version_load, training_data
@@ -28,17 +29,30 @@ METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count
 SHAP_TOP_FEATURES = 12
 
 
-def _png(figure: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
 def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "-" if value is None else str(value)
+
+
+def fairness_gap_figure(evaluation: Mapping[str, Any]) -> plt.Figure | None:
+    """The MAE gap to overall of every segment of a stored evaluation, as horizontal bars; None without segments.
+
+    Read from the version's own evaluation (`EvaluationReport.as_dict()`), so versions evaluated before the
+    evidence carried gaps are drawn too. Bars above overall (worse) are red, below blue.
+    """
+    segments = evaluation.get("segments") or []
+    if not segments:
+        return None
+    labels = [f"{segment['dimension']} = {segment['value']}" for segment in segments]
+    gaps = [float(segment["mae_gap"]) for segment in segments]
+    figure, axes = plt.subplots(figsize=(5.5, 0.22 * len(segments) + 1.2))
+    axes.barh(labels, gaps, color=["#c0392b" if gap > 0 else "#2e86c1" for gap in gaps])
+    axes.axvline(0, color="black", linewidth=0.8)
+    axes.invert_yaxis()  # in the table's order, top to bottom
+    axes.set_xlabel("MAE gap to overall (minutes; red: worse than overall)", fontsize=8)
+    axes.tick_params(labelsize=7)
+    return figure
 
 
 def _plots(predictor: ETAPredictor, window: pd.DataFrame, features: pd.DataFrame) -> list[dict[str, str]]:
@@ -52,14 +66,14 @@ def _plots(predictor: ETAPredictor, window: pd.DataFrame, features: pd.DataFrame
     axes.barh(mean_abs.index, mean_abs.to_numpy(), color="#3b6ea5")
     axes.set_xlabel("mean |SHAP contribution| (minutes)")
     axes.tick_params(labelsize=7)
-    plots.append({"title": "SHAP summary: what moves the ETA", "data_uri": _png(figure)})
+    plots.append({"title": "SHAP summary: what moves the ETA", "data_uri": png_data_uri(figure)})
 
     figure, axes = plt.subplots(figsize=(4.5, 3.2))
     axes.scatter(batch.eta_minutes, actual - batch.eta_minutes, s=3, alpha=0.3, color="#5a9e6f")
     axes.axhline(0, color="black", linewidth=0.8)
     axes.set_xlabel("predicted ETA (minutes)")
     axes.set_ylabel("actual - predicted (minutes)")
-    plots.append({"title": "Residuals against predicted ETA", "data_uri": _png(figure)})
+    plots.append({"title": "Residuals against predicted ETA", "data_uri": png_data_uri(figure)})
 
     observed = [float(np.mean(actual <= batch.quantile(name))) for name in QUANTILE_NAMES]
     figure, axes = plt.subplots(figsize=(3.4, 3.2))
@@ -67,7 +81,7 @@ def _plots(predictor: ETAPredictor, window: pd.DataFrame, features: pd.DataFrame
     axes.plot(QUANTILE_LEVELS, observed, marker="o", color="#b5523b")
     axes.set_xlabel("nominal quantile level")
     axes.set_ylabel("share of deliveries at or below")
-    plots.append({"title": "Interval calibration (quantiles)", "data_uri": _png(figure)})
+    plots.append({"title": "Interval calibration (quantiles)", "data_uri": png_data_uri(figure)})
     return plots
 
 

@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from registry.choices import Alias, RequestStatus
+from registry.evidence import fairness_gap_figure
 from registry.models import PromotionRequest
 from registry.services import alias_version, promotion_request_create
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
@@ -37,7 +38,7 @@ def test_request_then_self_approval_refused_then_second_person_approves(tenant_w
 
     page = maker_client.get(reverse("admin:registry_promotionrequest_change", args=[request.pk])).content.decode()
     assert "Evidence for the reviewer" in page and "Approve" in page
-    assert page.count("data:image/png;base64,") == 3  # SHAP summary, residuals, calibration
+    assert page.count("data:image/png;base64,") == 4  # SHAP summary, residuals, calibration, fairness gaps
     assert "Worst segment:" in page and "no champion yet" in page
     assert f"{version.metrics['mae']:.4f}" in page
     refused = maker_client.post(
@@ -94,3 +95,25 @@ def test_version_page_shows_metrics_rounded_with_units_and_the_json_raw(admin_cl
     assert "2.87 min" in page and "81.2%" in page and "51.5 ms" in page and "abc123" in page
     assert "2.8697684540483537" not in page and "51.478676999977324" not in page
     assert "2.8697684540483537" in raw and "51.478676999977324" in raw
+
+
+def test_the_evidence_page_draws_the_versions_fairness_gaps_as_bars() -> None:
+    segments = [
+        {"dimension": "traffic", "value": "jam", "mae_gap": 1.7, "metrics": {"count": 80, "mae": 4.6}},
+        {"dimension": "traffic", "value": "low", "mae_gap": -0.4, "metrics": {"count": 120, "mae": 2.5}},
+        {"dimension": "vehicle", "value": "bike", "mae_gap": 0.3, "metrics": {"count": 60, "mae": 3.2}},
+    ]
+    version = ModelVersionFactory(evaluation={"overall": {"mae": 2.9}, "segments": segments})
+    maker = approver(is_superuser=True)
+    request = PromotionRequest.objects.create(
+        tenant=version.tenant, version=version, requested_by=maker, reason="lower MAE"
+    )
+
+    page = logged_in(maker).get(reverse("admin:registry_promotionrequest_change", args=[request.pk])).content.decode()
+
+    section = page.split('<section id="fairness">', 1)[1].split("</section>", 1)[0]
+    assert '<img class="il-chart" src="data:image/png;base64,' in section
+    bars = fairness_gap_figure(version.evaluation).axes[0]
+    assert [patch.get_width() for patch in bars.patches] == [1.7, -0.4, 0.3]
+    labels = [label.get_text() for label in bars.get_yticklabels()]
+    assert labels == ["traffic = jam", "traffic = low", "vehicle = bike"]
