@@ -69,7 +69,7 @@ class RoutePlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if not plan.result:
             return format_html("<em>{}</em>", f"no routes: the plan is {plan.status}")
         return format_html(
-            "<img src='{}' alt='{}' style='border:1px solid #ddd'>",
+            '<img class="il-chart" src="{}" alt="{}">',
             route_plan_png(plan.request, plan.result),
             f"routes of plan #{plan.pk}",
         )
