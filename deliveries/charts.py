@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass
 
 import matplotlib
@@ -13,19 +11,13 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from core.delivery.quality import CATEGORICAL_COLUMNS, NUMERIC_COLUMNS, derived_numeric_frame
+from intellilog.charts import png_data_uri
 
 
 @dataclass(frozen=True)
 class Chart:
     title: str
     data_uri: str
-
-
-def _png_data_uri(figure: plt.Figure) -> str:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def distribution_charts(deliveries: pd.DataFrame) -> list[Chart]:
@@ -39,7 +31,7 @@ def distribution_charts(deliveries: pd.DataFrame) -> list[Chart]:
         axes.hist(numeric[column].dropna(), bins=30, color="#3b6ea5")
         axes.set_title(column, fontsize=9)
         axes.tick_params(labelsize=7)
-        charts.append(Chart(column, _png_data_uri(figure)))
+        charts.append(Chart(column, png_data_uri(figure)))
     for column in CATEGORICAL_COLUMNS:
         counts = deliveries[column].fillna("(missing)").value_counts()
         figure, axes = plt.subplots(figsize=(3.2, 2.0))
@@ -47,5 +39,5 @@ def distribution_charts(deliveries: pd.DataFrame) -> list[Chart]:
         axes.set_title(column, fontsize=9)
         axes.tick_params(labelsize=7, axis="both")
         axes.tick_params(axis="x", rotation=30)
-        charts.append(Chart(column, _png_data_uri(figure)))
+        charts.append(Chart(column, png_data_uri(figure)))
     return charts
