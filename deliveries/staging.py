@@ -149,7 +149,7 @@ class ImportStaging:
             (
                 result.line_number,
                 json.dumps([{"column": e.column, "reason": e.reason} for e in result.errors]),
-                json.dumps(result.raw),
+                json.dumps(_storable(result.raw)),
             )
             for result in rejected
         ]
@@ -306,3 +306,12 @@ def _python_value(value: object, kind: str, adapt: object) -> object:
     if kind == "float":
         return float(value)  # type: ignore[arg-type]
     return value
+
+
+def _storable(raw: dict[str, str]) -> dict[str, str]:
+    """A rejected row as the report can keep it: PostgreSQL's JSON cannot hold NUL, so it is shown as U+FFFD."""
+    return {_without_nul(key): _without_nul(value) for key, value in raw.items()}
+
+
+def _without_nul(value: str) -> str:
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value

@@ -78,8 +78,14 @@ class _Columns:
 
     def __init__(self, chunk: RawChunk) -> None:
         self.raw = {name: pa.array(chunk.columns[name], type=pa.string()) for name in RAW_COLUMNS}
+        # A NUL is ASCII but no text PostgreSQL can store: such rows take the row-wise path, which rejects them.
         self.is_ascii = np.logical_and.reduce(
-            [pc.string_is_ascii(column).to_numpy(zero_copy_only=False) for column in self.raw.values()]
+            [
+                pc.and_(pc.string_is_ascii(column), pc.invert(pc.match_substring(column, "\x00"))).to_numpy(
+                    zero_copy_only=False
+                )
+                for column in self.raw.values()
+            ]
         )
         self.text = {name: pc.utf8_trim(column, characters=_ASCII_WHITESPACE) for name, column in self.raw.items()}
         self.lower = {name: pc.ascii_lower(column) for name, column in self.text.items()}

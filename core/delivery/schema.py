@@ -228,6 +228,12 @@ def normalize_row(
     """
     errors: list[FieldError] = []
     fixes: list[str] = []
+    # PostgreSQL text cannot hold NUL: a row carrying one could be neither stored nor reported as read.
+    errors.extend(
+        FieldError(str(column), "contains a NUL character")
+        for column, value in raw.items()
+        if isinstance(value, str) and "\x00" in value
+    )
 
     order_id = _text(raw.get("order_id"))
     if order_id is None:

@@ -77,6 +77,24 @@ def test_rejected_rows_are_stored_with_line_column_and_reason(tmp_path: Path) ->
     assert outcome.report.duplicate_share == pytest.approx(1 / 4)
 
 
+@pytest.mark.parametrize("column", ["courier_rating", "courier_id", "order_id"])
+def test_a_row_holding_a_nul_is_rejected_and_reported_not_a_crash(tmp_path: Path, column: str) -> None:
+    # PostgreSQL text and JSON cannot hold NUL (Hypothesis found it): the row is rejected naming the column, and
+    # the report keeps it with U+FFFD in the NUL's place.
+    tenant = TenantFactory()
+    damaged = raw_row(order_id="0x2")
+    damaged[column] = damaged[column] + "\x00"
+    path = write_rows(tmp_path / "nul.csv", [raw_row(order_id="0x1"), damaged])
+
+    outcome = deliveries_import(tenant=tenant, path=path)
+
+    assert (outcome.batch.rows_imported, outcome.batch.rows_rejected) == (1, 1)
+    (rejected,) = outcome.batch.rejected_rows.all()
+    assert rejected.line_number == 3
+    assert {"column": column, "reason": "contains a NUL character"} in rejected.errors
+    assert rejected.raw[column] == damaged[column].replace("\x00", "\ufffd")
+
+
 def test_rows_dated_outside_the_plausible_window_are_rejected_naming_the_column(tmp_path: Path) -> None:
     """Rows dated 2262 or 1600 used to pass (quality score and all) and then crash training for good."""
     tenant = TenantFactory()
