@@ -246,7 +246,7 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def role(self, version: ModelVersion) -> str:
         aliases = {alias.alias for alias in version.aliases.all()}
         if Alias.CHAMPION in aliases:
-            return format_html('<strong class="il-champion">champion</strong>')
+            return format_html('<strong class="il-champion">{}</strong>', "champion")
         return "challenger" if Alias.CHALLENGER in aliases else "-"
 
     @admin.display(description="promotion")

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.wait import WebDriverWait
 
 from monitoring.models import AccuracyReport, DriftReport
 from monitoring.simulation import Shift, traffic_simulate
@@ -54,6 +55,9 @@ def _log_in(browser, live_server, username: str) -> None:  # type: ignore[no-unt
     browser.find_element(By.NAME, "username").send_keys(username)
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The click only starts the POST: wait for its redirect, or a following get() can land before it and be
+    # overtaken by the redirect to the admin index.
+    WebDriverWait(browser, 10).until(lambda driver: "/login/" not in driver.current_url)
 
 
 def _messages(browser) -> str:  # type: ignore[no-untyped-def]
