@@ -77,7 +77,7 @@ class _Columns:
     """The chunk's columns as stripped text, with the checks every field shares."""
 
     def __init__(self, chunk: RawChunk) -> None:
-        self.raw = {name: pa.array(chunk.columns[name], type=pa.string()) for name in RAW_COLUMNS}
+        self.raw = {name: chunk.columns[name] for name in RAW_COLUMNS}
         # A NUL is ASCII but no text PostgreSQL can store: such rows take the row-wise path, which rejects them.
         self.is_ascii = np.logical_and.reduce(
             [
@@ -99,7 +99,7 @@ class _Columns:
         """Non-missing values of a column, by quality.completeness_by_column's rule (exact for any text)."""
         count = int(np.count_nonzero(~self.is_missing[name] & self.is_ascii))
         others = np.flatnonzero(~self.is_ascii)
-        return count + sum(chunk.columns[name][i].strip().lower() not in MISSING_TOKENS for i in others)
+        return count + sum(chunk.columns[name][i].as_py().strip().lower() not in MISSING_TOKENS for i in others)
 
     def number(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The column as floats and where that reading is certain (plain decimal, finite)."""
