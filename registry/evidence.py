@@ -21,6 +21,7 @@ import shap
 
 from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
+from intellilog.admin import readable
 from intellilog.charts import png_data_uri
 from registry.models import ModelVersion
 from registry.selectors import promotion_gate
@@ -31,12 +32,6 @@ SHAP_TOP_FEATURES = 12
 # A beeswarm of a thousand rows shows the spread of every feature's effect; more only costs render time.
 SHAP_SAMPLE_ROWS = 1000
 SHAP_SAMPLE_SEED = 0
-
-
-def _format(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
 
 
 def fairness_gap_figure(evaluation: Mapping[str, Any]) -> plt.Figure | None:
@@ -125,12 +120,12 @@ def ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) ->
             "outcome": evaluation.get_outcome_display(),
             "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
             "boundary": f"{evaluation.boundary:.3g}",
-            "effect_minutes": _format(evaluation.effect_minutes),
-            "min_effect_minutes": _format(evaluation.decision.get("min_effect_minutes")),
-            "champion_mae": _format(evaluation.champion_mae),
-            "challenger_mae": _format(evaluation.challenger_mae),
+            "effect_minutes": readable("effect_minutes", evaluation.effect_minutes),
+            "min_effect_minutes": readable("min_effect_minutes", evaluation.decision.get("min_effect_minutes")),
+            "champion_mae": readable("mae", evaluation.champion_mae),
+            "challenger_mae": readable("mae", evaluation.challenger_mae),
             "reasons": list(evaluation.decision.get("reasons", [])),
-            "recorded_at": evaluation.created_at.isoformat(),
+            "recorded_at": readable("created_at", evaluation.created_at),
         }
     return {
         "champion_version": champion.version if champion else None,
@@ -165,8 +160,8 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
     worst = candidate_report.worst_segment
     return {
         "window": {
-            "start": str(window["ordered_at"].min()),
-            "end": str(window["ordered_at"].max()),
+            "start": readable("start", window["ordered_at"].min()),
+            "end": readable("end", window["ordered_at"].max()),
             "rows": len(window),
         },
         "champion_version": champion.version if champion else None,
@@ -175,21 +170,21 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
         "metric_rows": [
             {
                 "name": name,
-                "candidate": _format(candidate_metrics.get(name)),
-                "champion": _format(champion_metrics.get(name)) if champion_metrics else "",
+                "candidate": readable(name, candidate_metrics.get(name)),
+                "champion": readable(name, champion_metrics.get(name)) if champion_metrics else "",
             }
             for name in METRIC_NAMES
         ],
         "fairness": {
             "worst_segment": f"{worst.dimension} = {worst.value}" if worst else "-",
-            "worst_gap": _format(worst.mae_gap) if worst else "-",
+            "worst_gap": f"{worst.mae_gap:+.2f}" if worst else "-",
             "rows": [
                 {
                     "segment": f"{segment.dimension} = {segment.value}",
                     "rows": segment.metrics.count,
-                    "mae": _format(segment.metrics.mae),
-                    "within_5": _format(segment.metrics.within_5_min),
-                    "coverage": _format(segment.metrics.interval_coverage),
+                    "mae": readable("mae", segment.metrics.mae),
+                    "within_5": readable("within_5_min", segment.metrics.within_5_min),
+                    "coverage": readable("interval_coverage", segment.metrics.interval_coverage),
                 }
                 for segment in candidate_report.segments
             ],

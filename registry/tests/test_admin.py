@@ -45,7 +45,7 @@ def test_request_then_self_approval_refused_then_second_person_approves(tenant_w
     assert page.count("data:image/png;base64,") == 4  # SHAP beeswarm, residuals, calibration, fairness gaps
     assert 'alt="SHAP summary (beeswarm): what moves the ETA"' in page
     assert "Worst segment:" in page and "no champion yet" in page
-    assert f"{version.metrics['mae']:.4f}" in page
+    assert f"{version.metrics['mae']:.2f} min" in page
     refused = maker_client.post(
         reverse("admin:registry_promotionrequest_approve", args=[request.pk]), {"text": "me"}, follow=True
     )

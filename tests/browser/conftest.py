@@ -12,9 +12,6 @@ from pathlib import Path
 
 import pytest
 
-# The monitored tenant (imported history, a champion) the live-traffic tests build on.
-from monitoring.tests.live.conftest import fresh_reference_cache, monitored  # noqa: F401
-
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 

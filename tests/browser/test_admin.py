@@ -2,44 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
-import pytest
 from django.urls import reverse
-from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from monitoring.models import AccuracyReport, DriftReport
-from monitoring.simulation import Shift, traffic_simulate
 from predictions.models import PredictionAudit
 from registry.choices import Alias
 from registry.models import ModelAlias
 from registry.services import approvers_group_ensure
-from registry.tests.factories import ModelVersionFactory, UserFactory
+from registry.tests.factories import UserFactory
 
 PASSWORD = "a-long-browser-test-password"
-
-
-@pytest.fixture
-def simulated(monitored, settings):  # type: ignore[no-untyped-def]
-    """The monitored tenant with a challenger and two hours of simulated traffic with a jam shift."""
-    settings.MONITORING_CHECK_MINUTES = 10
-    champion = monitored.version
-    challenger = ModelVersionFactory(
-        registered_model=champion.registered_model,
-        artifact_path=champion.artifact_path,
-        artifact_sha256=champion.artifact_sha256,
-        lineage=champion.lineage,
-        metrics={"mae": 2.9},
-    )
-    ModelAlias.objects.create(
-        tenant=monitored.tenant, registered_model=champion.registered_model, alias=Alias.CHALLENGER, version=challenger
-    )
-    end = timezone.now().replace(hour=19, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
-    shift = Shift(column="traffic", level="jam", after=dt.timedelta(minutes=40))
-    traffic_simulate(tenant=monitored.tenant, hours=2, shift=shift, rate_per_minute=12, seed=5, end=end)
-    return monitored, challenger
 
 
 def _user(username: str, **fields: object):  # type: ignore[no-untyped-def]
