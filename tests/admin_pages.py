@@ -81,20 +81,25 @@ def _around(text: str, index: int) -> str:
     return " ".join(text[max(0, index - 40) : index + 40].split())
 
 
+# Django's own pages per model: the list and change pages are walked by name, the rest are forms or redirects.
+_STANDARD_VIEWS = ("_changelist", "_add", "_delete", "_history", "_change", "_autocomplete")
+
+
 def admin_pages() -> Iterator[tuple[str, str]]:
-    """(name, url) of every registered admin's list page and the change page of its first row, if any."""
-    for model in admin.site._registry:
+    """(name, url) of every registered admin's list page, and the change page and the extra pages an admin
+    adds (model card, rollback, approve...) of its newest row, if it has one."""
+    for model, model_admin in admin.site._registry.items():
         meta = model._meta
-        yield (
-            f"{meta.app_label}.{meta.model_name} list",
-            reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"),
-        )
+        prefix = f"admin:{meta.app_label}_{meta.model_name}"
+        yield f"{meta.app_label}.{meta.model_name} list", reverse(f"{prefix}_changelist")
         first = model._default_manager.order_by("-pk").first()
-        if first is not None:
-            yield (
-                f"{meta.app_label}.{meta.model_name} change",
-                reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[first.pk]),
-            )
+        if first is None:
+            continue
+        yield f"{meta.app_label}.{meta.model_name} change", reverse(f"{prefix}_change", args=[first.pk])
+        for pattern in model_admin.get_urls():
+            name = getattr(pattern, "name", None)
+            if name and "<int:pk>" in str(pattern.pattern) and not name.endswith(_STANDARD_VIEWS):
+                yield f"{meta.app_label}.{name}", reverse(f"admin:{name}", args=[first.pk])
 
 
 def admin_walk(client: Client) -> dict[str, list[str]]:
