@@ -185,3 +185,31 @@ class ShadowEvaluation(TenantOwned, AppendOnlyModel):
             return f"challenger significantly better ({figures})"
         reasons = self.decision.get("reasons") or [self.get_outcome_display()]
         return f"no significant evidence ({figures}; {reasons[-1]})"
+
+
+class Backtest(TenantOwned, AppendOnlyModel):
+    """A version replayed over stored history, day by day, as if it had served then (`backtest_model_version`).
+
+    Features are point-in-time (each delivery's history features count only deliveries completed before it
+    was ordered), so a day's figures cannot see later days. ``days`` holds one entry per local day with
+    deliveries (`core.backtest.BacktestResult.days_as_list`, plus ``is_in_training`` for days the version
+    was trained on), ``overall`` the whole range, and ``data_cut`` the selection replayed (ordered before,
+    delivery id at most, plausible at), so the record says exactly which rows it judged. The approval page
+    shows a candidate's backtest beside the champion's on the same days.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="backtests")
+    start_date = models.DateField(help_text="first local day replayed")
+    end_date = models.DateField(help_text="last local day replayed")
+    days = models.JSONField()
+    overall = models.JSONField()
+    data_cut = models.JSONField()
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["version", "start_date", "end_date"], name="backtest_version_range_idx")]
+
+    def __str__(self) -> str:
+        return f"backtest of {self.version} {self.start_date}..{self.end_date}"
