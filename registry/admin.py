@@ -19,7 +19,7 @@ from intellilog.admin import ReadOnlyAdminMixin, document_facts, raw_json_detail
 from intellilog.charts import png_data_uri
 from registry.choices import Alias, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, ARCHIVE_PERMISSION, REQUEST_PROMOTION_PERMISSION
-from registry.evidence import ab_test_evidence, fairness_gap_figure, promotion_evidence
+from registry.evidence import ab_test_evidence, backtest_comparison, fairness_gap_figure, promotion_evidence
 from registry.model_card import model_card_markdown, model_version_card
 from registry.models import (
     ModelAlias,
@@ -29,7 +29,7 @@ from registry.models import (
     RegistryEvent,
     ShadowEvaluation,
 )
-from registry.selectors import rollback_target
+from registry.selectors import backtest_latest, rollback_target
 from registry.services import (
     alias_version,
     champion_rollback,
@@ -38,6 +38,7 @@ from registry.services import (
     promotion_request_create,
     promotion_request_reject,
 )
+from registry.tasks import backtest_model_versions_task
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -312,14 +313,17 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
 
+def _champion_of(promotion: PromotionRequest) -> ModelVersion | None:
+    return alias_version(registered_model=promotion.version.registered_model, alias=Alias.CHAMPION)
+
+
 def _current_ab_test(promotion: PromotionRequest) -> dict[str, object]:
     """The A/B evidence to show: the latest look while pending (what the gate judges), else the stored one."""
     if promotion.status != RequestStatus.PENDING:
         stored = promotion.evidence.get("ab_test")
         if stored:
             return {**stored, "is_stored": True}
-    champion = alias_version(registered_model=promotion.version.registered_model, alias=Alias.CHAMPION)
-    return {**ab_test_evidence(version=promotion.version, champion=champion), "is_stored": False}
+    return {**ab_test_evidence(version=promotion.version, champion=_champion_of(promotion)), "is_stored": False}
 
 
 @admin.register(PromotionRequest)
@@ -344,6 +348,11 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("<int:pk>/approve/", approve, name="registry_promotionrequest_approve"),
             path("<int:pk>/reject/", reject, name="registry_promotionrequest_reject"),
+            path(
+                "<int:pk>/backtest-champion/",
+                self.admin_site.admin_view(self.backtest_champion_view),
+                name="registry_promotionrequest_backtest_champion",
+            ),
             *super().get_urls(),
         ]
 
@@ -395,11 +404,34 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 **(extra_context or {}),
                 "ab_test": _current_ab_test(promotion),
                 "fairness_chart": png_data_uri(figure) if figure is not None else None,
+                "backtests": backtest_comparison(version=promotion.version, champion=_champion_of(promotion)),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._decision_view(request, pk, approve=True)
+
+    def backtest_champion_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """POST: backtest the champion over the candidate's latest backtest days (queued; inline without a broker)."""
+        require_permission(request, APPROVE_PERMISSION)
+        promotion = get_object_or_404(PromotionRequest.objects.select_related("version"), pk=pk)
+        page = HttpResponseRedirect(reverse("admin:registry_promotionrequest_change", args=[pk]))
+        if request.method != "POST":
+            return page
+        candidate, champion = backtest_latest(version=promotion.version), _champion_of(promotion)
+        if candidate is None or champion is None:
+            self.message_user(request, "Nothing to compare: no candidate backtest or no champion.", messages.ERROR)
+            return page
+        backtest_model_versions_task.delay(
+            [champion.pk], candidate.start_date.isoformat(), candidate.end_date.isoformat(), f"admin:{request.user}"
+        )
+        self.message_user(
+            request,
+            f"Backtest of the champion {champion} over {candidate.start_date}..{candidate.end_date} queued; "
+            "it shows here once done.",
+            messages.SUCCESS,
+        )
+        return page
 
     def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._decision_view(request, pk, approve=False)

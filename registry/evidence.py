@@ -22,7 +22,7 @@ from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
 from intellilog.charts import png_data_uri
 from registry.models import ModelVersion
-from registry.selectors import promotion_gate
+from registry.selectors import backtest_latest, promotion_gate
 from registry.training import evaluate_on, model_version_load, training_data
 
 METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count")
@@ -172,4 +172,70 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
         },
         "plots": _plots(candidate, window, features),
         "ab_test": ab_test_evidence(version=version, champion=champion),
+    }
+
+
+BACKTEST_METRICS = ("rows", "mae", "bias", "within_5_min", "interval_coverage")
+
+
+def _backtest_chart(
+    days: list[str], candidate: list[float], champion: list[float | None], labels: tuple[str, str]
+) -> str:
+    figure, axes = plt.subplots(figsize=(6.0, 2.6))
+    positions = np.arange(len(days))
+    axes.plot(positions, candidate, marker="o", color="#b5523b", label=labels[0])
+    if any(value is not None for value in champion):
+        axes.plot(
+            positions, [np.nan if v is None else v for v in champion], marker="s", color="#3b6ea5", label=labels[1]
+        )
+    axes.set_xticks(positions, days, rotation=45, ha="right", fontsize=7)
+    axes.set_ylabel("MAE (minutes)")
+    axes.legend(fontsize=7)
+    return png_data_uri(figure)
+
+
+def backtest_comparison(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object] | None:
+    """The candidate's latest backtest beside the champion's over the same days, per day and overall.
+
+    None when the candidate has no backtest. ``champion_backtest_id`` is None when the champion has none
+    over exactly those days (the page then offers to compute it); days are matched by date, so a day only
+    one of them had deliveries on shows "-" for the other.
+    """
+    candidate = backtest_latest(version=version)
+    if candidate is None:
+        return None
+    compared = (
+        backtest_latest(version=champion, start=candidate.start_date, end=candidate.end_date) if champion else None
+    )
+    champion_days = {day["day"]: day for day in compared.days} if compared else {}
+    rows = []
+    for day in candidate.days:
+        other = champion_days.get(day["day"])
+        rows.append(
+            {
+                "day": day["day"],
+                "is_in_training": day["is_in_training"],
+                "candidate": [_format(day[name]) for name in BACKTEST_METRICS],
+                "champion": [_format(other[name]) if other else "-" for name in BACKTEST_METRICS],
+            }
+        )
+    labels = (f"v{version.version} (this version)", f"v{champion.version} (champion)" if champion else "")
+    return {
+        "start": candidate.start_date.isoformat(),
+        "end": candidate.end_date.isoformat(),
+        "candidate_backtest_id": candidate.pk,
+        "champion_version": champion.version if champion else None,
+        "champion_backtest_id": compared.pk if compared else None,
+        "metrics": list(BACKTEST_METRICS),
+        "overall": {
+            "candidate": [_format(candidate.overall[name]) for name in BACKTEST_METRICS],
+            "champion": [_format(compared.overall[name]) for name in BACKTEST_METRICS] if compared else [],
+        },
+        "rows": rows,
+        "chart": _backtest_chart(
+            [day["day"] for day in candidate.days],
+            [day["mae"] for day in candidate.days],
+            [champion_days[day["day"]]["mae"] if day["day"] in champion_days else None for day in candidate.days],
+            labels,
+        ),
     }

@@ -6,78 +6,20 @@ import datetime as dt
 import hashlib
 import io
 import json
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from core.delivery.schema import load_clean_frame
 from core.features import build_training_features
-from core.model import ETAPredictor, TrainingConfig
+from core.model import ETAPredictor
 from deliveries.selectors import deliveries_frame, deliveries_latest_id
 from deliveries.tests.factories import DeliveryFactory
-from registry.artifacts import artifact_write
-from registry.choices import Alias
-from registry.models import Backtest, ModelAlias, ModelVersion
-from registry.tests.factories import ModelVersionFactory
+from registry.models import Backtest, ModelVersion
 from tenants.models import Tenant
-from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="session")
-def smaller_model(trained_model) -> bytes:  # type: ignore[no-untyped-def]
-    """A second, weaker model on the same history: a champion whose backtest differs from the candidate's."""
-    from tenants.constants import DEFAULT_TIME_ZONE
-
-    time_zone = ZoneInfo(DEFAULT_TIME_ZONE)
-    frame, _ = load_clean_frame(trained_model.history_path, time_zone=time_zone)
-    predictor = ETAPredictor.train(
-        build_training_features(frame, time_zone=time_zone),
-        frame["delivery_minutes"],
-        ordered_at=frame["ordered_at"],
-        config=TrainingConfig(max_rounds=20),
-    )
-    return predictor.to_bytes()
-
-
-@dataclass
-class TwoVersions:
-    tenant: Tenant
-    candidate: ModelVersion
-    champion: ModelVersion
-    first_day: dt.date
-    last_day: dt.date
-
-
-def version_of(tenant: Tenant, artifact: bytes, number: int, **fields: object) -> ModelVersion:
-    relative_path, sha256 = artifact_write(relative_dir=f"{tenant.slug}/eta", data=artifact)
-    return ModelVersionFactory(
-        tenant=tenant, version=number, artifact_path=relative_path, artifact_sha256=sha256, lineage={}, **fields
-    )
-
-
-@pytest.fixture
-def two_versions(model_storage, trained_model, smaller_model) -> TwoVersions:  # type: ignore[no-untyped-def]
-    tenant = TenantFactory()
-    call_command("import_deliveries", str(trained_model.history_path), tenant=tenant.slug, stdout=io.StringIO())
-    champion = version_of(tenant, smaller_model, 1, registered_model__tenant=tenant)
-    candidate = version_of(tenant, trained_model.artifact, 2, registered_model=champion.registered_model)
-    ModelAlias.objects.create(
-        tenant=tenant, registered_model=champion.registered_model, alias=Alias.CHAMPION, version=champion
-    )
-    history = deliveries_frame(tenant=tenant)
-    time_zone = ZoneInfo(tenant.time_zone)
-    return TwoVersions(
-        tenant,
-        candidate,
-        champion,
-        history["ordered_at"].min().astimezone(time_zone).date(),
-        history["ordered_at"].max().astimezone(time_zone).date(),
-    )
 
 
 def backtest(*args: str) -> str:
