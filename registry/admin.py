@@ -19,7 +19,13 @@ from intellilog.admin import ReadOnlyAdminMixin, document_facts, raw_json_detail
 from intellilog.charts import png_data_uri
 from registry.choices import Alias, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, ARCHIVE_PERMISSION, REQUEST_PROMOTION_PERMISSION
-from registry.evidence import ab_test_evidence, backtest_comparison, fairness_gap_figure, promotion_evidence
+from registry.evidence import (
+    ab_test_evidence,
+    backfilled_ab_test_evidence,
+    backtest_comparison,
+    fairness_gap_figure,
+    promotion_evidence,
+)
 from registry.model_card import model_card_markdown, model_version_card
 from registry.models import (
     ModelAlias,
@@ -399,12 +405,14 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         promotion = PromotionRequest.objects.select_related("version").filter(pk=object_id).first()
         if promotion is not None:
+            champion = _champion_of(promotion)
             figure = fairness_gap_figure(promotion.version.evaluation)
             extra_context = {
                 **(extra_context or {}),
                 "ab_test": _current_ab_test(promotion),
                 "fairness_chart": png_data_uri(figure) if figure is not None else None,
-                "backtests": backtest_comparison(version=promotion.version, champion=_champion_of(promotion)),
+                "backtests": backtest_comparison(version=promotion.version, champion=champion),
+                "backfilled_ab_test": backfilled_ab_test_evidence(version=promotion.version, champion=champion),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 

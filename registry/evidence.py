@@ -21,8 +21,9 @@ import pandas as pd
 from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
 from intellilog.charts import png_data_uri
-from registry.models import ModelVersion
-from registry.selectors import backtest_latest, promotion_gate
+from registry.choices import EvidenceSource
+from registry.models import ModelVersion, ShadowEvaluation
+from registry.selectors import backtest_latest, promotion_gate, shadow_evaluation_latest
 from registry.training import evaluate_on, model_version_load, training_data
 
 METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count")
@@ -92,28 +93,42 @@ def ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) ->
     (…)"; ``is_override_required`` is the significance gate `promotion_request_approve` applies.
     """
     gate = promotion_gate(version=version, champion=champion)
-    evaluation = gate.evaluation
-    look: dict[str, object] | None = None
-    if evaluation is not None:
-        look = {
-            "look": evaluation.look,
-            "pairs": evaluation.pairs,
-            "outcome": evaluation.get_outcome_display(),
-            "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
-            "boundary": f"{evaluation.boundary:.3g}",
-            "effect_minutes": _format(evaluation.effect_minutes),
-            "min_effect_minutes": _format(evaluation.decision.get("min_effect_minutes")),
-            "champion_mae": _format(evaluation.champion_mae),
-            "challenger_mae": _format(evaluation.challenger_mae),
-            "reasons": list(evaluation.decision.get("reasons", [])),
-            "recorded_at": evaluation.created_at.isoformat(),
-        }
     return {
         "champion_version": champion.version if champion else None,
         "is_significant": gate.is_significant,
         "is_override_required": gate.is_override_required,
         "summary": gate.summary,
-        "look": look,
+        "look": _look(gate.evaluation) if gate.evaluation is not None else None,
+    }
+
+
+def backfilled_ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object] | None:
+    """The latest look at the backfilled A/B test of `version` against `champion`; None without one.
+
+    Shown apart from the live test and never read by the promotion gate: its pairs were scored on stored
+    history after the fact (`backfill_predictions`), not served.
+    """
+    if champion is None:
+        return None
+    evaluation = shadow_evaluation_latest(champion=champion, challenger=version, source=EvidenceSource.BACKFILLED)
+    if evaluation is None:
+        return None
+    return {"summary": evaluation.summary, "look": _look(evaluation)}
+
+
+def _look(evaluation: ShadowEvaluation) -> dict[str, object]:
+    return {
+        "look": evaluation.look,
+        "pairs": evaluation.pairs,
+        "outcome": evaluation.get_outcome_display(),
+        "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
+        "boundary": f"{evaluation.boundary:.3g}",
+        "effect_minutes": _format(evaluation.effect_minutes),
+        "min_effect_minutes": _format(evaluation.decision.get("min_effect_minutes")),
+        "champion_mae": _format(evaluation.champion_mae),
+        "challenger_mae": _format(evaluation.challenger_mae),
+        "reasons": list(evaluation.decision.get("reasons", [])),
+        "recorded_at": evaluation.created_at.isoformat(),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from registry.choices import Alias, EventKind, VersionStatus
+from registry.choices import Alias, EventKind, EvidenceSource, VersionStatus
 from registry.constants import ETA_MODEL_NAME
 from registry.models import Backtest, ModelAlias, ModelVersion, RegisteredModel, RegistryEvent, ShadowEvaluation
 from tenants.models import Tenant
@@ -90,10 +90,12 @@ def eta_challenger(*, tenant: Tenant) -> ModelVersion | None:
     return challenger
 
 
-def shadow_evaluation_latest(*, champion: ModelVersion, challenger: ModelVersion) -> ShadowEvaluation | None:
-    """The most recent look at the A/B test of `challenger` against `champion`, if any."""
+def shadow_evaluation_latest(
+    *, champion: ModelVersion, challenger: ModelVersion, source: str = EvidenceSource.LIVE
+) -> ShadowEvaluation | None:
+    """The most recent look at the A/B test of `challenger` against `champion` on one evidence source, if any."""
     return (
-        ShadowEvaluation.objects.filter(champion=champion, challenger=challenger)
+        ShadowEvaluation.objects.filter(champion=champion, challenger=challenger, source=source)
         .select_related("champion", "challenger")
         .order_by("-look")
         .first()
