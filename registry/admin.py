@@ -28,6 +28,7 @@ from registry.evidence import (
 )
 from registry.model_card import model_card_markdown, model_version_card
 from registry.models import (
+    Backtest,
     ModelAlias,
     ModelVersion,
     PromotionRequest,
@@ -474,3 +475,21 @@ class ShadowEvaluationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
     )
     fields = readonly_fields
+
+
+@admin.register(Backtest)
+class BacktestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every stored backtest, read-only: what the approval page's side-by-side table is read from."""
+
+    list_display = ("created_at", "version", "start_date", "end_date", "rows", "mae", "created_by")
+    list_filter = ("tenant",)
+    readonly_fields = ("version", "start_date", "end_date", "overall", "days", "data_cut", "created_by", "created_at")
+    fields = readonly_fields
+
+    @admin.display(description="rows")
+    def rows(self, backtest: Backtest) -> int:
+        return int(backtest.overall["rows"])
+
+    @admin.display(description="MAE (min)")
+    def mae(self, backtest: Backtest) -> str:
+        return f"{backtest.overall['mae']:.2f}"
