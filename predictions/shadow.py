@@ -16,6 +16,10 @@ The worker scores the audit's recorded feature vector (exactly what the champion
 append-only `ShadowPrediction`. The hourly evaluation (`shadow_evaluation_run`) pairs the champion's served
 prediction and the challenger's shadow prediction on every order with a reported outcome and records one
 look of the sequential test (`registry.ShadowEvaluation`), the evidence the promotion page shows.
+
+Backfilled evidence (`predictions.backfill`, stored history scored after the fact) is a second, separate
+test of the same pair: `shadow_evaluation_look` with the backfilled source pairs `BackfilledPrediction` rows
+only and numbers its own looks; the promotion gate reads live looks only.
 """
 
 from __future__ import annotations
@@ -229,7 +233,8 @@ def shadow_paired_errors(*, champion: ModelVersion, challenger: ModelVersion) ->
 def backfilled_paired_errors(*, champion: ModelVersion, challenger: ModelVersion) -> PairedErrors:
     """Both versions' absolute errors on every stored delivery both were backfilled on, oldest order first.
 
-    Only `BackfilledPrediction` rows: live shadow predictions never enter these pairs (nor these them).
+    Only `BackfilledPrediction` rows: live shadow predictions never enter these pairs, and backfilled rows
+    never enter `shadow_paired_errors`.
     """
     champion_eta = BackfilledPrediction.objects.filter(
         model_version=champion, delivery_id=OuterRef("delivery_id")
