@@ -384,6 +384,7 @@ SPECTACULAR_SETTINGS = {
         "CheckStatusEnum": "monitoring.choices.CheckStatus",
         "AlertSeverityEnum": "monitoring.choices.AlertSeverity",
         "DriftSeverityEnum": "monitoring.choices.DriftSeverity",
+        "EvidenceSourceEnum": "registry.choices.EvidenceSource",
     },
 }
 

@@ -27,3 +27,5 @@ AUDIT_PARTITION_MONTHS_AHEAD = 3
 # rejected rows a report lists (all are counted).
 OUTCOME_CHUNK_ROWS = 20_000
 OUTCOME_REJECTIONS_KEPT = 1000
+# Backfilled scores per COPY into the staging table: bounded memory for the CSV text of one chunk.
+BACKFILL_COPY_ROWS = 200_000
