@@ -153,15 +153,24 @@ def batch_audit_table(
 def batch_audits_write(table: pa.Table) -> int:
     """Insert a chunk's audit rows (from `batch_audit_table`) in the caller's transaction; returns the rows."""
     if connection.vendor == "postgresql":
-        # Arrow writes the CSV in C: NULL as an empty unquoted field, every text quoted, instants with "Z".
-        buffer = io.BytesIO()
-        pa_csv.write_csv(table, buffer, write_options=pa_csv.WriteOptions(include_header=False))
-        names = ", ".join(f'"{name}"' for name in table.column_names)
-        statement = f"COPY {PredictionAudit._meta.db_table} ({names}) FROM STDIN WITH (FORMAT csv)"
-        # Django wraps errors of execute() only; COPY's are wrapped here (IntegrityError, not psycopg's).
-        with connection.wrap_database_errors, connection.cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write(buffer.getbuffer())
-        return table.num_rows
+        return _audits_copy(table)
+    return _audits_bulk_create(table)
+
+
+def _audits_copy(table: pa.Table) -> int:
+    # Arrow writes the CSV in C: NULL as an empty unquoted field, every text quoted, instants with "Z".
+    buffer = io.BytesIO()
+    pa_csv.write_csv(table, buffer, write_options=pa_csv.WriteOptions(include_header=False))
+    names = ", ".join(f'"{name}"' for name in table.column_names)
+    statement = f"COPY {PredictionAudit._meta.db_table} ({names}) FROM STDIN WITH (FORMAT csv)"
+    # Django wraps errors of execute() only; COPY's are wrapped here (IntegrityError, not psycopg's).
+    with connection.wrap_database_errors, connection.cursor() as cursor, cursor.copy(statement) as copy:
+        copy.write(buffer.getbuffer())
+    return table.num_rows
+
+
+def _audits_bulk_create(table: pa.Table) -> int:
+    """Without COPY (SQLite): the same rows as model instances, one chunk at a time."""
     json_fields = {
         field.column for field in PredictionAudit._meta.concrete_fields if field.get_internal_type() == "JSONField"
     }

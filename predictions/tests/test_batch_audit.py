@@ -7,12 +7,15 @@ import pyarrow as pa
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.test import Client
+from django.urls import reverse
 
-from predictions import services
+from predictions import batch_audit, services
 from predictions.models import BatchPredictionRun, PredictionAudit
 from predictions.orders import OrderInput
 from predictions.tests.test_api import ETA, order_body
 from predictions.tests.test_commands import _orders_file
+from registry.tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,6 +88,13 @@ def test_explained_batch_rows_record_and_replay_their_explanation(  # type: igno
         assert audit.response["is_explained"] is True
         assert len(audit.response["explanation"]["top"]) == 5
         assert _replays(capsys, audit.pk).startswith("match: ")
+
+    # The admin says why a row of the plain run has no explanation picture.
+    staff = Client()
+    staff.force_login(UserFactory(is_staff=True, is_superuser=True))
+    unexplained = PredictionAudit.objects.filter(request_id=plain.request_id).first()
+    page = staff.get(reverse("admin:predictions_predictionaudit_change", args=[unexplained.pk])).content.decode()
+    assert "scored by predict_batch without --explain" in page
 
 
 def test_a_refused_file_writes_no_run_and_no_audit(serving_tenant, trained_model, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -166,3 +176,20 @@ def test_batch_rows_land_in_their_month_partition(serving_tenant, trained_model,
         )
         placed = dict(cursor.fetchall())
     assert sum(placed.values()) == 5 and all(not name.endswith("_default") for name in placed)
+
+
+def test_without_copy_the_same_rows_are_written_by_bulk_create(  # type: ignore[no-untyped-def]
+    serving_tenant, trained_model, tmp_path, monkeypatch, capsys
+) -> None:
+    # SQLite's path, taken here on PostgreSQL: the rows it writes must be as complete and replayable.
+    monkeypatch.setattr(batch_audit, "_audits_copy", batch_audit._audits_bulk_create)
+    orders = _orders_file(trained_model.history_path, tmp_path / "orders.csv", rows=6)
+
+    call_command("predict_batch", str(orders), str(tmp_path / "eta.csv"), tenant=serving_tenant.client.tenant.slug)
+
+    run = BatchPredictionRun.objects.get()
+    audits = PredictionAudit.objects.filter(request_id=run.request_id, source="batch")
+    assert audits.count() == 6
+    for audit in audits:
+        assert audit.response["audit_id"] == str(audit.pk)
+        assert _replays(capsys, audit.pk).startswith("match: ")
