@@ -41,7 +41,7 @@ from features.services import OnlineFeatures, online_features_for_order
 from features.tasks import features_apply_outcome_task
 from intellilog.tracing import span, traced
 from monitoring import metrics
-from predictions.batch_audit import BatchAuditRun, batch_audit_table, batch_audits_write
+from predictions.batch_audit import BatchAuditRun, batch_audit_table, batch_audits_writer
 from predictions.choices import PredictionSource
 from predictions.constants import BATCH_ERRORS_SHOWN, BATCH_SCORE_CHUNK_ROWS, IDEMPOTENCY_WINDOW_DAYS
 from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
@@ -696,7 +696,7 @@ def predictions_score_file(
         temporary = Path(handle.name)
     try:
         with transaction.atomic():
-            with temporary.open("wb") as handle:
+            with temporary.open("wb") as handle, batch_audits_writer() as audits_write:
                 # An empty file still gets its header.
                 for first in range(0, len(orders), BATCH_SCORE_CHUNK_ROWS) or range(1):
                     chunk_started = time.perf_counter()
@@ -723,17 +723,19 @@ def predictions_score_file(
                     latency_ms = (time.perf_counter() - chunk_started) * 1000.0 / max(len(output), 1)
                     output.to_csv(handle, index=False, header=first == 0)
                     lap("output file", is_reported=False)
-                    table = batch_audit_table(
-                        run=audit_run,
-                        orders=chunk_orders,
-                        features=chunk_features,
-                        scored=scored,
-                        explanations=explanations,
-                        first_row=first,
-                        latency_ms=latency_ms,
+                    audits_write(
+                        batch_audit_table(
+                            run=audit_run,
+                            orders=chunk_orders,
+                            features=chunk_features,
+                            scored=scored,
+                            explanations=explanations,
+                            first_row=first,
+                            latency_ms=latency_ms,
+                        )
                     )
-                    batch_audits_write(table)
                     lap("audit rows", is_reported=False)
+            lap("audit rows", is_reported=False)  # the database finishing the rows sent last
             for stage in ("predictions", "explanations", "output file", "audit rows"):
                 if stage in timings:
                     report(f"{stage}: {timings[stage]:.2f} s")
