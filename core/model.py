@@ -428,6 +428,12 @@ class ETAPredictor:
         values = np.asarray(self._point.predict(matrix, pred_contribs=True, validate_features=False), dtype=np.float64)
         return pd.DataFrame(values, columns=[*self.feature_names, "base"], index=features.index)
 
+    def explanations(self, contributions: pd.DataFrame, features: pd.DataFrame) -> list[Explanation]:
+        """Each row's explanation from its `contributions`: row i's equals ``predict(row i).explanation``."""
+        values = contributions.to_numpy(dtype=np.float64)
+        vectors = features.to_dict("records")
+        return [self._explanation(values[row], vectors[row]) for row in range(len(values))]
+
     def _matrix(self, x: np.ndarray, *, nthread: int) -> xgb.DMatrix:
         """Encoded rows as a DMatrix with this model's feature names and types.
 

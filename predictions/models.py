@@ -105,8 +105,10 @@ class PredictionOutcome(TenantOwned, AppendOnlyModel):
 class BatchPredictionRun(TenantOwned, AppendOnlyModel):
     """One `predict_batch` file run: the audit of a file scoring, reproducible by running it again.
 
-    Per-row audit rows would cost more than the scoring itself at file volumes; the input and output
-    checksums with the model version pin exactly what was computed.
+    The input and output checksums with the model version pin what was computed; each scored order also
+    has its `PredictionAudit` row (source ``batch``, this run's ``request_id``), written in the same
+    transaction as this row, so a single prediction of the file can be found and replayed. Runs recorded
+    before batch rows were audited have an empty ``request_id``.
     """
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
@@ -120,6 +122,7 @@ class BatchPredictionRun(TenantOwned, AppendOnlyModel):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     created_by = models.CharField(max_length=150, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, help_text="the request id of its audit rows")
 
     class Meta:
         ordering = ["-started_at"]
