@@ -75,8 +75,9 @@ class TrainingConfig:
     reg_lambda: float = 1.0
     quantile_max_depth: int = 5
     seed: int = 0
-    # Fixed thread count: XGBoost's histogram building is reproducible for a given thread count. One
-    # thread, because on a shared 2-core host two threads were ten times slower than one.
+    # Fixed thread count: XGBoost's histogram building is reproducible for a given thread count. New
+    # versions use TRAINING_THREADS (`default_candidates`); two threads were ten times slower than one on
+    # a shared 2-core host until OpenMP waited passively (core/__init__.py).
     nthread: int = 1
     validation_days: float = 7.0
     target_coverage: float = 0.90
