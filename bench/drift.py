@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import hashlib
 import io
 import json
 import os
@@ -82,7 +83,21 @@ CANDIDATE_DRIFT_ALPHA = (0.001, 0.005, 0.01, 0.05)
 CANDIDATE_IMPACT_TOLERANCE = (1.0, 1.5, 2.0, 3.0, 4.0)
 CANDIDATE_CUSUM_DAILY_ALPHA = (0.05, 0.1, 0.25, 0.5, 1.0)
 CANDIDATE_CUSUM_MIN_EFFECT = (0.5, 1.0, 1.5, 2.0)
+CANDIDATE_CUSUM_CHECK_ALPHA = (0.005, 0.01, 0.02, 0.05)
+CANDIDATE_CUSUM_H = (5.0, 6.0, 7.0, 8.0)
 SHIFT_START_HOURS = (17, 9, 13)
+# Walk-forward checks store every CUSUM stream above this statistic, below the smallest candidate floor h.
+STORED_CUSUM_FLOOR = 5.0
+# Replay parameters that change what a replay stores: the cache key of a span's replays (with the span's dates).
+REPLAY_PARAMETERS = (
+    "rate",
+    "check_minutes",
+    "preroll_minutes",
+    "warmup_minutes",
+    "shift_minutes",
+    "seed",
+    "concept_area",
+)
 # Simulated replays start on this date, one every REPLAY_SPACING_DAYS, far from each other so no window
 # (60 minutes of drift, 24 hours of accuracy) ever sees another replay's traffic.
 SIMULATION_EPOCH = dt.date(2030, 1, 7)
@@ -116,7 +131,14 @@ def django_setup(args: argparse.Namespace, var_dir: Path) -> None:
         }
     )
     if args.walk_forward:
-        os.environ.update({"ACCURACY_CUSUM_DAILY_ALPHA": "1000", "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": "0"})
+        os.environ.update(
+            {
+                "ACCURACY_CUSUM_DAILY_ALPHA": "1000",
+                "ACCURACY_CUSUM_CHECK_ALPHA": "1000",
+                "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": "0",
+                "ACCURACY_CUSUM_H": str(STORED_CUSUM_FLOOR),
+            }
+        )
     os.environ.pop("CELERY_BROKER_URL", None)
     import django
 
@@ -132,7 +154,7 @@ def champion_setup(history: Path, cutoff: dt.date) -> tuple[Any, bool]:
 
     from deliveries.models import ImportBatch
     from registry.choices import Alias
-    from registry.models import ModelAlias
+    from registry.models import ModelAlias, ModelVersion
     from registry.selectors import eta_champion
     from registry.training import eta_model_train
     from tenants.models import Tenant
@@ -146,6 +168,20 @@ def champion_setup(history: Path, cutoff: dt.date) -> tuple[Any, bool]:
     ordered_before = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(tenant.time_zone))
     if champion is not None and champion.lineage["data"]["ordered_before"] == ordered_before.isoformat():
         return champion, True
+    # A fold's champion trained by an earlier run (versions stay in the bench database): serve it again.
+    trained = (
+        ModelVersion.objects.filter(tenant=tenant, lineage__data__ordered_before=ordered_before.isoformat())
+        .order_by("-pk")
+        .first()
+    )
+    if trained is not None:
+        ModelAlias.objects.update_or_create(
+            tenant=tenant,
+            registered_model=trained.registered_model,
+            alias=Alias.CHAMPION,
+            defaults={"version": trained},
+        )
+        return trained, True
     say(f"training the champion on deliveries up to {cutoff} (once per cutoff)")
     version = eta_model_train(
         tenant=tenant, until=cutoff, created_by="bench/drift.py", progress=lambda m: say(f"  {m}")
@@ -555,6 +591,7 @@ class Thresholds:
     impact_tolerance: float
     cusum_daily_alpha: float
     cusum_min_effect: float
+    cusum_check_alpha: float
     cusum_h: float
     cusum_k: float
     cusum_hours: float
@@ -568,6 +605,7 @@ class Thresholds:
             impact_tolerance=settings.DRIFT_IMPACT_TOLERANCE_MINUTES,
             cusum_daily_alpha=settings.ACCURACY_CUSUM_DAILY_ALPHA,
             cusum_min_effect=settings.ACCURACY_CUSUM_MIN_EFFECT_MINUTES,
+            cusum_check_alpha=settings.ACCURACY_CUSUM_CHECK_ALPHA,
             cusum_h=settings.ACCURACY_CUSUM_H,
             cusum_k=settings.ACCURACY_CUSUM_K,
             cusum_hours=settings.ACCURACY_CUSUM_HOURS,
@@ -579,21 +617,38 @@ class Thresholds:
             "DRIFT_IMPACT_TOLERANCE_MINUTES": self.impact_tolerance,
             "ACCURACY_CUSUM_DAILY_ALPHA": self.cusum_daily_alpha,
             "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": self.cusum_min_effect,
+            "ACCURACY_CUSUM_CHECK_ALPHA": self.cusum_check_alpha,
+            "ACCURACY_CUSUM_H": self.cusum_h,
         }
+
+    def strictness(self) -> tuple[float, ...]:
+        """Smaller is stricter (fewer alarms) in every threshold: the conservative tie-break of `thresholds_fit`."""
+        return (
+            self.drift_alpha,
+            -self.impact_tolerance,
+            self.cusum_daily_alpha,
+            self.cusum_check_alpha,
+            -self.cusum_h,
+            -self.cusum_min_effect,
+        )
 
 
 @functools.lru_cache(maxsize=100_000)
 def stream_threshold(count: int, statistics: int, thresholds: Thresholds) -> float:
-    from core.stats.cusum import budgeted_threshold
+    """A stream's threshold under these thresholds: the checks' own rule (`accuracy_rules.stream_threshold`)."""
+    from monitoring.live.accuracy_rules import ChangeLimits
+    from monitoring.live.accuracy_rules import stream_threshold as checks_stream_threshold
 
-    per_day = count * 24.0 / thresholds.cusum_hours
-    budgeted = budgeted_threshold(
+    limits = ChangeLimits(
         k=thresholds.cusum_k,
-        statistics=statistics,
-        observations_per_day=per_day,
+        h=thresholds.cusum_h,
+        min_outcomes=0,
         daily_alpha=thresholds.cusum_daily_alpha,
+        stream_hours=thresholds.cusum_hours,
+        min_effect_minutes=thresholds.cusum_min_effect,
+        check_alpha=thresholds.cusum_check_alpha,
     )
-    return max(thresholds.cusum_h, budgeted)
+    return checks_stream_threshold(limits, count=count, statistics=statistics, is_segment=True)
 
 
 @dataclass(frozen=True)
@@ -705,7 +760,9 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
     """The candidate thresholds that meet every target on these replays with the shortest detection delays.
 
     Ties (and no candidate meeting every target) go to the fewest false alarms: the matched alarm rate, then the
-    natural paging rate.
+    natural paging rate; remaining ties to the strictest candidate (`Thresholds.strictness`: lowest alphas, then
+    highest tolerance, floor h and minimum effect), so an equally good looser threshold is never chosen because
+    the grid listed it first.
     """
 
     def score(candidate: Thresholds) -> tuple[float, ...]:
@@ -718,14 +775,25 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
             float(np.mean([d if d is not None else 10 * TARGET_DELAY_MINUTES for d in delays])) if delays else 0.0,
             figures["matched"]["rate"] or 0.0,
             figures["natural"]["pages_per_day"] or 0.0,
+            *candidate.strictness(),
         )
 
     candidates = [
-        replace(fixed, drift_alpha=a, impact_tolerance=t, cusum_daily_alpha=c, cusum_min_effect=m)
+        replace(
+            fixed,
+            drift_alpha=a,
+            impact_tolerance=t,
+            cusum_daily_alpha=c,
+            cusum_min_effect=m,
+            cusum_check_alpha=q,
+            cusum_h=h,
+        )
         for a in CANDIDATE_DRIFT_ALPHA
         for t in CANDIDATE_IMPACT_TOLERANCE
         for c in CANDIDATE_CUSUM_DAILY_ALPHA
         for m in CANDIDATE_CUSUM_MIN_EFFECT
+        for q in CANDIDATE_CUSUM_CHECK_ALPHA
+        for h in CANDIDATE_CUSUM_H
     ]
     return min(candidates, key=score)
 
@@ -740,6 +808,24 @@ def span_replays(
     the reference and run every scenario's replays on it."""
     from monitoring.live.reference import drift_reference_get_or_build
 
+    specs_wanted = [
+        (scenario, i)
+        for scenario, count in (
+            ("matched", args.no_change_replays),
+            ("natural", min(args.natural_replays, (end - start).days)),
+            ("covariate", args.shift_replays),
+            ("concept", args.shift_replays),
+        )
+        for i in range(count)
+    ]
+    cache = replay_cache(args, history, cutoff, start, end)
+    cached = [cache / f"replay-{index}.json" for index in range(len(specs_wanted))]
+    if (cache / "difference.json").exists() and all(path.exists() for path in cached):
+        say(f"{label}: {len(cached)} replays of {start + dt.timedelta(days=1)}..{end} read from {cache}")
+        difference = json.loads((cache / "difference.json").read_text())
+        print_difference(difference)
+        return difference, [replay_result_from(json.loads(path.read_text())) for path in cached]
+
     version, reused = champion_setup(history, cutoff)
     tenant = version.tenant
     epoch = replay_history_clear(tenant.pk)
@@ -753,30 +839,68 @@ def span_replays(
     )
     print_difference(difference)
     specs = []
-    for scenario, count in (
-        ("matched", args.no_change_replays),
-        ("natural", min(args.natural_replays, len(pool.days))),
-        ("covariate", args.shift_replays),
-        ("concept", args.shift_replays),
-    ):
-        for i in range(count):
-            index = len(specs)
-            hours = SHIFT_START_HOURS if scenario in ("covariate", "concept") else NO_CHANGE_START_HOURS
-            day = pool.days[i % len(pool.days)] if scenario == "natural" else None
-            start_hour = hours[i % len(hours)]
-            if day is not None and (day, start_hour) not in pool.rows_by_day_hour:
-                # Long days of the bundled file have no orders before 17:00: start at the day's evening instead.
-                start_hour = min(hour for d, hour in pool.rows_by_day_hour if d == day and hour >= 12)
-            specs.append(ReplaySpec(scenario, index, start_hour, args.seed * 1000 + index, day))
+    for index, (scenario, i) in enumerate(specs_wanted):
+        hours = SHIFT_START_HOURS if scenario in ("covariate", "concept") else NO_CHANGE_START_HOURS
+        day = pool.days[i % len(pool.days)] if scenario == "natural" else None
+        start_hour = hours[i % len(hours)]
+        if day is not None and (day, start_hour) not in pool.rows_by_day_hour:
+            # Long days of the bundled file have no orders before 17:00: start at the day's evening instead.
+            start_hour = min(hour for d, hour in pool.rows_by_day_hour if d == day and hour >= 12)
+        specs.append(ReplaySpec(scenario, index, start_hour, args.seed * 1000 + index, day))
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "difference.json").write_text(json.dumps(difference, default=str))
     results = []
     for spec in specs:
+        path = cache / f"replay-{spec.index}.json"
+        if path.exists():  # an interrupted run's replay: same span, model, seed and parameters
+            results.append(replay_result_from(json.loads(path.read_text())))
+            continue
         began = time.perf_counter()
         results.append(replay_run(spec, args, pool, tenant, version, epoch))
+        path.write_text(json.dumps(asdict(results[-1]), default=str))
         say(
             f"  replay {spec.index} ({spec.scenario} {spec.day or ''} {spec.start_hour:02d}:00) "
             f"{time.perf_counter() - began:.0f}s"
         )
     return difference, results
+
+
+def replay_cache(args: argparse.Namespace, history: Path, cutoff: dt.date, start: dt.date, end: dt.date) -> Path:
+    """The folder of one span's stored replays: one per model cutoff, span, history file and replay parameters.
+
+    The replays store statistics, not verdicts (see `verdict`), so new candidate thresholds re-use them; a replay
+    is run again only when something that changes what it stores changes (the key), the checks' code included.
+    """
+    code = hashlib.sha256()
+    for path in sorted([*ROOT.glob("monitoring/live/*.py"), *ROOT.glob("core/stats/*.py")]):
+        code.update(path.read_bytes())
+    key = {
+        "checks_code": code.hexdigest(),
+        "history": str(history),
+        "size": history.stat().st_size,
+        "cutoff": cutoff.isoformat(),
+        "span": [start.isoformat(), end.isoformat()],
+        "walk_forward": args.walk_forward,
+        "stored_floor": STORED_CUSUM_FLOOR if args.walk_forward else None,
+        **{name: getattr(args, name) for name in REPLAY_PARAMETERS},
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return args.cache_dir / f"{start}_{end}_model-{cutoff}_{digest}"
+
+
+def replay_result_from(stored: dict[str, Any]) -> ReplayResult:
+    """A `ReplayResult` read back from its JSON (`asdict`)."""
+    checks = [
+        CheckRecord(
+            **{
+                **check,
+                "drift_tests": [tuple(test) for test in check["drift_tests"]],
+                "cusum_streams": [tuple(stream) for stream in check["cusum_streams"]],
+            }
+        )
+        for check in stored["checks"]
+    ]
+    return ReplayResult(**{**stored, "spec": ReplaySpec(**stored["spec"]), "checks": checks})
 
 
 def print_difference(difference: dict[str, Any]) -> None:
@@ -837,6 +961,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shift-replays", type=int, default=3, help="replays of each shift scenario")
     parser.add_argument("--concept-area", default="metropolitan")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cache-dir", type=Path, default=ROOT / "var" / "bench-drift" / "replays", help="stored replays, reused"
+    )
     parser.add_argument("--quick", action="store_true", help="one replay per scenario")
     parser.add_argument("--walk-forward", action="store_true", help="fit thresholds on a span, measure on the next")
     parser.add_argument("--folds", type=int, default=2, help="walk-forward folds")
@@ -915,6 +1042,8 @@ def main(argv: list[str] | None = None) -> int:
             "DRIFT_IMPACT_TOLERANCE_MINUTES": max(f["chosen"]["DRIFT_IMPACT_TOLERANCE_MINUTES"] for f in folds),
             "ACCURACY_CUSUM_DAILY_ALPHA": min(f["chosen"]["ACCURACY_CUSUM_DAILY_ALPHA"] for f in folds),
             "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": max(f["chosen"]["ACCURACY_CUSUM_MIN_EFFECT_MINUTES"] for f in folds),
+            "ACCURACY_CUSUM_CHECK_ALPHA": min(f["chosen"]["ACCURACY_CUSUM_CHECK_ALPHA"] for f in folds),
+            "ACCURACY_CUSUM_H": max(f["chosen"]["ACCURACY_CUSUM_H"] for f in folds),
         }
         print(f"defaults chosen by the walk-forward (strictest over folds): {recommended}")
         met = all(f["test"]["figures"]["is_met"] for f in folds)
