@@ -85,6 +85,7 @@ CANDIDATE_CUSUM_DAILY_ALPHA = (0.05, 0.1, 0.25, 0.5, 1.0)
 CANDIDATE_CUSUM_MIN_EFFECT = (0.5, 1.0, 1.5, 2.0)
 CANDIDATE_CUSUM_CHECK_ALPHA = (0.005, 0.01, 0.02, 0.05)
 CANDIDATE_CUSUM_H = (5.0, 6.0, 7.0, 8.0)
+CANDIDATE_ACCURACY_ALPHA = (0.01, 0.001, 0.0001)
 SHIFT_START_HOURS = (17, 9, 13)
 # Walk-forward checks store every CUSUM stream above this statistic, below the smallest candidate floor h.
 STORED_CUSUM_FLOOR = 5.0
@@ -380,7 +381,7 @@ class CheckRecord:
     baseline_mae: float | None
     degraded: bool
     accuracy_critical: bool
-    windows_degraded: bool  # the MAE/bias window rules (not the CUSUM)
+    windows: list[tuple[bool, float, float, float, float]]  # (judged, MAE increase, its p, bias shift, its p)
     cusum_streams: list[tuple[str, int, float, float]]  # (name, outcomes, statistic, shift minutes) in alarm
     cusum_statistics: int  # one-sided statistics in the family (segments and whole stream, both sides)
     quality_score: float | None
@@ -563,7 +564,10 @@ def check_record(minute: int, drift: Any, accuracy: Any, quality_score: float | 
         baseline_mae=accuracy.baseline_mae,
         degraded=accuracy.is_degraded,
         accuracy_critical=accuracy.alert is not None and accuracy.alert.severity == "critical",
-        windows_degraded=any(w["is_mae_degraded"] or w["is_bias_degraded"] for w in accuracy.findings or []),
+        windows=[
+            (w["is_judged"], w["mae_increase"], w["mae_p_value"], w["bias_shift"], w["bias_p_value"])
+            for w in accuracy.findings or []
+        ],
         cusum_streams=[
             (
                 "all" if s["dimension"] == "all outcomes" else f"{s['dimension']}={s['value']}",
@@ -592,6 +596,9 @@ class Thresholds:
     cusum_daily_alpha: float
     cusum_min_effect: float
     cusum_check_alpha: float
+    accuracy_alpha: float
+    accuracy_tolerance: float
+    max_bias_minutes: float
     cusum_h: float
     cusum_k: float
     cusum_hours: float
@@ -606,6 +613,9 @@ class Thresholds:
             cusum_daily_alpha=settings.ACCURACY_CUSUM_DAILY_ALPHA,
             cusum_min_effect=settings.ACCURACY_CUSUM_MIN_EFFECT_MINUTES,
             cusum_check_alpha=settings.ACCURACY_CUSUM_CHECK_ALPHA,
+            accuracy_alpha=settings.ACCURACY_ALPHA,
+            accuracy_tolerance=settings.ACCURACY_TOLERANCE,
+            max_bias_minutes=settings.ACCURACY_MAX_BIAS_MINUTES,
             cusum_h=settings.ACCURACY_CUSUM_H,
             cusum_k=settings.ACCURACY_CUSUM_K,
             cusum_hours=settings.ACCURACY_CUSUM_HOURS,
@@ -619,6 +629,7 @@ class Thresholds:
             "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": self.cusum_min_effect,
             "ACCURACY_CUSUM_CHECK_ALPHA": self.cusum_check_alpha,
             "ACCURACY_CUSUM_H": self.cusum_h,
+            "ACCURACY_ALPHA": self.accuracy_alpha,
         }
 
     def strictness(self) -> tuple[float, ...]:
@@ -628,6 +639,7 @@ class Thresholds:
             -self.impact_tolerance,
             self.cusum_daily_alpha,
             self.cusum_check_alpha,
+            self.accuracy_alpha,
             -self.cusum_h,
             -self.cusum_min_effect,
         )
@@ -672,9 +684,24 @@ def verdict(check: CheckRecord, thresholds: Thresholds) -> Verdict:
         and abs(shift) >= thresholds.cusum_min_effect
         for _, count, statistic, shift in check.cusum_streams
     )
-    accuracy = check.accuracy_status == "ok" and (check.windows_degraded or cusum)
+    # The window rules of `accuracy_rules.WindowJudgement`: beyond a limit and significant; critical beyond twice it.
+    degraded = [
+        (increase > thresholds.accuracy_tolerance and mae_p < thresholds.accuracy_alpha, increase, False)
+        for judged, increase, mae_p, _, _ in check.windows
+        if judged
+    ] + [
+        (abs(shift) > thresholds.max_bias_minutes and bias_p < thresholds.accuracy_alpha, abs(shift), True)
+        for judged, _, _, shift, bias_p in check.windows
+        if judged
+    ]
+    windows = any(is_degraded for is_degraded, _, _ in degraded)
+    critical = any(
+        is_degraded and size > 2 * (thresholds.max_bias_minutes if is_bias else thresholds.accuracy_tolerance)
+        for is_degraded, size, is_bias in degraded
+    )
+    accuracy = check.accuracy_status == "ok" and (windows or cusum)
     drift_page = drift and (check.impact_minutes or 0.0) >= thresholds.impact_tolerance
-    return Verdict(drift=drift, accuracy=accuracy, page=drift_page or check.accuracy_critical)
+    return Verdict(drift=drift, accuracy=accuracy, page=drift_page or (check.accuracy_status == "ok" and critical))
 
 
 def delay(result: ReplayResult, thresholds: Thresholds, kind: str) -> int | None:
@@ -787,6 +814,7 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
             cusum_min_effect=m,
             cusum_check_alpha=q,
             cusum_h=h,
+            accuracy_alpha=w,
         )
         for a in CANDIDATE_DRIFT_ALPHA
         for t in CANDIDATE_IMPACT_TOLERANCE
@@ -794,6 +822,7 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
         for m in CANDIDATE_CUSUM_MIN_EFFECT
         for q in CANDIDATE_CUSUM_CHECK_ALPHA
         for h in CANDIDATE_CUSUM_H
+        for w in CANDIDATE_ACCURACY_ALPHA
     ]
     return min(candidates, key=score)
 
@@ -876,6 +905,7 @@ def replay_cache(args: argparse.Namespace, history: Path, cutoff: dt.date, start
         code.update(path.read_bytes())
     key = {
         "checks_code": code.hexdigest(),
+        "record_fields": sorted(CheckRecord.__dataclass_fields__),
         "history": str(history),
         "size": history.stat().st_size,
         "cutoff": cutoff.isoformat(),
@@ -1044,6 +1074,7 @@ def main(argv: list[str] | None = None) -> int:
             "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": max(f["chosen"]["ACCURACY_CUSUM_MIN_EFFECT_MINUTES"] for f in folds),
             "ACCURACY_CUSUM_CHECK_ALPHA": min(f["chosen"]["ACCURACY_CUSUM_CHECK_ALPHA"] for f in folds),
             "ACCURACY_CUSUM_H": max(f["chosen"]["ACCURACY_CUSUM_H"] for f in folds),
+            "ACCURACY_ALPHA": min(f["chosen"]["ACCURACY_ALPHA"] for f in folds),
         }
         print(f"defaults chosen by the walk-forward (strictest over folds): {recommended}")
         met = all(f["test"]["figures"]["is_met"] for f in folds)
