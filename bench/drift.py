@@ -646,20 +646,10 @@ class Thresholds:
 
 
 @functools.lru_cache(maxsize=100_000)
-def stream_threshold(count: int, statistics: int, thresholds: Thresholds) -> float:
-    """A stream's threshold under these thresholds: the checks' own rule (`accuracy_rules.stream_threshold`)."""
-    from monitoring.live.accuracy_rules import ChangeLimits
+def stream_threshold(count: int, statistics: int, limits: Any) -> float:
+    """A stream's threshold under these CUSUM limits: the checks' own rule (`accuracy_rules.stream_threshold`)."""
     from monitoring.live.accuracy_rules import stream_threshold as checks_stream_threshold
 
-    limits = ChangeLimits(
-        k=thresholds.cusum_k,
-        h=thresholds.cusum_h,
-        min_outcomes=0,
-        daily_alpha=thresholds.cusum_daily_alpha,
-        stream_hours=thresholds.cusum_hours,
-        min_effect_minutes=thresholds.cusum_min_effect,
-        check_alpha=thresholds.cusum_check_alpha,
-    )
     return checks_stream_threshold(limits, count=count, statistics=statistics, is_segment=True)
 
 
@@ -674,17 +664,59 @@ class Verdict:
         return self.drift or self.accuracy
 
 
+# Each part of a verdict depends on a few thresholds only: memoised per check (by id: the run keeps every check)
+# and those thresholds, so a grid of thousands of candidates re-applies each part once per value it takes.
+_parts: dict[tuple[Any, ...], Any] = {}
+
+
+def _part(check: CheckRecord, key: tuple[Any, ...], compute: Any) -> Any:
+    full = (id(check), *key)
+    if full not in _parts:
+        _parts[full] = compute()
+    return _parts[full]
+
+
 def verdict(check: CheckRecord, thresholds: Thresholds) -> Verdict:
     """What the checks would have said with these thresholds (the same rules as monitoring/live)."""
-    drift = check.drift_status == "ok" and any(
-        p < thresholds.drift_alpha and effect >= minimum for p, effect, minimum in check.drift_tests
+    from monitoring.live.accuracy_rules import ChangeLimits
+
+    t = thresholds
+    drift = _part(
+        check,
+        ("drift", t.drift_alpha),
+        lambda: (
+            check.drift_status == "ok"
+            and any(p < t.drift_alpha and effect >= minimum for p, effect, minimum in check.drift_tests)
+        ),
     )
-    cusum = any(
-        statistic > stream_threshold(count, check.cusum_statistics, thresholds)
-        and abs(shift) >= thresholds.cusum_min_effect
-        for _, count, statistic, shift in check.cusum_streams
+    limits = ChangeLimits(
+        k=t.cusum_k,
+        h=t.cusum_h,
+        min_outcomes=0,
+        daily_alpha=t.cusum_daily_alpha,
+        stream_hours=t.cusum_hours,
+        min_effect_minutes=t.cusum_min_effect,
+        check_alpha=t.cusum_check_alpha,
     )
-    # The window rules of `accuracy_rules.WindowJudgement`: beyond a limit and significant; critical beyond twice it.
+    cusum = _part(
+        check,
+        ("cusum", limits),
+        lambda: any(
+            statistic > stream_threshold(count, check.cusum_statistics, limits) and abs(shift) >= t.cusum_min_effect
+            for _, count, statistic, shift in check.cusum_streams
+        ),
+    )
+    windows, critical = _part(
+        check, ("windows", t.accuracy_alpha, t.accuracy_tolerance, t.max_bias_minutes), lambda: _windows(check, t)
+    )
+    accuracy = check.accuracy_status == "ok" and (windows or cusum)
+    drift_page = drift and (check.impact_minutes or 0.0) >= t.impact_tolerance
+    return Verdict(drift=drift, accuracy=accuracy, page=drift_page or (check.accuracy_status == "ok" and critical))
+
+
+def _windows(check: CheckRecord, thresholds: Thresholds) -> tuple[bool, bool]:
+    """Whether a window rule (`accuracy_rules.WindowJudgement`) is degraded: beyond a limit and significant; and
+    whether critically: beyond twice it."""
     degraded = [
         (increase > thresholds.accuracy_tolerance and mae_p < thresholds.accuracy_alpha, increase, False)
         for judged, increase, mae_p, _, _ in check.windows
@@ -694,14 +726,11 @@ def verdict(check: CheckRecord, thresholds: Thresholds) -> Verdict:
         for judged, _, _, shift, bias_p in check.windows
         if judged
     ]
-    windows = any(is_degraded for is_degraded, _, _ in degraded)
     critical = any(
         is_degraded and size > 2 * (thresholds.max_bias_minutes if is_bias else thresholds.accuracy_tolerance)
         for is_degraded, size, is_bias in degraded
     )
-    accuracy = check.accuracy_status == "ok" and (windows or cusum)
-    drift_page = drift and (check.impact_minutes or 0.0) >= thresholds.impact_tolerance
-    return Verdict(drift=drift, accuracy=accuracy, page=drift_page or (check.accuracy_status == "ok" and critical))
+    return any(is_degraded for is_degraded, _, _ in degraded), critical
 
 
 def delay(result: ReplayResult, thresholds: Thresholds, kind: str) -> int | None:
