@@ -243,7 +243,7 @@ class ETAPredictor:
         self.calibration = Calibration(**document["calibration"])  # type: ignore[arg-type]
         self.features = tuple(
             _FeatureSpec(spec["name"], FeatureKind(spec["kind"]), tuple(spec["levels"]))
-            for spec in document["features"]  # type: ignore[union-attr]
+            for spec in document["features"]  # type: ignore[attr-defined]
         )
         self.feature_names = tuple(spec.name for spec in self.features)
         ood = document["ood"]
@@ -253,7 +253,7 @@ class ETAPredictor:
         }
         self.seen_levels = {name: frozenset(levels) for name, levels in ood["seen_levels"].items()}  # type: ignore[index]
         # Artifacts written before counts were exempted from range checks lack the list.
-        self.unchecked_features = frozenset(ood.get("unchecked", ()))  # type: ignore[union-attr]
+        self.unchecked_features = frozenset(ood.get("unchecked", ()))  # type: ignore[attr-defined]
         self._codes = {
             spec.name: {level: float(code) for code, level in enumerate(spec.levels)}
             for spec in self.features

@@ -99,7 +99,7 @@ class PredictionOutcome(TenantOwned, AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.audit_id}: actual {self.actual_minutes:g} min, error {self.error_minutes:+.1f}"
+        return f"{self.audit_id}: actual {self.actual_minutes:.1f} min, error {self.error_minutes:+.1f}"
 
 
 class BatchPredictionRun(TenantOwned, AppendOnlyModel):

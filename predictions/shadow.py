@@ -2,7 +2,7 @@
 
 While a tenant has a challenger, a share (SHADOW_SHARE) of its live predictions is scored by the challenger
 as well, never in the request: serving calls `shadow_scoring_enqueue` right after the audit insert, which only
-queues `predictions.tasks.shadow_score_task` with `transaction.on_commit`. The caller's response is the
+queues `predictions.tasks.shadow_score_task` after commit (`intellilog.dispatch`). The caller's response is the
 champion's, byte for byte, whether or not a challenger exists.
 
 Latency budget in the request path: a SHA-256 of each audit id (microseconds), an in-process read of which
@@ -28,14 +28,14 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import partial
 
 import numpy as np
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 
 from core.model import ETAPredictor
 from core.stats.ab_comparison import ABTestSettings, shadow_ab_decision
+from intellilog.dispatch import task_enqueue_on_commit
 from predictions.constants import CHAMPION_RECHECK_SECONDS
 from predictions.models import PredictionAudit, ShadowPrediction
 from registry.artifacts import ArtifactError
@@ -106,11 +106,8 @@ def shadow_scoring_enqueue(*, tenant: Tenant, audits: Sequence[PredictionAudit])
         if audit.model_version_id != challenger_id and shadow_is_sampled(audit_id=audit.id, share=share)
     ]
     if sampled:
-        # Imported here because tasks import this module (tasks call services, not the other way round).
-        from predictions.tasks import shadow_score_task
-
         # robust: a broker that is down loses a shadow prediction, never the caller's response.
-        transaction.on_commit(partial(shadow_score_task.delay, sampled, challenger_id), robust=True)
+        task_enqueue_on_commit("predictions.tasks.shadow_score_task", sampled, challenger_id)
     return sampled
 
 

@@ -15,7 +15,15 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from intellilog.admin import ReadOnlyAdminMixin, document_facts, raw_json_details, require_permission
+from intellilog.admin import (
+    ReadOnlyAdminMixin,
+    document_facts,
+    number,
+    raw_json_details,
+    record_facts,
+    require_permission,
+    rounded_column,
+)
 from intellilog.charts import png_data_uri
 from registry.choices import Alias, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, ARCHIVE_PERMISSION, REQUEST_PROMOTION_PERMISSION
@@ -416,21 +424,29 @@ class RegistryEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class ShadowEvaluationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every look at every shadow A/B test, read-only: the record behind the approval page's evidence."""
 
-    list_display = ("created_at", "registered_model", "challenger", "champion", "look", "pairs", "outcome", "p_value")
-    list_filter = ("tenant", "outcome")
-    readonly_fields = (
+    list_display = (
+        "created_at",
         "registered_model",
-        "champion",
         "challenger",
+        "champion",
         "look",
         "pairs",
         "outcome",
-        "p_value",
-        "boundary",
-        "effect_minutes",
-        "champion_mae",
-        "challenger_mae",
-        "decision",
-        "created_at",
+        rounded_column("p_value", "one-sided p", number),
     )
-    fields = readonly_fields
+    list_filter = ("tenant", "outcome")
+    fields = ("facts", "decision_table", "raw")
+    readonly_fields = fields
+
+    @admin.display(description="look")
+    def facts(self, evaluation: ShadowEvaluation) -> SafeString:
+        names = ("registered_model", "champion", "challenger", "look", "pairs", "outcome", "p_value", "boundary")
+        return record_facts(evaluation, (*names, "effect_minutes", "champion_mae", "challenger_mae", "created_at"))
+
+    @admin.display(description="decision")
+    def decision_table(self, evaluation: ShadowEvaluation) -> SafeString:
+        return document_facts(evaluation.decision)
+
+    @admin.display(description="raw")
+    def raw(self, evaluation: ShadowEvaluation) -> SafeString:
+        return raw_json_details({"decision": evaluation.decision})

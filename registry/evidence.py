@@ -17,9 +17,11 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import shap
 
 from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
+from intellilog.admin import readable
 from intellilog.charts import png_data_uri
 from registry.models import ModelVersion
 from registry.selectors import promotion_gate
@@ -27,12 +29,9 @@ from registry.training import evaluate_on, model_version_load, training_data
 
 METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count")
 SHAP_TOP_FEATURES = 12
-
-
-def _format(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
+# A beeswarm of a thousand rows shows the spread of every feature's effect; more only costs render time.
+SHAP_SAMPLE_ROWS = 1000
+SHAP_SAMPLE_SEED = 0
 
 
 def fairness_gap_figure(evaluation: Mapping[str, Any]) -> plt.Figure | None:
@@ -55,18 +54,38 @@ def fairness_gap_figure(evaluation: Mapping[str, Any]) -> plt.Figure | None:
     return figure
 
 
+def shap_sample(predictor: ETAPredictor, features: pd.DataFrame) -> shap.Explanation:
+    """TreeSHAP values of the point ETA on a seeded sample of at most `SHAP_SAMPLE_ROWS` rows, in minutes.
+
+    Each row's values plus its base value are that row's point ETA. Feature values ride along to colour the
+    beeswarm; categorical ones stay text, which shap draws grey (their levels have no order to colour by).
+    """
+    sample = features.sample(n=min(len(features), SHAP_SAMPLE_ROWS), random_state=SHAP_SAMPLE_SEED)
+    contributions = predictor.contributions(sample)
+    return shap.Explanation(
+        values=contributions.drop(columns="base").to_numpy(),
+        base_values=contributions["base"].to_numpy(),
+        data=sample[list(predictor.feature_names)].to_numpy(dtype=object),
+        feature_names=list(predictor.feature_names),
+    )
+
+
+def shap_beeswarm_figure(explanation: shap.Explanation) -> plt.Figure:
+    """The global SHAP summary: one dot per sampled order and feature, top features by mean |SHAP|."""
+    figure, axes = plt.subplots(figsize=(6.0, 0.32 * SHAP_TOP_FEATURES + 1.2))
+    shap.plots.beeswarm(explanation, max_display=SHAP_TOP_FEATURES, ax=axes, show=False, plot_size=None, s=8)
+    axes.set_xlabel("SHAP contribution to the point ETA (minutes)", fontsize=8)
+    axes.tick_params(labelsize=7)
+    return figure
+
+
 def _plots(predictor: ETAPredictor, window: pd.DataFrame, features: pd.DataFrame) -> list[dict[str, str]]:
     actual = window["delivery_minutes"].to_numpy(dtype=np.float64)
     batch = predictor.predict_frame(features)
     plots = []
 
-    mean_abs = predictor.contributions(features).drop(columns="base").abs().mean().sort_values()
-    mean_abs = mean_abs.tail(SHAP_TOP_FEATURES)
-    figure, axes = plt.subplots(figsize=(4.5, 3.2))
-    axes.barh(mean_abs.index, mean_abs.to_numpy(), color="#3b6ea5")
-    axes.set_xlabel("mean |SHAP contribution| (minutes)")
-    axes.tick_params(labelsize=7)
-    plots.append({"title": "SHAP summary: what moves the ETA", "data_uri": png_data_uri(figure)})
+    figure = shap_beeswarm_figure(shap_sample(predictor, features))
+    plots.append({"title": "SHAP summary (beeswarm): what moves the ETA", "data_uri": png_data_uri(figure)})
 
     figure, axes = plt.subplots(figsize=(4.5, 3.2))
     axes.scatter(batch.eta_minutes, actual - batch.eta_minutes, s=3, alpha=0.3, color="#5a9e6f")
@@ -101,12 +120,12 @@ def ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) ->
             "outcome": evaluation.get_outcome_display(),
             "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
             "boundary": f"{evaluation.boundary:.3g}",
-            "effect_minutes": _format(evaluation.effect_minutes),
-            "min_effect_minutes": _format(evaluation.decision.get("min_effect_minutes")),
-            "champion_mae": _format(evaluation.champion_mae),
-            "challenger_mae": _format(evaluation.challenger_mae),
+            "effect_minutes": readable("effect_minutes", evaluation.effect_minutes),
+            "min_effect_minutes": readable("min_effect_minutes", evaluation.decision.get("min_effect_minutes")),
+            "champion_mae": readable("mae", evaluation.champion_mae),
+            "challenger_mae": readable("mae", evaluation.challenger_mae),
             "reasons": list(evaluation.decision.get("reasons", [])),
-            "recorded_at": evaluation.created_at.isoformat(),
+            "recorded_at": readable("created_at", evaluation.created_at),
         }
     return {
         "champion_version": champion.version if champion else None,
@@ -141,8 +160,8 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
     worst = candidate_report.worst_segment
     return {
         "window": {
-            "start": str(window["ordered_at"].min()),
-            "end": str(window["ordered_at"].max()),
+            "start": readable("start", window["ordered_at"].min()),
+            "end": readable("end", window["ordered_at"].max()),
             "rows": len(window),
         },
         "champion_version": champion.version if champion else None,
@@ -151,21 +170,21 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
         "metric_rows": [
             {
                 "name": name,
-                "candidate": _format(candidate_metrics.get(name)),
-                "champion": _format(champion_metrics.get(name)) if champion_metrics else "",
+                "candidate": readable(name, candidate_metrics.get(name)),
+                "champion": readable(name, champion_metrics.get(name)) if champion_metrics else "",
             }
             for name in METRIC_NAMES
         ],
         "fairness": {
             "worst_segment": f"{worst.dimension} = {worst.value}" if worst else "-",
-            "worst_gap": _format(worst.mae_gap) if worst else "-",
+            "worst_gap": f"{worst.mae_gap:+.2f}" if worst else "-",
             "rows": [
                 {
                     "segment": f"{segment.dimension} = {segment.value}",
                     "rows": segment.metrics.count,
-                    "mae": _format(segment.metrics.mae),
-                    "within_5": _format(segment.metrics.within_5_min),
-                    "coverage": _format(segment.metrics.interval_coverage),
+                    "mae": readable("mae", segment.metrics.mae),
+                    "within_5": readable("within_5_min", segment.metrics.within_5_min),
+                    "coverage": readable("interval_coverage", segment.metrics.interval_coverage),
                 }
                 for segment in candidate_report.segments
             ],

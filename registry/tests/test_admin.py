@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
+import numpy as np
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from deliveries.selectors import deliveries_frame
 from registry.choices import Alias, RequestStatus
-from registry.evidence import fairness_gap_figure
+from registry.evidence import SHAP_SAMPLE_ROWS, SHAP_SAMPLE_SEED, fairness_gap_figure, shap_beeswarm_figure, shap_sample
 from registry.models import PromotionRequest
 from registry.services import alias_version, promotion_request_create
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
 from registry.tests.test_services import tamper
-from registry.training import eta_model_train
+from registry.training import eta_model_train, model_version_load, training_data
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +42,10 @@ def test_request_then_self_approval_refused_then_second_person_approves(tenant_w
 
     page = maker_client.get(reverse("admin:registry_promotionrequest_change", args=[request.pk])).content.decode()
     assert "Evidence for the reviewer" in page and "Approve" in page
-    assert page.count("data:image/png;base64,") == 4  # SHAP summary, residuals, calibration, fairness gaps
+    assert page.count("data:image/png;base64,") == 4  # SHAP beeswarm, residuals, calibration, fairness gaps
+    assert 'alt="SHAP summary (beeswarm): what moves the ETA"' in page
     assert "Worst segment:" in page and "no champion yet" in page
-    assert f"{version.metrics['mae']:.4f}" in page
+    assert f"{version.metrics['mae']:.2f} min" in page
     refused = maker_client.post(
         reverse("admin:registry_promotionrequest_approve", args=[request.pk]), {"text": "me"}, follow=True
     )
@@ -117,3 +122,23 @@ def test_the_evidence_page_draws_the_versions_fairness_gaps_as_bars() -> None:
     assert [patch.get_width() for patch in bars.patches] == [1.7, -0.4, 0.3]
     labels = [label.get_text() for label in bars.get_yticklabels()]
     assert labels == ["traffic = jam", "traffic = low", "vehicle = bike"]
+
+
+def test_the_shap_beeswarm_is_drawn_from_the_version_on_a_bounded_seeded_sample(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    version = eta_model_train(tenant=tenant_with_history, created_by="test")
+    predictor = model_version_load(version=version)
+    features = training_data(history=deliveries_frame(tenant=tenant_with_history), time_zone=ZoneInfo("UTC")).features
+
+    explanation = shap_sample(predictor, features)
+
+    assert explanation.values.shape == (min(len(features), SHAP_SAMPLE_ROWS), len(predictor.feature_names))
+    assert (shap_sample(predictor, features).values == explanation.values).all()  # seeded: the same rows
+    # Real SHAP values of this version: each row's values plus its base value are its point ETA.
+    totals = explanation.values.sum(axis=1) + explanation.base_values
+    rows = features.sample(n=len(totals), random_state=SHAP_SAMPLE_SEED)
+    np.testing.assert_allclose(totals, predictor.predict_frame(rows).eta_minutes, atol=1e-3)
+    axes = shap_beeswarm_figure(explanation).axes[0]
+    labels = [label.get_text() for label in axes.get_yticklabels()]
+    top = np.argsort(-np.abs(explanation.values).mean(axis=0))[0]
+    assert labels[-1] == predictor.feature_names[top]  # the beeswarm puts the strongest feature on top
+    assert sum(len(collection.get_offsets()) for collection in axes.collections) >= len(totals)
