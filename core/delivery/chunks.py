@@ -121,10 +121,11 @@ class _Columns:
         """The column's canonical values (None where missing) and where they are allowed or missing."""
         values = self.lower[name]
         if name == "area":
-            for spelling, canonical in _AREA_SPELLINGS.items():
-                values = pc.if_else(pc.equal(values, spelling), canonical, values)
+            for spelling, area in _AREA_SPELLINGS.items():
+                values = pc.if_else(pc.equal(values, spelling), area, values)
         is_allowed = pc.is_in(values, value_set=pa.array(allowed, type=pa.string())).to_numpy(zero_copy_only=False)
-        canonical = np.where(self.is_missing[name], None, values.to_numpy(zero_copy_only=False).astype(object))
+        canonical = values.to_numpy(zero_copy_only=False).astype(object)
+        canonical[self.is_missing[name]] = None
         return canonical, is_allowed
 
 
