@@ -73,7 +73,7 @@ def main() -> None:
     # The chunk loop's stages overlap with the reader thread, whose CPU lands in whichever stage is timed.
     for name in ("add", "count", "outliers", "sample", "insert"):
         setattr(ImportStaging, name, timed(f"staging.{name}", getattr(ImportStaging, name)))
-    services.deliveries_frame = timed("reference sample", services.deliveries_frame)
+    services.deliveries_frame = timed("reference sample", services.deliveries_frame)  # type: ignore[attr-defined]
 
     tenant = Tenant.objects.filter(slug=TENANT_SLUG).first() or Tenant.objects.create(slug=TENANT_SLUG, name="")
     Delivery.objects.filter(tenant=tenant).delete()
