@@ -18,7 +18,7 @@ alone; `training_feature_leaks` checks exactly that, and the tests plant a leak 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Sequence, Sized
 from dataclasses import asdict, dataclass, fields
 from zoneinfo import ZoneInfo
 
@@ -151,9 +151,9 @@ class TimeSeriesDaySplit:
         self.min_train_days = min_train_days
         self.embargo = embargo
 
-    def split(self, X: object, y: object = None, groups: object = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        if len(X) != len(self.ordered_at):  # type: ignore[arg-type]
-            raise ValueError(f"X has {len(X)} rows; the splitter was built for {len(self.ordered_at)}")  # type: ignore[arg-type]
+    def split(self, X: Sized, y: object = None, groups: object = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        if len(X) != len(self.ordered_at):
+            raise ValueError(f"X has {len(X)} rows; the splitter was built for {len(self.ordered_at)}")
         yield from time_series_folds(
             self.ordered_at,
             delivery_minutes=self.delivery_minutes,
@@ -211,7 +211,8 @@ CV_SCORING: dict[str, object] = {
 }
 
 
-class ETARegressor(RegressorMixin, BaseEstimator):
+# scikit-learn ships no type stubs (pyproject's mypy section reads it as Any), so subclassing it is "Any".
+class ETARegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """The point booster of `core.model` as a scikit-learn regressor (hyperparameters in ``__init__``).
 
     ``fit(X, y)`` trains exactly as `core.model.ETAPredictor.train` trains its point booster for
