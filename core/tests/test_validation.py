@@ -17,7 +17,7 @@ from sklearn.utils.estimator_checks import (
 )
 
 from core.delivery.schema import load_clean_frame
-from core.features import build_training_features
+from core.features import FEATURE_NAMES, build_features, build_training_features
 from core.model import ETAPredictor, TrainingConfig
 from core.tests import REAL_DATA, TIME_ZONE, synthetic_deliveries
 from core.validation import (
@@ -103,6 +103,22 @@ def test_a_planted_label_from_the_test_period_in_a_training_feature_is_caught() 
     planted.iloc[shifted, column] = DELIVERIES["delivery_minutes"].to_numpy(dtype=np.float64)[test][: len(shifted)]
 
     assert training_feature_leaks(DELIVERIES, planted, train, time_zone=TIME_ZONE) == ["courier_recent_mean_minutes"]
+
+
+def test_history_features_that_count_deliveries_at_order_time_are_caught() -> None:
+    """A builder that treats a delivery's label as known when it was ordered, not when it completed."""
+    (train, _), *_ = _folds(folds=1, test_days=3, min_train_days=5)
+    # Completion (ordered_at + minutes) moved back to the order time: later-completed labels become visible.
+    known_at_order = DELIVERIES.assign(
+        ordered_at=DELIVERIES["ordered_at"] - pd.to_timedelta(DELIVERIES["delivery_minutes"], unit="min")
+    )
+    leaky = build_features(DELIVERIES, history=known_at_order, time_zone=TIME_ZONE)
+
+    leaks = training_feature_leaks(DELIVERIES, leaky, train, time_zone=TIME_ZONE)
+
+    assert leaks
+    history_features = ("_completed_count", "_mean_minutes", "_std_minutes", "_hours_since_last")
+    assert set(leaks) <= {name for name in FEATURE_NAMES if name.endswith(history_features)}
 
 
 def test_a_history_too_short_for_the_folds_or_naive_times_are_refused() -> None:
