@@ -27,6 +27,7 @@ import pandas as pd
 import xgboost as xgb
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import make_scorer
+from sklearn.utils.validation import check_is_fitted
 
 from core.features import FEATURE_NAMES, build_features
 from core.model import TrainingConfig, _encode_frame, _point_stage, feature_specs
@@ -75,7 +76,8 @@ def time_series_folds(
         raise ValueError("ordered_at and delivery_minutes must have the same length")
     if getattr(order_times.dt, "tz", None) is None:
         raise ValueError("naive datetimes: folds are cut at local midnights and need time-zone-aware times")
-    local_day = order_times.dt.tz_convert(time_zone).dt.normalize().dt.tz_localize(None).to_numpy()
+    # Wall-clock dates: normalising the aware times would fail where DST skips a midnight.
+    local_day = order_times.dt.tz_convert(time_zone).dt.tz_localize(None).dt.normalize().to_numpy()
     completed = _completed_at(order_times, delivery_minutes)
     last_day = local_day.max()
     first_test_day = last_day - np.timedelta64(folds * test_days - 1, "D")
@@ -87,8 +89,9 @@ def time_series_folds(
     for fold in range(folds):
         start = first_test_day + np.timedelta64(fold * test_days, "D")
         end = start + np.timedelta64(test_days, "D")
-        # The block's first local midnight as an aware instant (DST-safe: localised, not offset by hand).
-        cut = pd.Timestamp(start).tz_localize(time_zone) - embargo
+        # The block's first local instant: where a DST change skips midnight the day starts at the first
+        # existing time, and a repeated midnight counts from its first occurrence.
+        cut = pd.Timestamp(start).tz_localize(time_zone, ambiguous=True, nonexistent="shift_forward") - embargo
         train = np.flatnonzero((completed < cut).to_numpy())
         test = np.flatnonzero((local_day >= start) & (local_day < end))
         if len(train) == 0 or len(test) == 0:
@@ -266,5 +269,6 @@ class ETARegressor(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Point ETAs in minutes, one vectorised call (as `ETAPredictor.predict_frame`'s ``eta_minutes``)."""
+        check_is_fitted(self, "booster_")
         x = _encode_frame(X, feature_specs(self.config_))
         return np.asarray(self.booster_.inplace_predict(x), dtype=np.float64)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -119,6 +121,23 @@ def test_history_features_that_count_deliveries_at_order_time_are_caught() -> No
     assert leaks
     history_features = ("_completed_count", "_mean_minutes", "_std_minutes", "_hours_since_last")
     assert set(leaks) <= {name for name in FEATURE_NAMES if name.endswith(history_features)}
+
+
+def test_a_fold_starting_on_a_day_whose_midnight_dst_skips_is_still_a_whole_day() -> None:
+    # Sao Paulo sprang forward at midnight on 2018-11-04: that day began at 01:00.
+    sao_paulo = ZoneInfo("America/Sao_Paulo")
+    ordered_at = pd.Series(pd.date_range("2018-10-20", "2018-11-06", freq="37min", tz=sao_paulo, inclusive="left"))
+    minutes = np.full(len(ordered_at), 30.0)
+
+    (train, test), _ = time_series_folds(
+        ordered_at, delivery_minutes=minutes, time_zone=sao_paulo, folds=2, test_days=1, min_train_days=3
+    )
+
+    day_start = pd.Timestamp("2018-11-04 01:00", tz=sao_paulo)
+    on_the_day = (ordered_at >= day_start) & (ordered_at.dt.day == 4)
+    np.testing.assert_array_equal(test, np.flatnonzero(on_the_day.to_numpy()))
+    completed = ordered_at + pd.Timedelta(minutes=30)
+    np.testing.assert_array_equal(train, np.flatnonzero((completed < day_start).to_numpy()))
 
 
 def test_a_history_too_short_for_the_folds_or_naive_times_are_refused() -> None:
