@@ -132,6 +132,9 @@ def train_distributed(
     """
     if not candidates:
         raise ValueError("need at least one candidate configuration")
+    if any(config.quantile_fit_rows is not None for config in candidates):
+        # A sample is drawn from the rows' global order, which partitions do not share.
+        raise ValueError("the Dask engine fits the quantile booster on every fit row: quantile_fit_rows must be None")
     ordered_at = pq.read_table(snapshot, columns=["ordered_at"]).column(0).to_pandas()
     # As local training: the validation window is the last days of the rows before the evaluation window.
     validation_days = candidates[0].validation_days
@@ -160,7 +163,9 @@ def train_distributed(
     ]
     all_names = list(FEATURE_NAMES)
 
-    def split_matrix(config: TrainingConfig, split: int) -> tuple[dxgb.DaskDMatrix, list[Future], list[Future]]:
+    def split_matrix(
+        config: TrainingConfig, split: int
+    ) -> tuple[dxgb.DaskDMatrix, list[Future[np.ndarray]], list[Future[np.ndarray]]]:
         """One split of every partition as a DaskDMatrix whose chunks stay on their partition's worker."""
         columns = [all_names.index(name) for name in config.feature_names]
         xs = [

@@ -100,7 +100,7 @@ class PredictionOutcome(TenantOwned, AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.audit_id}: actual {self.actual_minutes:g} min, error {self.error_minutes:+.1f}"
+        return f"{self.audit_id}: actual {self.actual_minutes:.1f} min, error {self.error_minutes:+.1f}"
 
 
 class BatchPredictionRun(TenantOwned, AppendOnlyModel):
@@ -166,6 +166,39 @@ class ShadowPrediction(TenantOwned, AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"shadow {self.audit_id}: {self.predicted_eta_minutes:.1f} min by {self.model_version}"
+
+
+class BackfilledPrediction(TenantOwned, AppendOnlyModel):
+    """A version's ETA for a stored delivery, scored after the fact by `backfill_predictions`: history as evidence.
+
+    Kept in its own table, never among `ShadowPrediction` rows, so backfilled evidence cannot be mixed
+    with live evidence by accident: no prediction here was served or seen by anyone. Scored from the
+    delivery's point-in-time features (`registry.backtest.history_replay`), the same vector for every
+    version, so two versions' rows of one delivery compare them on identical inputs; ``actual_minutes`` is
+    the delivery's recorded time. One row per delivery and version: a rerun over the same days adds nothing.
+    """
+
+    delivery = models.ForeignKey("deliveries.Delivery", on_delete=models.PROTECT, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    artifact_sha256 = models.CharField(max_length=64)
+    ordered_at = models.DateTimeField(help_text="the delivery's order time (pairs are taken in this order)")
+    predicted_eta_minutes = models.FloatField()
+    p05_minutes = models.FloatField(null=True)
+    p95_minutes = models.FloatField(null=True)
+    actual_minutes = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-ordered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "model_version"], name="backfilled_prediction_unique_version")
+        ]
+        indexes = [
+            models.Index(fields=["model_version", "ordered_at"], name="backfilled_version_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"backfilled {self.delivery_id}: {self.predicted_eta_minutes:.1f} min by {self.model_version}"
 
 
 class PredictionAuditArchive(AppendOnlyModel):

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("predictions", "0007_prediction_source_simulation"),
+        ("predictions", "0008_backfilled_prediction"),
     ]
 
     operations = [
