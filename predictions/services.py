@@ -692,11 +692,11 @@ def predictions_score_file(
     lap("features")
     predictor = serving.predictor
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb", dir=output_path.parent, suffix=".partial", delete=False) as handle:
-        temporary = Path(handle.name)
+    descriptor, name = tempfile.mkstemp(dir=output_path.parent, suffix=".partial")
+    temporary = Path(name)
     try:
         with transaction.atomic():
-            with temporary.open("wb") as handle, batch_audits_writer() as audits_write:
+            with os.fdopen(descriptor, "wb") as handle, batch_audits_writer() as audits_write:
                 # An empty file still gets its header.
                 for first in range(0, len(orders), BATCH_SCORE_CHUNK_ROWS) or range(1):
                     chunk_started = time.perf_counter()
