@@ -114,6 +114,13 @@ def test_a_refused_file_writes_no_run_and_no_audit(serving_tenant, trained_model
     assert not PredictionAudit.objects.exists() and not BatchPredictionRun.objects.exists()
     assert not (tmp_path / "out").exists()
 
+    orders.write_text(lines[0] + "\n")
+    with pytest.raises(CommandError, match="no orders to score"):
+        call_command(
+            "predict_batch", str(orders), str(tmp_path / "out" / "eta.csv"), tenant=serving_tenant.client.tenant.slug
+        )
+    assert not BatchPredictionRun.objects.exists() and not (tmp_path / "out").exists()
+
 
 def test_a_copy_failing_midway_leaves_neither_run_nor_audits_nor_file(  # type: ignore[no-untyped-def]
     serving_tenant, trained_model, tmp_path, monkeypatch
