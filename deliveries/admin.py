@@ -78,7 +78,7 @@ class ImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     inlines = [DataQualityReportInline, RejectedRowInline]
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("tenant", "quality_report")
 
     @admin.display(description="quality")
