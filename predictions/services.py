@@ -37,6 +37,7 @@ from deliveries.services import delivery_record_outcome, file_sha256
 from features.choices import FeatureSource
 from features.services import OnlineFeatures, online_features_for_order
 from features.tasks import features_apply_outcome_task
+from intellilog.errors import DomainError
 from intellilog.tracing import span, traced
 from monitoring import metrics
 from predictions.choices import PredictionSource
@@ -53,28 +54,42 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
-class NoChampionServing(Exception):
+class NoChampionServing(DomainError):
     """The tenant has no champion model, so nothing can be predicted (HTTP 503 no_champion)."""
 
+    code = "no_champion"
+    status = 503
+    api_detail = "no ETA model is serving for this tenant yet"
 
-class IdempotencyConflict(Exception):
+
+class IdempotencyConflict(DomainError):
     """The idempotency key was already used for a different request (HTTP 409)."""
 
+    code = "idempotency_conflict"
+    status = 409
 
-class UnknownOrder(Exception):
+
+class UnknownOrder(DomainError):
     """No prediction was served for this order id, so its outcome cannot be joined to one (HTTP 404)."""
 
+    code = "unknown_order"
+    status = 404
 
-class OutcomeConflict(Exception):
+
+class OutcomeConflict(DomainError):
     """The order already has a different reported outcome (HTTP 409)."""
 
+    code = "outcome_conflict"
+    status = 409
 
-class InvalidOutcome(ValueError):
+
+class InvalidOutcome(DomainError, ValueError):
     """The reported outcome cannot be right; ``field`` names the request field at fault (HTTP 400)."""
 
+    code = "invalid"
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)
