@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict
 from typing import Any
@@ -21,18 +22,35 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--tenant", required=True, help="tenant slug")
         parser.add_argument("--json", action="store_true", help="print the run as one JSON object")
+        parser.add_argument(
+            "--at",
+            help="check the windows ending at this ISO 8601 instant with a UTC offset (default: now); a rerun for "
+            "the same minute finds the stored reports",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"--tenant: no tenant with slug {options['tenant']!r}")
-        run = monitoring_checks_run(tenant=tenant)
+        run = monitoring_checks_run(tenant=tenant, now=self._instant(options["at"]))
         if options["json"]:
             self.stdout.write(json.dumps({"tenant": tenant.slug, **asdict(run)}, indent=2))
         else:
             self._print_summary(tenant, run.drift_reports, run.accuracy_reports, run.quality_score)
         if run.errors:
             raise CommandError(f"checks failed: {', '.join(run.errors)} (the log has the tracebacks)", returncode=1)
+
+    @staticmethod
+    def _instant(text: str | None) -> dt.datetime | None:
+        if text is None:
+            return None
+        try:
+            instant = dt.datetime.fromisoformat(text)
+        except ValueError:
+            raise CommandError(f"--at: {text!r} is not an ISO 8601 instant (e.g. 2026-12-06T10:00+00:00)") from None
+        if instant.tzinfo is None:
+            raise CommandError(f"--at: {text!r} has no UTC offset (e.g. 2026-12-06T10:00+00:00)")
+        return instant
 
     def _print_summary(
         self, tenant: Tenant, drift_ids: list[int], accuracy_ids: list[int], quality_score: float | None

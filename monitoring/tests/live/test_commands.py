@@ -19,10 +19,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_command_stores_the_reports_the_task_would_and_prints_them(monitored) -> None:  # type: ignore[no-untyped-def]
-    audits_create(monitored, recent_vectors(monitored, 300), end=check_instant(None))
+    # One fixed instant for both runs: on a slow host "now" can pass a minute boundary between them.
+    at = check_instant(None)
+    audits_create(monitored, recent_vectors(monitored, 300), end=at)
     out = io.StringIO()
 
-    call_command("run_monitoring_checks", "--tenant", monitored.tenant.slug, "--json", stdout=out)
+    call_command(
+        "run_monitoring_checks", "--tenant", monitored.tenant.slug, "--at", at.isoformat(), "--json", stdout=out
+    )
 
     run = json.loads(out.getvalue())
     drift = DriftReport.objects.get(tenant=monitored.tenant)
@@ -32,7 +36,7 @@ def test_the_command_stores_the_reports_the_task_would_and_prints_them(monitored
     assert drift.n_current == 300
 
     text = io.StringIO()
-    call_command("run_monitoring_checks", "--tenant", monitored.tenant.slug, stdout=text)
+    call_command("run_monitoring_checks", "--tenant", monitored.tenant.slug, "--at", at.isoformat(), stdout=text)
     assert f"drift    {monitored.version}: ok" in text.getvalue()
     assert DriftReport.objects.filter(tenant=monitored.tenant).count() == 1  # same minute: stored once
 
@@ -47,3 +51,13 @@ def test_a_tenant_without_a_serving_version_only_gets_the_quality_check() -> Non
     assert not DriftReport.objects.filter(tenant=tenant).exists()
     with pytest.raises(CommandError, match="no tenant with slug"):
         call_command("run_monitoring_checks", "--tenant", "nobody")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [("yesterday", "not an ISO 8601 instant"), ("2026-12-06T10:00", "has no UTC offset")]
+)
+def test_a_bad_instant_is_refused_naming_the_option(value: str, message: str) -> None:
+    tenant = TenantFactory()
+
+    with pytest.raises(CommandError, match=f"--at: .*{message}"):
+        call_command("run_monitoring_checks", "--tenant", tenant.slug, "--at", value, stdout=io.StringIO())
