@@ -11,6 +11,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ import pyarrow.compute as pc
 # Characters a JSON string cannot hold as they are: such values are escaped by `json.dumps` instead.
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
-JsonColumn = pa.Array | str
+JsonColumn: TypeAlias = pa.Array | str
 """One JSON text per row, or a ``str``: the same JSON text on every row."""
 
 

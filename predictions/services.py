@@ -707,8 +707,8 @@ def predictions_score_file(
     lap("features")
     predictor = serving.predictor
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb", dir=output_path.parent, suffix=".partial", delete=False) as handle:
-        temporary = Path(handle.name)
+    with tempfile.NamedTemporaryFile("wb", dir=output_path.parent, suffix=".partial", delete=False) as placeholder:
+        temporary = Path(placeholder.name)
     try:
         with transaction.atomic():
             with temporary.open("wb") as handle, batch_audits_writer() as audits_write:
