@@ -431,26 +431,31 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return self._decision_view(request, pk, approve=True)
 
     def backtest_champion_view(self, request: HttpRequest, pk: int) -> HttpResponse:
-        """POST: backtest the champion over the candidate's latest backtest days (queued; inline without a broker)."""
+        """GET: what would be computed; POST: queue the champion's backtest over the candidate's latest days."""
         require_permission(request, APPROVE_PERMISSION)
         promotion = get_object_or_404(PromotionRequest.objects.select_related("version"), pk=pk)
-        page = HttpResponseRedirect(reverse("admin:registry_promotionrequest_change", args=[pk]))
-        if request.method != "POST":
-            return page
+        page_url = reverse("admin:registry_promotionrequest_change", args=[pk])
         candidate, champion = backtest_latest(version=promotion.version), _champion_of(promotion)
         if candidate is None or champion is None:
-            self.message_user(request, "Nothing to compare: no candidate backtest or no champion.", messages.ERROR)
-            return page
-        backtest_model_versions_task.delay(
-            [champion.pk], candidate.start_date.isoformat(), candidate.end_date.isoformat(), f"admin:{request.user}"
-        )
-        self.message_user(
-            request,
-            f"Backtest of the champion {champion} over {candidate.start_date}..{candidate.end_date} queued; "
-            "it shows here once done.",
-            messages.SUCCESS,
-        )
-        return page
+            explanation = "Nothing to compare: this version has no backtest yet, or the tenant has no champion."
+        else:
+            days = f"{candidate.start_date}..{candidate.end_date}"
+            explanation = f"Backtest the champion {champion} over {days}, the days of {promotion.version}'s backtest."
+            if request.method == "POST":
+                backtest_model_versions_task.delay(
+                    [champion.pk], str(candidate.start_date), str(candidate.end_date), f"admin:{request.user}"
+                )
+                message = f"Backtest of the champion {champion} over {days} queued; it shows here once done."
+                self.message_user(request, message, messages.SUCCESS)
+                return HttpResponseRedirect(page_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Backtest the champion beside {promotion.version}",
+            "explanation": explanation,
+            "is_possible": candidate is not None and champion is not None,
+            "cancel_url": page_url,
+        }
+        return TemplateResponse(request, "admin/registry/promotionrequest/backtest_champion.html", context)
 
     def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._decision_view(request, pk, approve=False)

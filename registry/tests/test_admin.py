@@ -162,6 +162,8 @@ def test_the_approval_page_shows_both_backtests_on_the_same_days_and_computes_th
 
     before = section_of(logged_in(checker).get(page_url).content.decode(), "backtests")
     assert "The champion v1 has no backtest over these days" in before and compute_url in before
+    confirm = logged_in(checker).get(compute_url).content.decode()
+    assert f"Backtest the champion {two_versions.champion} over {start}..{end}" in confirm
     assert logged_in(viewer).post(compute_url).status_code == 403
     assert not Backtest.objects.filter(version=two_versions.champion).exists()
 
