@@ -50,8 +50,8 @@ from predictions.orders import OrderInput
 from predictions.selectors import ServingModel, serving_model
 from predictions.shadow import shadow_scoring_enqueue
 from registry.artifacts import ArtifactError
+from registry.loader import model_version_load
 from registry.models import ModelVersion
-from registry.training import Progress, model_version_load
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -653,7 +653,7 @@ def predictions_score_file(
     output_path: Path,
     created_by: str,
     explain: bool = False,
-    progress: Progress | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> FileScoring:
     """Score a CSV of orders (the deliveries schema, outcome columns optional) with the champion, auditing each.
 
