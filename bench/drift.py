@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import hashlib
 import io
 import json
 import os
@@ -82,7 +83,22 @@ CANDIDATE_DRIFT_ALPHA = (0.001, 0.005, 0.01, 0.05)
 CANDIDATE_IMPACT_TOLERANCE = (1.0, 1.5, 2.0, 3.0, 4.0)
 CANDIDATE_CUSUM_DAILY_ALPHA = (0.05, 0.1, 0.25, 0.5, 1.0)
 CANDIDATE_CUSUM_MIN_EFFECT = (0.5, 1.0, 1.5, 2.0)
+CANDIDATE_CUSUM_CHECK_ALPHA = (0.005, 0.01, 0.02, 0.05)
+CANDIDATE_CUSUM_H = (5.0, 6.0, 7.0, 8.0)
+CANDIDATE_ACCURACY_ALPHA = (0.01, 0.001, 0.0001)
 SHIFT_START_HOURS = (17, 9, 13)
+# Walk-forward checks store every CUSUM stream above this statistic, below the smallest candidate floor h.
+STORED_CUSUM_FLOOR = 5.0
+# Replay parameters that change what a replay stores: the cache key of a span's replays (with the span's dates).
+REPLAY_PARAMETERS = (
+    "rate",
+    "check_minutes",
+    "preroll_minutes",
+    "warmup_minutes",
+    "shift_minutes",
+    "seed",
+    "concept_area",
+)
 # Simulated replays start on this date, one every REPLAY_SPACING_DAYS, far from each other so no window
 # (60 minutes of drift, 24 hours of accuracy) ever sees another replay's traffic.
 SIMULATION_EPOCH = dt.date(2030, 1, 7)
@@ -116,7 +132,14 @@ def django_setup(args: argparse.Namespace, var_dir: Path) -> None:
         }
     )
     if args.walk_forward:
-        os.environ.update({"ACCURACY_CUSUM_DAILY_ALPHA": "1000", "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": "0"})
+        os.environ.update(
+            {
+                "ACCURACY_CUSUM_DAILY_ALPHA": "1000",
+                "ACCURACY_CUSUM_CHECK_ALPHA": "1000",
+                "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": "0",
+                "ACCURACY_CUSUM_H": str(STORED_CUSUM_FLOOR),
+            }
+        )
     os.environ.pop("CELERY_BROKER_URL", None)
     import django
 
@@ -132,7 +155,7 @@ def champion_setup(history: Path, cutoff: dt.date) -> tuple[Any, bool]:
 
     from deliveries.models import ImportBatch
     from registry.choices import Alias
-    from registry.models import ModelAlias
+    from registry.models import ModelAlias, ModelVersion
     from registry.selectors import eta_champion
     from registry.training import eta_model_train
     from tenants.models import Tenant
@@ -146,6 +169,20 @@ def champion_setup(history: Path, cutoff: dt.date) -> tuple[Any, bool]:
     ordered_before = dt.datetime.combine(cutoff + dt.timedelta(days=1), dt.time(), tzinfo=ZoneInfo(tenant.time_zone))
     if champion is not None and champion.lineage["data"]["ordered_before"] == ordered_before.isoformat():
         return champion, True
+    # A fold's champion trained by an earlier run (versions stay in the bench database): serve it again.
+    trained = (
+        ModelVersion.objects.filter(tenant=tenant, lineage__data__ordered_before=ordered_before.isoformat())
+        .order_by("-pk")
+        .first()
+    )
+    if trained is not None:
+        ModelAlias.objects.update_or_create(
+            tenant=tenant,
+            registered_model=trained.registered_model,
+            alias=Alias.CHAMPION,
+            defaults={"version": trained},
+        )
+        return trained, True
     say(f"training the champion on deliveries up to {cutoff} (once per cutoff)")
     version = eta_model_train(
         tenant=tenant, until=cutoff, created_by="bench/drift.py", progress=lambda m: say(f"  {m}")
@@ -344,7 +381,7 @@ class CheckRecord:
     baseline_mae: float | None
     degraded: bool
     accuracy_critical: bool
-    windows_degraded: bool  # the MAE/bias window rules (not the CUSUM)
+    windows: list[tuple[bool, float, float, float, float]]  # (judged, MAE increase, its p, bias shift, its p)
     cusum_streams: list[tuple[str, int, float, float]]  # (name, outcomes, statistic, shift minutes) in alarm
     cusum_statistics: int  # one-sided statistics in the family (segments and whole stream, both sides)
     quality_score: float | None
@@ -527,7 +564,10 @@ def check_record(minute: int, drift: Any, accuracy: Any, quality_score: float | 
         baseline_mae=accuracy.baseline_mae,
         degraded=accuracy.is_degraded,
         accuracy_critical=accuracy.alert is not None and accuracy.alert.severity == "critical",
-        windows_degraded=any(w["is_mae_degraded"] or w["is_bias_degraded"] for w in accuracy.findings or []),
+        windows=[
+            (w["is_judged"], w["mae_increase"], w["mae_p_value"], w["bias_shift"], w["bias_p_value"])
+            for w in accuracy.findings or []
+        ],
         cusum_streams=[
             (
                 "all" if s["dimension"] == "all outcomes" else f"{s['dimension']}={s['value']}",
@@ -555,6 +595,10 @@ class Thresholds:
     impact_tolerance: float
     cusum_daily_alpha: float
     cusum_min_effect: float
+    cusum_check_alpha: float
+    accuracy_alpha: float
+    accuracy_tolerance: float
+    max_bias_minutes: float
     cusum_h: float
     cusum_k: float
     cusum_hours: float
@@ -568,6 +612,10 @@ class Thresholds:
             impact_tolerance=settings.DRIFT_IMPACT_TOLERANCE_MINUTES,
             cusum_daily_alpha=settings.ACCURACY_CUSUM_DAILY_ALPHA,
             cusum_min_effect=settings.ACCURACY_CUSUM_MIN_EFFECT_MINUTES,
+            cusum_check_alpha=settings.ACCURACY_CUSUM_CHECK_ALPHA,
+            accuracy_alpha=settings.ACCURACY_ALPHA,
+            accuracy_tolerance=settings.ACCURACY_TOLERANCE,
+            max_bias_minutes=settings.ACCURACY_MAX_BIAS_MINUTES,
             cusum_h=settings.ACCURACY_CUSUM_H,
             cusum_k=settings.ACCURACY_CUSUM_K,
             cusum_hours=settings.ACCURACY_CUSUM_HOURS,
@@ -579,21 +627,30 @@ class Thresholds:
             "DRIFT_IMPACT_TOLERANCE_MINUTES": self.impact_tolerance,
             "ACCURACY_CUSUM_DAILY_ALPHA": self.cusum_daily_alpha,
             "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": self.cusum_min_effect,
+            "ACCURACY_CUSUM_CHECK_ALPHA": self.cusum_check_alpha,
+            "ACCURACY_CUSUM_H": self.cusum_h,
+            "ACCURACY_ALPHA": self.accuracy_alpha,
         }
+
+    def strictness(self) -> tuple[float, ...]:
+        """Smaller is stricter (fewer alarms) in every threshold: the conservative tie-break of `thresholds_fit`."""
+        return (
+            self.drift_alpha,
+            -self.impact_tolerance,
+            self.cusum_daily_alpha,
+            self.cusum_check_alpha,
+            self.accuracy_alpha,
+            -self.cusum_h,
+            -self.cusum_min_effect,
+        )
 
 
 @functools.lru_cache(maxsize=100_000)
-def stream_threshold(count: int, statistics: int, thresholds: Thresholds) -> float:
-    from core.stats.cusum import budgeted_threshold
+def stream_threshold(count: int, statistics: int, limits: Any) -> float:
+    """A stream's threshold under these CUSUM limits: the checks' own rule (`accuracy_rules.stream_threshold`)."""
+    from monitoring.live.accuracy_rules import stream_threshold as checks_stream_threshold
 
-    per_day = count * 24.0 / thresholds.cusum_hours
-    budgeted = budgeted_threshold(
-        k=thresholds.cusum_k,
-        statistics=statistics,
-        observations_per_day=per_day,
-        daily_alpha=thresholds.cusum_daily_alpha,
-    )
-    return max(thresholds.cusum_h, budgeted)
+    return checks_stream_threshold(limits, count=count, statistics=statistics, is_segment=True)
 
 
 @dataclass(frozen=True)
@@ -607,19 +664,73 @@ class Verdict:
         return self.drift or self.accuracy
 
 
+# Each part of a verdict depends on a few thresholds only: memoised per check (by id: the run keeps every check)
+# and those thresholds, so a grid of thousands of candidates re-applies each part once per value it takes.
+_parts: dict[tuple[Any, ...], Any] = {}
+
+
+def _part(check: CheckRecord, key: tuple[Any, ...], compute: Any) -> Any:
+    full = (id(check), *key)
+    if full not in _parts:
+        _parts[full] = compute()
+    return _parts[full]
+
+
 def verdict(check: CheckRecord, thresholds: Thresholds) -> Verdict:
     """What the checks would have said with these thresholds (the same rules as monitoring/live)."""
-    drift = check.drift_status == "ok" and any(
-        p < thresholds.drift_alpha and effect >= minimum for p, effect, minimum in check.drift_tests
+    from monitoring.live.accuracy_rules import ChangeLimits
+
+    t = thresholds
+    drift = _part(
+        check,
+        ("drift", t.drift_alpha),
+        lambda: (
+            check.drift_status == "ok"
+            and any(p < t.drift_alpha and effect >= minimum for p, effect, minimum in check.drift_tests)
+        ),
     )
-    cusum = any(
-        statistic > stream_threshold(count, check.cusum_statistics, thresholds)
-        and abs(shift) >= thresholds.cusum_min_effect
-        for _, count, statistic, shift in check.cusum_streams
+    limits = ChangeLimits(
+        k=t.cusum_k,
+        h=t.cusum_h,
+        min_outcomes=0,
+        daily_alpha=t.cusum_daily_alpha,
+        stream_hours=t.cusum_hours,
+        min_effect_minutes=t.cusum_min_effect,
+        check_alpha=t.cusum_check_alpha,
     )
-    accuracy = check.accuracy_status == "ok" and (check.windows_degraded or cusum)
-    drift_page = drift and (check.impact_minutes or 0.0) >= thresholds.impact_tolerance
-    return Verdict(drift=drift, accuracy=accuracy, page=drift_page or check.accuracy_critical)
+    cusum = _part(
+        check,
+        ("cusum", limits),
+        lambda: any(
+            statistic > stream_threshold(count, check.cusum_statistics, limits) and abs(shift) >= t.cusum_min_effect
+            for _, count, statistic, shift in check.cusum_streams
+        ),
+    )
+    windows, critical = _part(
+        check, ("windows", t.accuracy_alpha, t.accuracy_tolerance, t.max_bias_minutes), lambda: _windows(check, t)
+    )
+    accuracy = check.accuracy_status == "ok" and (windows or cusum)
+    drift_page = drift and (check.impact_minutes or 0.0) >= t.impact_tolerance
+    return Verdict(drift=drift, accuracy=accuracy, page=drift_page or (check.accuracy_status == "ok" and critical))
+
+
+def _windows(check: CheckRecord, thresholds: Thresholds) -> tuple[bool, bool]:
+    """Whether a window rule (`accuracy_rules.WindowJudgement`) is degraded: beyond a limit and significant; and
+    whether critically: beyond twice it."""
+    degraded = [
+        (increase > thresholds.accuracy_tolerance and mae_p < thresholds.accuracy_alpha, increase, False)
+        for judged, increase, mae_p, _, _ in check.windows
+        if judged
+    ] + [
+        (abs(shift) > thresholds.max_bias_minutes and bias_p < thresholds.accuracy_alpha, abs(shift), True)
+        for judged, _, _, shift, bias_p in check.windows
+        if judged
+    ]
+    critical = any(
+        is_degraded and size > 2 * (thresholds.max_bias_minutes if is_bias else thresholds.accuracy_tolerance)
+        for is_degraded, size, is_bias in degraded
+    )
+    return any(is_degraded for is_degraded, _, _ in degraded), critical
 
 
 def delay(result: ReplayResult, thresholds: Thresholds, kind: str) -> int | None:
@@ -705,7 +816,9 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
     """The candidate thresholds that meet every target on these replays with the shortest detection delays.
 
     Ties (and no candidate meeting every target) go to the fewest false alarms: the matched alarm rate, then the
-    natural paging rate.
+    natural paging rate; remaining ties to the strictest candidate (`Thresholds.strictness`: lowest alphas, then
+    highest tolerance, floor h and minimum effect), so an equally good looser threshold is never chosen because
+    the grid listed it first.
     """
 
     def score(candidate: Thresholds) -> tuple[float, ...]:
@@ -718,14 +831,27 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
             float(np.mean([d if d is not None else 10 * TARGET_DELAY_MINUTES for d in delays])) if delays else 0.0,
             figures["matched"]["rate"] or 0.0,
             figures["natural"]["pages_per_day"] or 0.0,
+            *candidate.strictness(),
         )
 
     candidates = [
-        replace(fixed, drift_alpha=a, impact_tolerance=t, cusum_daily_alpha=c, cusum_min_effect=m)
+        replace(
+            fixed,
+            drift_alpha=a,
+            impact_tolerance=t,
+            cusum_daily_alpha=c,
+            cusum_min_effect=m,
+            cusum_check_alpha=q,
+            cusum_h=h,
+            accuracy_alpha=w,
+        )
         for a in CANDIDATE_DRIFT_ALPHA
         for t in CANDIDATE_IMPACT_TOLERANCE
         for c in CANDIDATE_CUSUM_DAILY_ALPHA
         for m in CANDIDATE_CUSUM_MIN_EFFECT
+        for q in CANDIDATE_CUSUM_CHECK_ALPHA
+        for h in CANDIDATE_CUSUM_H
+        for w in CANDIDATE_ACCURACY_ALPHA
     ]
     return min(candidates, key=score)
 
@@ -740,6 +866,24 @@ def span_replays(
     the reference and run every scenario's replays on it."""
     from monitoring.live.reference import drift_reference_get_or_build
 
+    specs_wanted = [
+        (scenario, i)
+        for scenario, count in (
+            ("matched", args.no_change_replays),
+            ("natural", min(args.natural_replays, (end - start).days)),
+            ("covariate", args.shift_replays),
+            ("concept", args.shift_replays),
+        )
+        for i in range(count)
+    ]
+    cache = replay_cache(args, history, cutoff, start, end)
+    cached = [cache / f"replay-{index}.json" for index in range(len(specs_wanted))]
+    if (cache / "difference.json").exists() and all(path.exists() for path in cached):
+        say(f"{label}: {len(cached)} replays of {start + dt.timedelta(days=1)}..{end} read from {cache}")
+        difference = json.loads((cache / "difference.json").read_text())
+        print_difference(difference)
+        return difference, [replay_result_from(json.loads(path.read_text())) for path in cached]
+
     version, reused = champion_setup(history, cutoff)
     tenant = version.tenant
     epoch = replay_history_clear(tenant.pk)
@@ -753,30 +897,69 @@ def span_replays(
     )
     print_difference(difference)
     specs = []
-    for scenario, count in (
-        ("matched", args.no_change_replays),
-        ("natural", min(args.natural_replays, len(pool.days))),
-        ("covariate", args.shift_replays),
-        ("concept", args.shift_replays),
-    ):
-        for i in range(count):
-            index = len(specs)
-            hours = SHIFT_START_HOURS if scenario in ("covariate", "concept") else NO_CHANGE_START_HOURS
-            day = pool.days[i % len(pool.days)] if scenario == "natural" else None
-            start_hour = hours[i % len(hours)]
-            if day is not None and (day, start_hour) not in pool.rows_by_day_hour:
-                # Long days of the bundled file have no orders before 17:00: start at the day's evening instead.
-                start_hour = min(hour for d, hour in pool.rows_by_day_hour if d == day and hour >= 12)
-            specs.append(ReplaySpec(scenario, index, start_hour, args.seed * 1000 + index, day))
+    for index, (scenario, i) in enumerate(specs_wanted):
+        hours = SHIFT_START_HOURS if scenario in ("covariate", "concept") else NO_CHANGE_START_HOURS
+        day = pool.days[i % len(pool.days)] if scenario == "natural" else None
+        start_hour = hours[i % len(hours)]
+        if day is not None and (day, start_hour) not in pool.rows_by_day_hour:
+            # Long days of the bundled file have no orders before 17:00: start at the day's evening instead.
+            start_hour = min(hour for d, hour in pool.rows_by_day_hour if d == day and hour >= 12)
+        specs.append(ReplaySpec(scenario, index, start_hour, args.seed * 1000 + index, day))
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "difference.json").write_text(json.dumps(difference, default=str))
     results = []
     for spec in specs:
+        path = cache / f"replay-{spec.index}.json"
+        if path.exists():  # an interrupted run's replay: same span, model, seed and parameters
+            results.append(replay_result_from(json.loads(path.read_text())))
+            continue
         began = time.perf_counter()
         results.append(replay_run(spec, args, pool, tenant, version, epoch))
+        path.write_text(json.dumps(asdict(results[-1]), default=str))
         say(
             f"  replay {spec.index} ({spec.scenario} {spec.day or ''} {spec.start_hour:02d}:00) "
             f"{time.perf_counter() - began:.0f}s"
         )
     return difference, results
+
+
+def replay_cache(args: argparse.Namespace, history: Path, cutoff: dt.date, start: dt.date, end: dt.date) -> Path:
+    """The folder of one span's stored replays: one per model cutoff, span, history file and replay parameters.
+
+    The replays store statistics, not verdicts (see `verdict`), so new candidate thresholds re-use them; a replay
+    is run again only when something that changes what it stores changes (the key), the checks' code included.
+    """
+    code = hashlib.sha256()
+    for path in sorted([*ROOT.glob("monitoring/live/*.py"), *ROOT.glob("core/stats/*.py")]):
+        code.update(path.read_bytes())
+    key = {
+        "checks_code": code.hexdigest(),
+        "record_fields": sorted(CheckRecord.__dataclass_fields__),
+        "history": str(history),
+        "size": history.stat().st_size,
+        "cutoff": cutoff.isoformat(),
+        "span": [start.isoformat(), end.isoformat()],
+        "walk_forward": args.walk_forward,
+        "stored_floor": STORED_CUSUM_FLOOR if args.walk_forward else None,
+        **{name: getattr(args, name) for name in REPLAY_PARAMETERS},
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return args.cache_dir / f"{start}_{end}_model-{cutoff}_{digest}"
+
+
+def replay_result_from(stored: dict[str, Any]) -> ReplayResult:
+    """A `ReplayResult` read back from its JSON (`asdict`)."""
+    checks = [
+        CheckRecord(
+            **{
+                **check,
+                "drift_tests": [tuple(test) for test in check["drift_tests"]],
+                "cusum_streams": [tuple(stream) for stream in check["cusum_streams"]],
+            }
+        )
+        for check in stored["checks"]
+    ]
+    return ReplayResult(**{**stored, "spec": ReplaySpec(**stored["spec"]), "checks": checks})
 
 
 def print_difference(difference: dict[str, Any]) -> None:
@@ -837,6 +1020,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shift-replays", type=int, default=3, help="replays of each shift scenario")
     parser.add_argument("--concept-area", default="metropolitan")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--cache-dir", type=Path, default=ROOT / "var" / "bench-drift" / "replays", help="stored replays, reused"
+    )
     parser.add_argument("--quick", action="store_true", help="one replay per scenario")
     parser.add_argument("--walk-forward", action="store_true", help="fit thresholds on a span, measure on the next")
     parser.add_argument("--folds", type=int, default=2, help="walk-forward folds")
@@ -915,6 +1101,9 @@ def main(argv: list[str] | None = None) -> int:
             "DRIFT_IMPACT_TOLERANCE_MINUTES": max(f["chosen"]["DRIFT_IMPACT_TOLERANCE_MINUTES"] for f in folds),
             "ACCURACY_CUSUM_DAILY_ALPHA": min(f["chosen"]["ACCURACY_CUSUM_DAILY_ALPHA"] for f in folds),
             "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": max(f["chosen"]["ACCURACY_CUSUM_MIN_EFFECT_MINUTES"] for f in folds),
+            "ACCURACY_CUSUM_CHECK_ALPHA": min(f["chosen"]["ACCURACY_CUSUM_CHECK_ALPHA"] for f in folds),
+            "ACCURACY_CUSUM_H": max(f["chosen"]["ACCURACY_CUSUM_H"] for f in folds),
+            "ACCURACY_ALPHA": min(f["chosen"]["ACCURACY_ALPHA"] for f in folds),
         }
         print(f"defaults chosen by the walk-forward (strictest over folds): {recommended}")
         met = all(f["test"]["figures"]["is_met"] for f in folds)

@@ -163,7 +163,9 @@ def train_distributed(
     ]
     all_names = list(FEATURE_NAMES)
 
-    def split_matrix(config: TrainingConfig, split: int) -> tuple[dxgb.DaskDMatrix, list[Future], list[Future]]:
+    def split_matrix(
+        config: TrainingConfig, split: int
+    ) -> tuple[dxgb.DaskDMatrix, list[Future[np.ndarray]], list[Future[np.ndarray]]]:
         """One split of every partition as a DaskDMatrix whose chunks stay on their partition's worker."""
         columns = [all_names.index(name) for name in config.feature_names]
         xs = [

@@ -264,7 +264,7 @@ class ETAPredictor:
         self.calibration = Calibration(**document["calibration"])  # type: ignore[arg-type]
         self.features = tuple(
             _FeatureSpec(spec["name"], FeatureKind(spec["kind"]), tuple(spec["levels"]))
-            for spec in document["features"]  # type: ignore[union-attr]
+            for spec in document["features"]  # type: ignore[attr-defined]
         )
         self.feature_names = tuple(spec.name for spec in self.features)
         ood = document["ood"]
@@ -274,7 +274,7 @@ class ETAPredictor:
         }
         self.seen_levels = {name: frozenset(levels) for name, levels in ood["seen_levels"].items()}  # type: ignore[index]
         # Artifacts written before counts were exempted from range checks lack the list.
-        self.unchecked_features = frozenset(ood.get("unchecked", ()))  # type: ignore[union-attr]
+        self.unchecked_features = frozenset(ood.get("unchecked", ()))  # type: ignore[attr-defined]
         self._codes = {
             spec.name: {level: float(code) for code, level in enumerate(spec.levels)}
             for spec in self.features
@@ -448,6 +448,12 @@ class ETAPredictor:
         matrix = self._matrix(_encode_frame(features, self.features), nthread=-1)
         values = np.asarray(self._point.predict(matrix, pred_contribs=True, validate_features=False), dtype=np.float64)
         return pd.DataFrame(values, columns=[*self.feature_names, "base"], index=features.index)
+
+    def explanations(self, contributions: pd.DataFrame, features: pd.DataFrame) -> list[Explanation]:
+        """Each row's explanation from its `contributions`: row i's equals ``predict(row i).explanation``."""
+        values = contributions.to_numpy(dtype=np.float64)
+        vectors = features.to_dict("records")
+        return [self._explanation(values[row], vectors[row]) for row in range(len(values))]
 
     def _matrix(self, x: np.ndarray, *, nthread: int) -> xgb.DMatrix:
         """Encoded rows as a DMatrix with this model's feature names and types.

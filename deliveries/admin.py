@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-
 from django.contrib import admin
 from django.http import HttpRequest
 from django.utils import timezone
@@ -11,7 +9,7 @@ from django.utils.safestring import SafeString
 from deliveries.charts import distribution_charts
 from deliveries.models import DataQualityReport, Delivery, ImportBatch, RejectedRow
 from deliveries.selectors import delivery_rows_frame, plausible_q
-from intellilog.admin import ReadOnlyAdminMixin
+from intellilog.admin import ReadOnlyAdminMixin, document_facts, raw_json_details, share
 
 
 class RejectedRowInline(ReadOnlyAdminMixin, admin.TabularInline):
@@ -28,12 +26,24 @@ class RejectedRowInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 class DataQualityReportInline(ReadOnlyAdminMixin, admin.StackedInline):
     model = DataQualityReport
-    fields = ("score", "passes_gate", "gate_threshold", "validity", "duplicate_share", "score_parts", "details")
+    fields = ("score_of_100", "passes_gate", "gate", "shares", "score_parts", "details")
     readonly_fields = fields
+
+    @admin.display(description="score")
+    def score_of_100(self, report: DataQualityReport) -> str:
+        return f"{report.score:.1f} / 100"
+
+    @admin.display(description="gate threshold")
+    def gate(self, report: DataQualityReport) -> str:
+        return f"{report.gate_threshold:.1f} / 100"
+
+    @admin.display(description="valid rows, duplicates")
+    def shares(self, report: DataQualityReport) -> str:
+        return f"{share(report.validity)} valid, {share(report.duplicate_share)} duplicates"
 
     @admin.display(description="score components (weighted in core.delivery.quality)")
     def score_parts(self, report: DataQualityReport) -> str:
-        return ", ".join(f"{name} {value:.4f}" for name, value in report.components.items())
+        return ", ".join(f"{name} {share(value)}" for name, value in report.components.items())
 
     @admin.display(description="completeness, outliers, distribution change")
     def details(self, report: DataQualityReport) -> SafeString:
@@ -42,7 +52,7 @@ class DataQualityReportInline(ReadOnlyAdminMixin, admin.StackedInline):
             "outliers": report.outliers,
             "distribution_shift": report.distribution_shift,
         }
-        return format_html("<pre style='max-height:20em;overflow:auto'>{}</pre>", json.dumps(payload, indent=1))
+        return document_facts(payload) + raw_json_details(payload)
 
 
 @admin.register(ImportBatch)
@@ -70,12 +80,13 @@ class ImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "rows_imported",
         "rows_rejected",
         "rows_duplicate",
-        "normalisations",
+        "repairs",
         "started_at",
         "finished_at",
         "created_by",
         "distributions",
     )
+    fields = readonly_fields
     inlines = [DataQualityReportInline, RejectedRowInline]
 
     def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
@@ -85,6 +96,10 @@ class ImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def quality_score(self, batch: ImportBatch) -> str:
         report = getattr(batch, "quality_report", None)
         return f"{report.score:.1f}{'' if report.passes_gate else ' (fails gate)'}" if report else "-"
+
+    @admin.display(description="normalisations (rows repaired, per kind)")
+    def repairs(self, batch: ImportBatch) -> SafeString:
+        return document_facts(batch.normalisations) + raw_json_details(batch.normalisations)
 
     @admin.display(description="column distributions of the imported rows")
     def distributions(self, batch: ImportBatch) -> SafeString:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -78,6 +80,13 @@ _SHARE_KEYS = ("share", "coverage", "within_5_min", "_rate")
 
 def readable(key: str, value: object) -> str:
     """One stored JSON value as a reviewer reads it: rounded, with the unit its key names."""
+    if isinstance(value, str) and key.endswith("_at"):  # an instant stored in a document as ISO text
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S %Z}".strip()  # to the second: microseconds are noise to a reader
     if isinstance(value, bool) or not isinstance(value, float | int):
         return "-" if value is None else str(value)
     if key.endswith("_ms"):
@@ -105,6 +114,26 @@ def document_facts(document: dict[str, Any]) -> SafeString:
         else:
             rows.append((key.replace("_", " "), _summary(key, value)))
     return facts_table(rows)
+
+
+def record_facts(record: models.Model, names: Sequence[str]) -> SafeString:
+    """Fields of a stored row as a facts table, each value rounded with the unit its field name gives."""
+    rows = []
+    for name in names:
+        field = record._meta.get_field(name)
+        value = getattr(record, f"get_{name}_display")() if field.choices else getattr(record, name)
+        rows.append((field.verbose_name, _summary(name, value)))
+    return facts_table(rows)
+
+
+def rounded_column(field: str, description: str, render: Callable[[Any], str]) -> Callable[..., str]:
+    """A list column showing one float field rounded with its unit (`minutes`, `share`...), sortable by the field."""
+
+    @admin.display(description=description, ordering=field)
+    def column(record: models.Model) -> str:
+        return render(getattr(record, field))
+
+    return column
 
 
 def _summary(key: str, value: object) -> str:

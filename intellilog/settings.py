@@ -273,6 +273,9 @@ ACCURACY_CUSUM_HOURS = env_int("ACCURACY_CUSUM_HOURS", 3, minimum=1)
 # deviation from validation, in minutes, that a stream may alarm on (docs/monitoring.md).
 ACCURACY_CUSUM_DAILY_ALPHA = env_float("ACCURACY_CUSUM_DAILY_ALPHA", 0.05, minimum=1e-6)
 ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 0.5, minimum=0.0)
+# And a per-check family-wise budget: the share of checks at which any stream stands above its threshold when
+# nothing changed (each of the m one-sided statistics gets CHECK_ALPHA / m of it; docs/monitoring.md).
+ACCURACY_CUSUM_CHECK_ALPHA = env_float("ACCURACY_CUSUM_CHECK_ALPHA", 0.01, minimum=1e-6)
 if ACCURACY_CUSUM_HOURS > ACCURACY_WINDOW_HOURS:
     raise ImproperlyConfigured("ACCURACY_CUSUM_HOURS: must be at most ACCURACY_WINDOW_HOURS")
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
@@ -384,6 +387,7 @@ SPECTACULAR_SETTINGS = {
         "CheckStatusEnum": "monitoring.choices.CheckStatus",
         "AlertSeverityEnum": "monitoring.choices.AlertSeverity",
         "DriftSeverityEnum": "monitoring.choices.DriftSeverity",
+        "EvidenceSourceEnum": "registry.choices.EvidenceSource",
     },
 }
 

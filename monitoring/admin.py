@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
-from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -25,6 +23,8 @@ from intellilog.admin import (
     minutes,
     number,
     raw_json_details,
+    readable,
+    rounded_column,
     share,
     warning_flag,
 )
@@ -155,8 +155,8 @@ class AlertNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return error if len(error) <= 80 else error[:79] + "…"
 
     @admin.display(description="payload")
-    def payload_pretty(self, notification: AlertNotification) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(notification.payload, indent=2, sort_keys=True))
+    def payload_pretty(self, notification: AlertNotification) -> SafeString:
+        return document_facts(notification.payload) + raw_json_details(notification.payload)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         # The read-only mixin hides the change form; retrying is still a change, so it needs that permission.
@@ -213,7 +213,7 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "feature_table",
         "plots",
         "thresholds",
-        "duration_ms",
+        "duration",
         "created_at",
     )
     readonly_fields = fields
@@ -291,22 +291,16 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
     @admin.display(description="thresholds")
-    def thresholds(self, report: DriftReport) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(report.result.get("thresholds", {}), indent=2))
+    def thresholds(self, report: DriftReport) -> SafeString:
+        return document_facts(report.result.get("thresholds", {}))
+
+    @admin.display(description="duration")
+    def duration(self, report: DriftReport) -> str:
+        return readable("duration_ms", report.duration_ms)
 
 
 # How far back an accuracy report's page plots its version's history: a week shows daily and weekly patterns.
 HISTORY = dt.timedelta(days=7)
-
-
-def _report_column(field: str, description: str, render: Callable[[float | None], str]) -> Callable[..., str]:
-    """A list column showing one float field of a report rounded with its unit, still sortable by the field."""
-
-    @admin.display(description=description, ordering=field)
-    def column(report: AccuracyReport) -> str:
-        return render(getattr(report, field))
-
-    return column
 
 
 @admin.register(AccuracyReport)
@@ -317,14 +311,14 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "model_version",
         "status",
         "outcomes",
-        _report_column("mae", "MAE", minutes),
-        _report_column("baseline_mae", "baseline MAE", minutes),
+        rounded_column("mae", "MAE", minutes),
+        rounded_column("baseline_mae", "baseline MAE", minutes),
         "recent_outcomes",
-        _report_column("recent_mae", "recent MAE", minutes),
-        _report_column("recent_baseline_mae", "recent baseline MAE", minutes),
+        rounded_column("recent_mae", "recent MAE", minutes),
+        rounded_column("recent_baseline_mae", "recent baseline MAE", minutes),
         "excess",
-        _report_column("within_5_share", "within 5 min", share),
-        _report_column("cusum_ratio", "CUSUM / threshold", number),
+        rounded_column("within_5_share", "within 5 min", share),
+        rounded_column("cusum_ratio", "CUSUM / threshold", number),
         "degraded",
         "alert",
     )

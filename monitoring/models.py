@@ -186,8 +186,9 @@ class DriftReference(TenantOwned):
     own ETA for each row; so a drift check every few minutes neither retrains nor rebuilds history. `columns`
     holds the tested features, `order_hour` (for time-of-day matching) and `predicted_eta_minutes`, as JSON
     lists (missing values null); `features` names the tested ones by kind. `error_profile` is the version's
-    MAE and bias on its own validation window per hour of day, the baseline of realized accuracy. Never
-    changed once written.
+    MAE and bias on its own validation window per hour of day, the baseline of realized accuracy, and
+    `segment_error_profile` how each segment's validation errors differ from those of their hours (the baseline
+    of that segment's CUSUM). Never changed once written.
     """
 
     model_version = models.OneToOneField(ModelVersion, on_delete=models.PROTECT, related_name="+")
@@ -198,6 +199,11 @@ class DriftReference(TenantOwned):
         default=dict,
         blank=True,
         help_text='validation errors by hour of day: {"17": {"mae": 3.9, "bias": 0.2, "count": 512}}',
+    )
+    segment_error_profile = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='per segment, validation errors against their hours: {"weather": {"stormy": {"mean_sd": 0.1, ...}}}',
     )
     source = models.JSONField(help_text="where the sample came from: snapshot selection, period, row counts")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -7,7 +7,6 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -15,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
 
+from intellilog.dispatch import task_enqueue_on_commit
 from monitoring.alerting.payloads import (
     AlertMessage,
     pagerduty_payload,
@@ -247,11 +247,8 @@ def _notifications_enqueue(*, alert: Alert, event: str, channels: list[AlertChan
 
 
 def _delivery_queue_on_commit() -> None:
-    # Imported here because tasks import this module (tasks call services, not the other way round).
-    from monitoring.tasks import deliver_alert_notifications_task
-
     # robust: a broker that is down must not undo the alert; the minutely beat run delivers it anyway.
-    transaction.on_commit(partial(deliver_alert_notifications_task.delay), robust=True)
+    task_enqueue_on_commit("monitoring.tasks.deliver_alert_notifications_task")
 
 
 def _deliver_next_due(*, now: datetime) -> str | None:

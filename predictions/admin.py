@@ -5,7 +5,15 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
-from intellilog.admin import ReadOnlyAdminMixin, facts_table, raw_json_details, warning_flag
+from intellilog.admin import (
+    ReadOnlyAdminMixin,
+    facts_table,
+    minutes,
+    raw_json_details,
+    record_facts,
+    rounded_column,
+    warning_flag,
+)
 from predictions.charts import audit_explanation_chart
 from predictions.models import (
     BatchPredictionRun,
@@ -85,6 +93,8 @@ class PredictionAuditAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="explanation")
     def explanation_picture(self, audit: PredictionAudit) -> str:
         uri = audit_explanation_chart(audit.response)
+        if uri is None and audit.response.get("is_explained") is False:
+            return "none asked for: the file was scored by predict_batch without --explain"
         if uri is None:
             return "no explanation stored"
         return format_html('<img class="il-chart" src="{}" alt="SHAP waterfall and quantile band">', uri)
@@ -104,10 +114,25 @@ class PredictionAuditAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(PredictionOutcome)
 class PredictionOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("audit", "tenant", "model_version", "actual_minutes", "error_minutes", "reported_at")
+    list_display = (
+        "audit",
+        "tenant",
+        "model_version",
+        rounded_column("actual_minutes", "actual", minutes),
+        rounded_column("error_minutes", "error (predicted - actual)", minutes),
+        "reported_at",
+    )
     list_filter = ("tenant", "model_version", "reported_at")
     search_fields = ("=audit__order_id",)
     list_select_related = ("tenant", "audit", "model_version__registered_model")
+    fields = ("facts",)
+    readonly_fields = fields
+
+    @admin.display(description="outcome")
+    def facts(self, outcome: PredictionOutcome) -> str:
+        return record_facts(
+            outcome, ("audit", "delivery", "model_version", "actual_minutes", "error_minutes", "reported_at")
+        )
 
 
 @admin.register(ShadowPrediction)
@@ -117,11 +142,34 @@ class ShadowPredictionAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin)
     search_fields = ("=audit__order_id",)
     list_select_related = ("tenant", "audit", "model_version__registered_model")
     show_full_result_count = False  # as for the audit table: one row per shadow-scored prediction
+    fields = ("facts", "raw")
+    readonly_fields = fields
+
+    @admin.display(description="shadow prediction")
+    def facts(self, prediction: ShadowPrediction) -> str:
+        names = ("audit", "model_version", "predicted_eta_minutes", "confidence_score", "latency_ms", "created_at")
+        band = ", ".join(f"{name} {minutes(value)}" for name, value in prediction.quantiles.items())
+        return record_facts(prediction, names) + facts_table(
+            [("quantiles", band), ("out of distribution", warning_flag(prediction.is_ood, "out of distribution"))]
+        )
+
+    @admin.display(description="raw")
+    def raw(self, prediction: ShadowPrediction) -> str:
+        return raw_json_details({"quantiles": prediction.quantiles, "artifact_sha256": prediction.artifact_sha256})
 
 
 @admin.register(BatchPredictionRun)
 class BatchPredictionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("input_name", "tenant", "model_version", "rows", "started_at", "finished_at", "created_by")
+    list_display = (
+        "input_name",
+        "tenant",
+        "model_version",
+        "rows",
+        "started_at",
+        "finished_at",
+        "created_by",
+        "request_id",
+    )
     list_filter = ("tenant", "model_version")
     list_select_related = ("tenant", "model_version__registered_model")
 

@@ -17,22 +17,22 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import shap
 
 from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
+from intellilog.admin import readable
 from intellilog.charts import png_data_uri
-from registry.models import ModelVersion
-from registry.selectors import promotion_gate
+from registry.choices import EvidenceSource
+from registry.models import ModelVersion, ShadowEvaluation
+from registry.selectors import backtest_latest, promotion_gate, shadow_evaluation_latest
 from registry.training import evaluate_on, model_version_load, training_data
 
 METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count")
 SHAP_TOP_FEATURES = 12
-
-
-def _format(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return "-" if value is None else str(value)
+# A beeswarm of a thousand rows shows the spread of every feature's effect; more only costs render time.
+SHAP_SAMPLE_ROWS = 1000
+SHAP_SAMPLE_SEED = 0
 
 
 def fairness_gap_figure(evaluation: Mapping[str, Any]) -> plt.Figure | None:
@@ -55,18 +55,38 @@ def fairness_gap_figure(evaluation: Mapping[str, Any]) -> plt.Figure | None:
     return figure
 
 
+def shap_sample(predictor: ETAPredictor, features: pd.DataFrame) -> shap.Explanation:
+    """TreeSHAP values of the point ETA on a seeded sample of at most `SHAP_SAMPLE_ROWS` rows, in minutes.
+
+    Each row's values plus its base value are that row's point ETA. Feature values ride along to colour the
+    beeswarm; categorical ones stay text, which shap draws grey (their levels have no order to colour by).
+    """
+    sample = features.sample(n=min(len(features), SHAP_SAMPLE_ROWS), random_state=SHAP_SAMPLE_SEED)
+    contributions = predictor.contributions(sample)
+    return shap.Explanation(
+        values=contributions.drop(columns="base").to_numpy(),
+        base_values=contributions["base"].to_numpy(),
+        data=sample[list(predictor.feature_names)].to_numpy(dtype=object),
+        feature_names=list(predictor.feature_names),
+    )
+
+
+def shap_beeswarm_figure(explanation: shap.Explanation) -> plt.Figure:
+    """The global SHAP summary: one dot per sampled order and feature, top features by mean |SHAP|."""
+    figure, axes = plt.subplots(figsize=(6.0, 0.32 * SHAP_TOP_FEATURES + 1.2))
+    shap.plots.beeswarm(explanation, max_display=SHAP_TOP_FEATURES, ax=axes, show=False, plot_size=None, s=8)
+    axes.set_xlabel("SHAP contribution to the point ETA (minutes)", fontsize=8)
+    axes.tick_params(labelsize=7)
+    return figure
+
+
 def _plots(predictor: ETAPredictor, window: pd.DataFrame, features: pd.DataFrame) -> list[dict[str, str]]:
     actual = window["delivery_minutes"].to_numpy(dtype=np.float64)
     batch = predictor.predict_frame(features)
     plots = []
 
-    mean_abs = predictor.contributions(features).drop(columns="base").abs().mean().sort_values()
-    mean_abs = mean_abs.tail(SHAP_TOP_FEATURES)
-    figure, axes = plt.subplots(figsize=(4.5, 3.2))
-    axes.barh(mean_abs.index, mean_abs.to_numpy(), color="#3b6ea5")
-    axes.set_xlabel("mean |SHAP contribution| (minutes)")
-    axes.tick_params(labelsize=7)
-    plots.append({"title": "SHAP summary: what moves the ETA", "data_uri": png_data_uri(figure)})
+    figure = shap_beeswarm_figure(shap_sample(predictor, features))
+    plots.append({"title": "SHAP summary (beeswarm): what moves the ETA", "data_uri": png_data_uri(figure)})
 
     figure, axes = plt.subplots(figsize=(4.5, 3.2))
     axes.scatter(batch.eta_minutes, actual - batch.eta_minutes, s=3, alpha=0.3, color="#5a9e6f")
@@ -92,28 +112,42 @@ def ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) ->
     (…)"; ``is_override_required`` is the significance gate `promotion_request_approve` applies.
     """
     gate = promotion_gate(version=version, champion=champion)
-    evaluation = gate.evaluation
-    look: dict[str, object] | None = None
-    if evaluation is not None:
-        look = {
-            "look": evaluation.look,
-            "pairs": evaluation.pairs,
-            "outcome": evaluation.get_outcome_display(),
-            "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
-            "boundary": f"{evaluation.boundary:.3g}",
-            "effect_minutes": _format(evaluation.effect_minutes),
-            "min_effect_minutes": _format(evaluation.decision.get("min_effect_minutes")),
-            "champion_mae": _format(evaluation.champion_mae),
-            "challenger_mae": _format(evaluation.challenger_mae),
-            "reasons": list(evaluation.decision.get("reasons", [])),
-            "recorded_at": evaluation.created_at.isoformat(),
-        }
     return {
         "champion_version": champion.version if champion else None,
         "is_significant": gate.is_significant,
         "is_override_required": gate.is_override_required,
         "summary": gate.summary,
-        "look": look,
+        "look": _look(gate.evaluation) if gate.evaluation is not None else None,
+    }
+
+
+def backfilled_ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object] | None:
+    """The latest look at the backfilled A/B test of `version` against `champion`; None without one.
+
+    Shown apart from the live test and never read by the promotion gate: its pairs were scored on stored
+    history after the fact (`backfill_predictions`), not served.
+    """
+    if champion is None:
+        return None
+    evaluation = shadow_evaluation_latest(champion=champion, challenger=version, source=EvidenceSource.BACKFILLED)
+    if evaluation is None:
+        return None
+    return {"summary": evaluation.summary, "look": _look(evaluation)}
+
+
+def _look(evaluation: ShadowEvaluation) -> dict[str, object]:
+    return {
+        "look": evaluation.look,
+        "pairs": evaluation.pairs,
+        "outcome": evaluation.get_outcome_display(),
+        "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
+        "boundary": f"{evaluation.boundary:.3g}",
+        "effect_minutes": readable("effect_minutes", evaluation.effect_minutes),
+        "min_effect_minutes": readable("min_effect_minutes", evaluation.decision.get("min_effect_minutes")),
+        "champion_mae": readable("mae", evaluation.champion_mae),
+        "challenger_mae": readable("mae", evaluation.challenger_mae),
+        "reasons": list(evaluation.decision.get("reasons", [])),
+        "recorded_at": readable("created_at", evaluation.created_at),
     }
 
 
@@ -141,8 +175,8 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
     worst = candidate_report.worst_segment
     return {
         "window": {
-            "start": str(window["ordered_at"].min()),
-            "end": str(window["ordered_at"].max()),
+            "start": readable("start", window["ordered_at"].min()),
+            "end": readable("end", window["ordered_at"].max()),
             "rows": len(window),
         },
         "champion_version": champion.version if champion else None,
@@ -151,25 +185,91 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
         "metric_rows": [
             {
                 "name": name,
-                "candidate": _format(candidate_metrics.get(name)),
-                "champion": _format(champion_metrics.get(name)) if champion_metrics else "",
+                "candidate": readable(name, candidate_metrics.get(name)),
+                "champion": readable(name, champion_metrics.get(name)) if champion_metrics else "",
             }
             for name in METRIC_NAMES
         ],
         "fairness": {
             "worst_segment": f"{worst.dimension} = {worst.value}" if worst else "-",
-            "worst_gap": _format(worst.mae_gap) if worst else "-",
+            "worst_gap": f"{worst.mae_gap:+.2f}" if worst else "-",
             "rows": [
                 {
                     "segment": f"{segment.dimension} = {segment.value}",
                     "rows": segment.metrics.count,
-                    "mae": _format(segment.metrics.mae),
-                    "within_5": _format(segment.metrics.within_5_min),
-                    "coverage": _format(segment.metrics.interval_coverage),
+                    "mae": readable("mae", segment.metrics.mae),
+                    "within_5": readable("within_5_min", segment.metrics.within_5_min),
+                    "coverage": readable("interval_coverage", segment.metrics.interval_coverage),
                 }
                 for segment in candidate_report.segments
             ],
         },
         "plots": _plots(candidate, window, features),
         "ab_test": ab_test_evidence(version=version, champion=champion),
+    }
+
+
+BACKTEST_METRICS = ("rows", "mae", "bias", "within_5_min", "interval_coverage")
+
+
+def _backtest_chart(
+    days: list[str], candidate: list[float], champion: list[float | None], labels: tuple[str, str]
+) -> str:
+    figure, axes = plt.subplots(figsize=(6.0, 2.6))
+    positions = np.arange(len(days))
+    axes.plot(positions, candidate, marker="o", color="#b5523b", label=labels[0])
+    if any(value is not None for value in champion):
+        axes.plot(
+            positions, [np.nan if v is None else v for v in champion], marker="s", color="#3b6ea5", label=labels[1]
+        )
+    axes.set_xticks(positions, days, rotation=45, ha="right", fontsize=7)
+    axes.set_ylabel("MAE (minutes)")
+    axes.legend(fontsize=7)
+    return png_data_uri(figure)
+
+
+def backtest_comparison(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object] | None:
+    """The candidate's latest backtest beside the champion's over the same days, per day and overall.
+
+    None when the candidate has no backtest. ``champion_backtest_id`` is None when the champion has none
+    over exactly those days (the page then offers to compute it); days are matched by date, so a day only
+    one of them had deliveries on shows "-" for the other.
+    """
+    candidate = backtest_latest(version=version)
+    if candidate is None:
+        return None
+    compared = (
+        backtest_latest(version=champion, start=candidate.start_date, end=candidate.end_date) if champion else None
+    )
+    champion_days = {day["day"]: day for day in compared.days} if compared else {}
+    rows = []
+    for day in candidate.days:
+        other = champion_days.get(day["day"])
+        rows.append(
+            {
+                "day": day["day"],
+                "is_in_training": day["is_in_training"],
+                "candidate": [readable(name, day[name]) for name in BACKTEST_METRICS],
+                "champion": [readable(name, other[name]) if other else "-" for name in BACKTEST_METRICS],
+            }
+        )
+    labels = (f"v{version.version} (this version)", f"v{champion.version} (champion)" if champion else "")
+    return {
+        "start": candidate.start_date.isoformat(),
+        "end": candidate.end_date.isoformat(),
+        "candidate_backtest_id": candidate.pk,
+        "champion_version": champion.version if champion else None,
+        "champion_backtest_id": compared.pk if compared else None,
+        "metrics": list(BACKTEST_METRICS),
+        "overall": {
+            "candidate": [readable(name, candidate.overall[name]) for name in BACKTEST_METRICS],
+            "champion": [readable(name, compared.overall[name]) for name in BACKTEST_METRICS] if compared else [],
+        },
+        "rows": rows,
+        "chart": _backtest_chart(
+            [day["day"] for day in candidate.days],
+            [day["mae"] for day in candidate.days],
+            [champion_days[day["day"]]["mae"] if day["day"] in champion_days else None for day in candidate.days],
+            labels,
+        ),
     }

@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from intellilog.admin import ReadOnlyAdminMixin, data_table, facts_table, minutes, raw_json_details
+from intellilog.admin import ReadOnlyAdminMixin, data_table, facts_table, minutes, raw_json_details, readable
 from routing.charts import route_plan_png
 from routing.models import RoutePlan
 
@@ -25,7 +25,7 @@ class RoutePlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "unassigned_count",
         "is_async",
         "created_at",
-        "solve_seconds",
+        "solve_time",
     )
     list_filter = ("tenant", "status", "is_async")
     list_select_related = ("tenant",)
@@ -43,7 +43,7 @@ class RoutePlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_at",
         "started_at",
         "finished_at",
-        "solve_seconds",
+        "solve_time",
         "raw",
     )
     readonly_fields = fields
@@ -55,6 +55,10 @@ class RoutePlanAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         if url_name == "routing_routeplan_changelist":
             return queryset.defer("request")
         return queryset
+
+    @admin.display(description="solve time")
+    def solve_time(self, plan: RoutePlan) -> str:
+        return readable("solve_seconds", plan.solve_seconds)
 
     @admin.display(description="vehicles used")
     def vehicles_used(self, plan: RoutePlan) -> int | str:

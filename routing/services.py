@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from core.solver import (
     solve,
 )
 from core.solver.engine import Backend
+from intellilog.dispatch import task_enqueue_on_commit
 from registry.selectors import eta_champion
 from registry.training import model_version_load
 from routing.choices import RoutePlanStatus, TravelTimeSource
@@ -114,9 +114,6 @@ def route_plan_create(*, tenant: Tenant, request: Mapping[str, Any]) -> RoutePla
     Small problems are solved before returning (the plan comes back solved or failed); larger ones are
     queued to `routing.tasks.route_plan_solve_task` once the row is committed and come back queued.
     """
-    # Imported here because tasks import this module (tasks call services, not the other way round).
-    from routing.tasks import route_plan_solve_task
-
     time_limit = float(request["time_limit_seconds"])
     is_async = route_plan_is_async(job_count=len(request["jobs"]), time_limit_seconds=time_limit)
     with transaction.atomic():
@@ -131,7 +128,7 @@ def route_plan_create(*, tenant: Tenant, request: Mapping[str, Any]) -> RoutePla
         if is_async:
             # robust: a broker that is down must not turn an accepted request into a 500; the plan stays
             # queued and visible, and the task can be sent again for its id.
-            transaction.on_commit(partial(route_plan_solve_task.delay, plan.pk), robust=True)
+            task_enqueue_on_commit("routing.tasks.route_plan_solve_task", plan.pk)
     if is_async:
         plan.refresh_from_db()  # without a broker the task ran inline at commit and the plan is finished
         return plan

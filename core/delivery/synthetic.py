@@ -16,6 +16,7 @@ import gzip
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import numpy as np
 import pyarrow as pa
@@ -67,8 +68,16 @@ class SyntheticConfig:
     missing_rating_share: float = 0.0015
 
 
-def _courier_table(config: SyntheticConfig, rng: np.random.Generator) -> list[dict[str, object]]:
-    couriers = []
+class _Courier(TypedDict):
+    id: str
+    store: tuple[float, float]
+    age: int
+    rating: float
+    skill: float
+
+
+def _courier_table(config: SyntheticConfig, rng: np.random.Generator) -> list[_Courier]:
+    couriers: list[_Courier] = []
     for city, (lat, lon) in CITIES.items():
         for restaurant in range(1, config.restaurants_per_city + 1):
             store = (lat + rng.normal(0, 0.05), lon + rng.normal(0, 0.05))
@@ -85,7 +94,9 @@ def _courier_table(config: SyntheticConfig, rng: np.random.Generator) -> list[di
     return couriers
 
 
-def _pick(rng: np.random.Generator, values: Sequence[str], weights: Sequence[float] | None, size: int) -> np.ndarray:
+def _pick(
+    rng: np.random.Generator, values: Sequence[str], weights: Sequence[float] | np.ndarray | None, size: int
+) -> np.ndarray:
     """Indices into ``values`` drawn with ``weights`` (uniform when None)."""
     if weights is None:
         return rng.integers(len(values), size=size)

@@ -82,8 +82,14 @@ def solve_pyvrp(
     ]
 
     sub = np.ix_(nodes, nodes)
+    # pyvrp annotates its distance matrices with the shape type `int` (numpy's is a tuple): no array fits.
     pyvrp_data = pyvrp.ProblemData(
-        locations, clients, depots, vehicle_types, [data.distance[sub]], [data.travel_time[sub]]
+        locations,
+        clients,
+        depots,
+        vehicle_types,
+        [data.distance[sub]],  # type: ignore[list-item]
+        [data.travel_time[sub]],  # type: ignore[list-item]
     )
     result = pyvrp.solve(pyvrp_data, MaxRuntime(time_limit), seed=seed, collect_stats=False, display=False)
 

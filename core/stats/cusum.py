@@ -32,6 +32,17 @@ alpha / m of a budget of alpha false alarms a day (Bonferroni over the family) n
 stream with many outcomes a day gets a higher threshold than a quiet one, and adding segments raises all of them,
 so many small segments together still stay within the budget.
 
+Neither counts what a monitor that recomputes its statistics at every check shows its team: the share of checks
+at which some statistic stands above its threshold. A crossing lasts until the side falls back to 0, and in wall-
+clock time that takes as long as the stream needs for a few outcomes: a stream of 20 outcomes in three hours crosses
+rarely but stays crossed for many checks. Its share of checks above h is the side's long-run tail, about
+exp(-2k h) whatever the stream's volume (simulated with k 0.5, clipped normal observations: 0.0009 above 7 for
+16 to 100 observations, e^-7 = 0.0009; 0.0003 above 8.2, e^-8.2 = 0.0003). The daily budget gives a thin stream a
+low threshold, since it crosses rarely, so thin streams stood above h at many more checks than their share.
+`check_threshold` spends a per-check family-wise budget: m statistics stand above h at no more than a share
+m exp(-2k h) of checks (union bound), so h = ln(m / check_alpha) / (2k) keeps that at check_alpha, for thin and
+busy streams alike.
+
 The detector here is stateless: the statistics are computed from the first observation handed to it, so a
 caller that recomputes them from the same stored observations always gets the same answer.
 """
@@ -157,3 +168,16 @@ def budgeted_threshold(*, k: float, statistics: int, observations_per_day: float
     while average_run_length(h=upper, k=k) < target:
         upper *= 2
     return float(brentq(lambda h: average_run_length(h=h, k=k) - target, 0.0, upper, xtol=1e-6))
+
+
+def check_threshold(*, k: float, statistics: int, check_alpha: float) -> float:
+    """The decision interval at which `statistics` one-sided CUSUMs together stand above it at most at a share
+    `check_alpha` of checks when nothing changed: ln(statistics / check_alpha) / (2k) (see the module docstring).
+
+    0 when even h = 0 meets it (check_alpha at least the number of statistics).
+    """
+    if k <= 0:
+        raise ValueError(f"k must be > 0, got {k}")
+    if check_alpha <= 0.0:
+        raise ValueError(f"check_alpha must be > 0, got {check_alpha}")
+    return max(math.log(max(statistics, 1) / check_alpha) / (2 * k), 0.0)

@@ -55,10 +55,11 @@ def realized_accuracy_check(
     ACCURACY_CUSUM_H) of each outcome's error standardised by the validation bias and sd at its order's hour, over
     the outcomes of the last ACCURACY_CUSUM_HOURS (at least ACCURACY_MIN_OUTCOMES) in the order they were
     reported, overall and per segment, each against a threshold that spends its share of a daily family-wise
-    budget of ACCURACY_CUSUM_DAILY_ALPHA false alarms and alarming only on a mean deviation of at least
-    ACCURACY_CUSUM_MIN_EFFECT_MINUTES (see `accuracy_rules.change_detection`): it grows with every changed outcome
-    instead of being diluted by the unchanged ones before them, and a slowdown of one area shows in that area's
-    statistic. It is recomputed from the stored outcomes at every check, so a rerun gives the same answer. A
+    budget of ACCURACY_CUSUM_DAILY_ALPHA false alarms and of a per-check one (ACCURACY_CUSUM_CHECK_ALPHA: the
+    share of checks with any stream above its threshold when nothing changed), alarming only on a mean deviation
+    of at least ACCURACY_CUSUM_MIN_EFFECT_MINUTES (see `accuracy_rules.change_detection`): it grows with every
+    changed outcome instead of being diluted by the unchanged ones before them, and a slowdown of one area shows in
+    that area's statistic. It is recomputed from the stored outcomes at every check, so a rerun gives the same answer. A
     degraded report raises the version's `accuracy_degradation` alert (naming the CUSUM's segment and
     direction), which may queue a retraining when it newly fires on a champion. Enough outcomes and nothing
     degraded resolves it; too few outcomes, or no validation MAE, does neither.
@@ -147,12 +148,17 @@ def _validation_mae(version: ModelVersion) -> float | None:
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
-def _error_profile(version: ModelVersion) -> dict[str, dict[str, float]] | None:
-    """The version's validation errors by hour of day (None when its training data cannot be read back)."""
+_SegmentProfile = dict[str, dict[str, dict[str, float]]]
+
+
+def _error_profiles(version: ModelVersion) -> tuple[dict[str, dict[str, float]] | None, _SegmentProfile | None]:
+    """The version's validation errors by hour of day and per segment (None when its training data cannot be
+    read back)."""
     try:
-        return drift_reference_get_or_build(version=version).error_profile
+        reference = drift_reference_get_or_build(version=version)
     except ReferenceUnavailable:
-        return None
+        return None, None
+    return reference.error_profile, reference.segment_error_profile
 
 
 def _metrics(window: OutcomeWindow) -> tuple[Metrics, list[dict[str, Any]]]:
@@ -172,18 +178,19 @@ def _metrics(window: OutcomeWindow) -> tuple[Metrics, list[dict[str, Any]]]:
     return report.overall, segments
 
 
-_Validation = tuple[dict[str, dict[str, float]] | None, ErrorSummary]
+_Validation = tuple[dict[str, dict[str, float]] | None, ErrorSummary, _SegmentProfile | None]
 
 
 def _validation_errors(report: AccuracyReport, version: ModelVersion) -> _Validation | None:
-    """The version's validation errors by hour (None without a profile) and over its whole validation window.
+    """The version's validation errors by hour (None without a profile), over its whole validation window, and
+    per segment (None without a profile).
 
     None without a validation MAE: then there is nothing to judge against.
     """
     if report.validation_mae is None:
         return None
-    profile = _error_profile(version)
-    return profile, pooled_summary(profile, mae=report.validation_mae)
+    profile, segment_profile = _error_profiles(version)
+    return profile, pooled_summary(profile, mae=report.validation_mae), segment_profile
 
 
 def _judgements(
@@ -202,7 +209,7 @@ def _judgements(
     for label, window in ((f"last {hours} h", outcomes), (f"last {minutes} min", recent)):
         baseline = None
         if validation is not None:
-            profile, overall = validation
+            profile, overall, _ = validation
             baseline = matched_baseline(profile, window.order_hours, overall=overall)
         judgements.append(WindowJudgement(label, error_summary(window.predicted - window.actual), baseline, limits))
     report.baseline_mae, report.baseline_mean_error = _figures(judgements[0].baseline)
@@ -224,7 +231,7 @@ def _change_detection(
     stream = outcomes.since(start)
     if len(stream) < report.min_outcomes and len(outcomes) > len(stream):
         stream = outcomes.latest(report.min_outcomes)  # a quiet hour: reach back, as the recent window does
-    profile, overall = validation
+    profile, overall, segment_profile = validation
     detection = change_detection(
         errors=stream.predicted - stream.actual,
         order_hours=stream.order_hours,
@@ -232,11 +239,13 @@ def _change_detection(
         segments=stream.segments,
         profile=profile,
         overall=overall,
+        segment_profile=segment_profile,
         limits=ChangeLimits(
             k=settings.ACCURACY_CUSUM_K,
             h=settings.ACCURACY_CUSUM_H,
             min_outcomes=report.min_outcomes,
             daily_alpha=settings.ACCURACY_CUSUM_DAILY_ALPHA,
+            check_alpha=settings.ACCURACY_CUSUM_CHECK_ALPHA,
             stream_hours=settings.ACCURACY_CUSUM_HOURS,
             min_effect_minutes=settings.ACCURACY_CUSUM_MIN_EFFECT_MINUTES,
         ),

@@ -26,7 +26,13 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from core.stats.cusum import CusumStatistic, adjusted_threshold, budgeted_threshold, cusum_statistic
+from core.stats.cusum import (
+    CusumStatistic,
+    adjusted_threshold,
+    budgeted_threshold,
+    check_threshold,
+    cusum_statistic,
+)
 
 # Hours of day with fewer validation outcomes than this count at the version's overall validation figures:
 # the MAE of a few dozen deliveries is mostly noise.
@@ -41,6 +47,9 @@ SD_PER_MAE = math.sqrt(math.pi / 2)
 ALL_OUTCOMES = "all outcomes"
 # Segment statistics stored with a report besides those in alarm: the closest to their thresholds.
 STORED_SEGMENTS = 3
+# Segments with fewer validation outcomes than this are standardised like every outcome (by their hours only):
+# the sd of fewer errors is too uncertain to rescale a CUSUM by (about 7% at 100).
+MIN_SEGMENT_PROFILE_COUNT = 100
 
 
 @dataclass(frozen=True)
@@ -273,7 +282,10 @@ class ChangeLimits:
     With `daily_alpha`, the thresholds spend a family-wise budget of that many false alarms a day over every
     statistic (overall and per segment, both sides; `core.stats.cusum.budgeted_threshold`), each stream's scaled
     from its outcomes in the last `stream_hours` to a day, and h is the floor no stream goes below; without it,
-    the whole stream keeps h and the segments get h raised per check (`adjusted_threshold`). A stream alarms only
+    the whole stream keeps h and the segments get h raised per check (`adjusted_threshold`). With `check_alpha`,
+    no stream's threshold is below the one at which all statistics together stand above their thresholds at no
+    more than that share of checks (`core.stats.cusum.check_threshold`): a thin stream crosses rarely but stays
+    crossed for many checks, which a budget of alarms a day does not count. A stream alarms only
     when its run's mean deviation is also at least `min_effect_minutes` from the validation bias: a segment
     0.3 minutes slower than validation is real after enough outcomes, and not worth anyone's attention.
     """
@@ -284,6 +296,26 @@ class ChangeLimits:
     daily_alpha: float | None = None
     stream_hours: float = 3.0
     min_effect_minutes: float = 0.0
+    check_alpha: float | None = None
+
+
+def stream_threshold(limits: ChangeLimits, *, count: int, statistics: int, is_segment: bool) -> float:
+    """The decision interval of one stream of `count` outcomes among `statistics` one-sided statistics.
+
+    See `ChangeLimits`: the daily budget's share (or, without one, the per-check Bonferroni raise of the segments'
+    h), never below the floor h, nor below the per-check family-wise threshold when `check_alpha` is set.
+    """
+    if limits.daily_alpha is None:
+        threshold = adjusted_threshold(limits.h, k=limits.k, tests=statistics - 2) if is_segment else limits.h
+    else:
+        per_day = count * 24.0 / limits.stream_hours
+        budgeted = budgeted_threshold(
+            k=limits.k, statistics=statistics, observations_per_day=per_day, daily_alpha=limits.daily_alpha
+        )
+        threshold = max(limits.h, budgeted)
+    if limits.check_alpha is not None:
+        threshold = max(threshold, check_threshold(k=limits.k, statistics=statistics, check_alpha=limits.check_alpha))
+    return threshold
 
 
 def standardised_errors(
@@ -312,6 +344,66 @@ def standardised_errors(
     if fallback_sd <= 0:  # no validation spread at all: nothing can be standardised
         return deviations, np.zeros(signed.size)
     return deviations, np.clip(deviations / sd, -CUSUM_CLIP_SD, CUSUM_CLIP_SD)
+
+
+@dataclass(frozen=True)
+class SegmentErrors:
+    """How one segment's validation errors differ from the validation errors at the same hours.
+
+    `mean_sd` and `sd`: the mean and sd of its errors standardised by their hours (`standardised_errors`; 0 and 1
+    when the segment errs like everyone else at those hours); `mean_minutes`: their mean deviation in minutes.
+    """
+
+    count: int
+    mean_sd: float
+    sd: float
+    mean_minutes: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def segment_error_profile(
+    profile: Mapping[str, Mapping[str, float]] | None,
+    order_hours: np.ndarray,
+    errors: np.ndarray,
+    segments: Mapping[str, np.ndarray],
+    *,
+    overall: ErrorSummary,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Per dimension and segment, the `SegmentErrors` of validation errors (JSON: {"weather": {"stormy": {...}}}).
+
+    A segment's outcomes are not a random sample of its hours' outcomes: in the bundled history motorcycles' errors
+    spread 10% wider than their hours' and stormy weather's sit 0.1 sd above them. Standardised by the hours alone,
+    such a segment's CUSUM drifts in control and crosses its threshold far more often than its share.
+    """
+    deviations, standardised = standardised_errors(profile, order_hours, errors, overall=overall)
+    result: dict[str, dict[str, dict[str, float]]] = {}
+    for dimension, column in segments.items():
+        labels = np.asarray(column, dtype=object)
+        for value in _segment_values(labels):
+            mask = labels == value
+            result.setdefault(dimension, {})[str(value)] = SegmentErrors(
+                count=int(mask.sum()),
+                mean_sd=float(standardised[mask].mean()),
+                sd=float(standardised[mask].std(ddof=1)) if mask.sum() > 1 else 1.0,
+                mean_minutes=float(deviations[mask].mean()),
+            ).as_dict()
+    return result
+
+
+def _segment_values(labels: np.ndarray) -> list[object]:
+    """The segments present among these labels (None, NaN and "" are an unknown label, not a segment)."""
+    return sorted({label for label in labels if label is not None and label == label and label != ""})
+
+
+def _trusted_segment(
+    segment_profile: Mapping[str, Mapping[str, Mapping[str, float]]] | None, dimension: str, value: str
+) -> SegmentErrors | None:
+    entry = ((segment_profile or {}).get(dimension) or {}).get(value)
+    if entry is None or entry["count"] < MIN_SEGMENT_PROFILE_COUNT or entry["sd"] <= 0:
+        return None
+    return SegmentErrors(**entry)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -414,6 +506,7 @@ class ChangeDetection:
             "k": self.limits.k,
             "h": self.limits.h,
             "daily_alpha": self.limits.daily_alpha,
+            "check_alpha": self.limits.check_alpha,
             "min_effect_minutes": self.limits.min_effect_minutes,
             "segment_threshold": max((stream.threshold for stream in self.segments), default=None),
             "segment_statistics": 2 * len(self.segments),
@@ -434,13 +527,15 @@ def change_detection(
     profile: Mapping[str, Mapping[str, float]] | None,
     overall: ErrorSummary,
     limits: ChangeLimits,
+    segment_profile: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> ChangeDetection:
     """CUSUMs of a stream of outcomes in the order they were reported (all arrays aligned, oldest first).
 
     `segments`: per dimension, each outcome's label (None: unknown, not a segment). Each segment present is a
-    stream of its own. Thresholds (`ChangeLimits`): with a daily budget, each stream's spends its share of it
-    given its outcomes a day, never below h; without one, the segments' is h raised for the 2 x segments one-sided
-    statistics (`adjusted_threshold`) and the whole stream keeps h. Either way a slowdown of one area is found
+    stream of its own, judged against its own validation errors where `segment_profile` has at least
+    `MIN_SEGMENT_PROFILE_COUNT` of them (`segment_error_profile`): its standardised errors re-centred on its
+    validation mean and rescaled by its validation sd, its minutes measured from its validation mean deviation.
+    Thresholds: `stream_threshold` (`ChangeLimits`), so that a slowdown of one area is found
     without every check of twenty segments being twenty chances of a false alarm.
     """
     deviations, standardised = standardised_errors(profile, order_hours, errors, overall=overall)
@@ -449,23 +544,16 @@ def change_detection(
     for dimension, column in segments.items():
         labels = np.asarray(column, dtype=object)
         # None (and NaN, which is not equal to itself) is an unknown label, not a segment.
-        for value in sorted({label for label in labels if label is not None and label == label and label != ""}):
+        for value in _segment_values(labels):
             masks.append((dimension, str(value), labels == value))
     statistics = 2 * (len(masks) + 1)
-    per_check_threshold = adjusted_threshold(limits.h, k=limits.k, tests=2 * len(masks))
-
-    def threshold_of(count: int, is_segment: bool) -> float:
-        if limits.daily_alpha is None:
-            return per_check_threshold if is_segment else limits.h
-        per_day = count * 24.0 / limits.stream_hours
-        budgeted = budgeted_threshold(
-            k=limits.k, statistics=statistics, observations_per_day=per_day, daily_alpha=limits.daily_alpha
-        )
-        return max(limits.h, budgeted)
 
     def stream(dimension: str, value: str, mask: np.ndarray | None) -> StreamChange:
         values = standardised if mask is None else standardised[mask]
         minutes = deviations if mask is None else deviations[mask]
+        own = _trusted_segment(segment_profile, dimension, value) if mask is not None else None
+        if own is not None:
+            values, minutes = (values - own.mean_sd) / own.sd, minutes - own.mean_minutes
         when = times if mask is None else times[mask]
         statistic = cusum_statistic(values, k=limits.k)
         since = statistic.lower_since if statistic.lower > statistic.upper else statistic.upper_since
@@ -473,7 +561,7 @@ def change_detection(
             dimension=dimension,
             value=value,
             statistic=statistic,
-            threshold=threshold_of(values.size, mask is not None),
+            threshold=stream_threshold(limits, count=values.size, statistics=statistics, is_segment=mask is not None),
             since=_iso(when[since]) if since is not None and when.size else None,
             shift_minutes=float(minutes[since:].mean()) if since is not None else 0.0,
             min_effect_minutes=limits.min_effect_minutes,

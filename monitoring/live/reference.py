@@ -30,7 +30,7 @@ from core.model import ETAPredictor
 from core.stats.strata import UNKNOWN_DAY_TYPE, DayTypes, detect_day_types
 from deliveries.selectors import deliveries_frame
 from monitoring.constants import REFERENCE_CACHE_SIZE, REFERENCE_SEED
-from monitoring.live.accuracy_rules import hourly_error_profile
+from monitoring.live.accuracy_rules import hourly_error_profile, pooled_summary, segment_error_profile
 from monitoring.live.sampling import (
     DAY_TYPE_COLUMN,
     HOUR_COLUMN,
@@ -42,6 +42,7 @@ from monitoring.live.sampling import (
     frame_to_columns,
     reference_sample,
 )
+from monitoring.live.selectors import SEGMENT_FIELDS
 from monitoring.models import DriftReference
 from registry.models import ModelVersion
 from registry.training import model_version_load
@@ -73,6 +74,7 @@ def drift_reference_get_or_build(*, version: ModelVersion) -> DriftReference:
                 columns=built.columns,
                 rows=built.rows,
                 error_profile=built.error_profile,
+                segment_error_profile=built.segment_error_profile,
                 source=built.source,
             )
     except IntegrityError:
@@ -134,26 +136,32 @@ class _Built:
     columns: dict[str, list[object]]
     rows: int
     error_profile: dict[str, dict[str, float]]
+    segment_error_profile: dict[str, dict[str, dict[str, float]]]
     source: dict[str, object]
 
 
-def _error_profile(
+def _error_profiles(
     version: ModelVersion, history: pd.DataFrame, predictor: ETAPredictor, time_zone: ZoneInfo
-) -> dict[str, dict[str, float]]:
-    """The version's errors on its own validation window, by hour of day (empty without lineage).
+) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, dict[str, float]]]]:
+    """The version's errors on its own validation window by hour of day, and per segment against their hours
+    (`segment_error_profile`); both empty without lineage.
 
     The validation window is the one training recorded (`evaluation_start`): the rows the version was not
     fitted on and its validation MAE was measured on.
     """
     evaluation_start = ((version.lineage or {}).get("data") or {}).get("evaluation_start")
     if not evaluation_start:
-        return {}
+        return {}, {}
     evaluation = history[history["ordered_at"] > pd.Timestamp(evaluation_start)]
     if evaluation.empty:
-        return {}
+        return {}, {}
     vectors = build_features(evaluation, history=history, time_zone=time_zone)
     errors = predictor.predict_frame(vectors).eta_minutes - evaluation["delivery_minutes"].to_numpy(dtype=float)
-    return hourly_error_profile(vectors[HOUR_COLUMN].to_numpy(dtype=np.float64), errors)
+    hours = vectors[HOUR_COLUMN].to_numpy(dtype=np.float64)
+    profile = hourly_error_profile(hours, errors)
+    segments = {name: evaluation[name].to_numpy(dtype=object) for name in SEGMENT_FIELDS}
+    overall = pooled_summary(profile, mae=float(np.abs(errors).mean()))
+    return profile, segment_error_profile(profile, hours, errors, segments, overall=overall)
 
 
 def _day_types(sample: pd.DataFrame, local_dates: pd.Series, features: DriftFeatures) -> DayTypes | None:
@@ -198,10 +206,12 @@ def _build(version: ModelVersion) -> _Built:
         "sample_seed": REFERENCE_SEED,
         "day_types": day_types.as_dict() if day_types is not None else None,
     }
+    error_profile, segment_profile = _error_profiles(version, history, predictor, time_zone)
     return _Built(
         features=features,
         columns=frame_to_columns(sample),
         rows=len(sample),
-        error_profile=_error_profile(version, history, predictor, time_zone),
+        error_profile=error_profile,
+        segment_error_profile=segment_profile,
         source=source,
     )

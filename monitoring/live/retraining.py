@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from functools import partial
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from intellilog.dispatch import task_enqueue_on_commit
 from monitoring.choices import RetrainingDecision
 from monitoring.models import Alert, RetrainingTrigger
 from registry.constants import ETA_MODEL_NAME
@@ -59,12 +59,8 @@ def retraining_request(*, tenant: Tenant, alert: Alert, now: dt.datetime | None 
             decision = RetrainingDecision.QUEUED
         trigger = RetrainingTrigger.objects.create(tenant=tenant, alert=alert, decision=decision, reason=reason)
         if decision == RetrainingDecision.QUEUED:
-            # Imported here: registry's tasks module imports its services, and queuing is this one call.
-            from registry.tasks import train_eta_task
-
             # robust: a broker that is down must not undo the alert; the nightly run retrains anyway.
-            queue = partial(train_eta_task.delay, tenant.pk, reason=f"retraining on {reason}")
-            transaction.on_commit(queue, robust=True)
+            task_enqueue_on_commit("registry.tasks.train_eta_task", tenant.pk, reason=f"retraining on {reason}")
     logger.info("retraining for %s on alert %s: %s", tenant.slug, alert.pk, decision)
     return trigger
 

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+from zoneinfo import ZoneInfo
+
+import numpy as np
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
+from deliveries.selectors import deliveries_frame
 from registry.choices import Alias, RequestStatus
-from registry.evidence import fairness_gap_figure
-from registry.models import PromotionRequest
+from registry.evidence import SHAP_SAMPLE_ROWS, SHAP_SAMPLE_SEED, fairness_gap_figure, shap_beeswarm_figure, shap_sample
+from registry.models import Backtest, PromotionRequest
 from registry.services import alias_version, promotion_request_create
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
 from registry.tests.test_services import tamper
-from registry.training import eta_model_train
+from registry.training import eta_model_train, model_version_load, training_data
 
 pytestmark = pytest.mark.django_db
 
@@ -38,9 +45,10 @@ def test_request_then_self_approval_refused_then_second_person_approves(tenant_w
 
     page = maker_client.get(reverse("admin:registry_promotionrequest_change", args=[request.pk])).content.decode()
     assert "Evidence for the reviewer" in page and "Approve" in page
-    assert page.count("data:image/png;base64,") == 4  # SHAP summary, residuals, calibration, fairness gaps
+    assert page.count("data:image/png;base64,") == 4  # SHAP beeswarm, residuals, calibration, fairness gaps
+    assert 'alt="SHAP summary (beeswarm): what moves the ETA"' in page
     assert "Worst segment:" in page and "no champion yet" in page
-    assert f"{version.metrics['mae']:.4f}" in page
+    assert f"{version.metrics['mae']:.2f} min" in page
     refused = maker_client.post(
         reverse("admin:registry_promotionrequest_approve", args=[request.pk]), {"text": "me"}, follow=True
     )
@@ -117,3 +125,65 @@ def test_the_evidence_page_draws_the_versions_fairness_gaps_as_bars() -> None:
     assert [patch.get_width() for patch in bars.patches] == [1.7, -0.4, 0.3]
     labels = [label.get_text() for label in bars.get_yticklabels()]
     assert labels == ["traffic = jam", "traffic = low", "vehicle = bike"]
+
+
+def test_the_shap_beeswarm_is_drawn_from_the_version_on_a_bounded_seeded_sample(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    version = eta_model_train(tenant=tenant_with_history, created_by="test")
+    predictor = model_version_load(version=version)
+    features = training_data(history=deliveries_frame(tenant=tenant_with_history), time_zone=ZoneInfo("UTC")).features
+
+    explanation = shap_sample(predictor, features)
+
+    assert explanation.values.shape == (min(len(features), SHAP_SAMPLE_ROWS), len(predictor.feature_names))
+    assert (shap_sample(predictor, features).values == explanation.values).all()  # seeded: the same rows
+    # Real SHAP values of this version: each row's values plus its base value are its point ETA.
+    totals = explanation.values.sum(axis=1) + explanation.base_values
+    rows = features.sample(n=len(totals), random_state=SHAP_SAMPLE_SEED)
+    np.testing.assert_allclose(totals, predictor.predict_frame(rows).eta_minutes, atol=1e-3)
+    axes = shap_beeswarm_figure(explanation).axes[0]
+    labels = [label.get_text() for label in axes.get_yticklabels()]
+    top = np.argsort(-np.abs(explanation.values).mean(axis=0))[0]
+    assert labels[-1] == predictor.feature_names[top]  # the beeswarm puts the strongest feature on top
+    assert sum(len(collection.get_offsets()) for collection in axes.collections) >= len(totals)
+
+
+def test_the_approval_page_shows_both_backtests_on_the_same_days_and_computes_the_champions(two_versions) -> None:  # type: ignore[no-untyped-def]
+    tenant, end = two_versions.tenant, two_versions.last_day
+    start = end - dt.timedelta(days=3)
+    call_command(
+        "backtest_model_version", f"{tenant.slug}/2", "--from", str(start), "--to", str(end), stdout=io.StringIO()
+    )
+    maker, checker, viewer = approver(is_superuser=True), approver(), UserFactory(is_superuser=False)
+    request = PromotionRequest.objects.create(
+        tenant=tenant, version=two_versions.candidate, requested_by=maker, reason="lower MAE"
+    )
+    page_url = reverse("admin:registry_promotionrequest_change", args=[request.pk])
+    compute_url = reverse("admin:registry_promotionrequest_backtest_champion", args=[request.pk])
+
+    before = section_of(logged_in(checker).get(page_url).content.decode(), "backtests")
+    assert "The champion v1 has no backtest over these days" in before and compute_url in before
+    confirm = logged_in(checker).get(compute_url).content.decode()
+    assert f"Backtest the champion {two_versions.champion} over {start}..{end}" in confirm
+    assert logged_in(viewer).post(compute_url).status_code == 403
+    assert not Backtest.objects.filter(version=two_versions.champion).exists()
+
+    logged_in(checker).post(compute_url)
+    after = section_of(logged_in(checker).get(page_url).content.decode(), "backtests")
+
+    candidate = Backtest.objects.get(version=two_versions.candidate)
+    champion = Backtest.objects.get(version=two_versions.champion)
+    assert (champion.start_date, champion.end_date) == (start, end)
+    assert "has no backtest" not in after and '<img class="il-chart" src="data:image/png;base64,' in after
+    for candidate_day, champion_day in zip(candidate.days, champion.days, strict=True):
+        row = after.split(f"<td>{candidate_day['day']}", 1)[1].split("</tr>", 1)[0]
+        assert f"<td>{candidate_day['mae']:.2f} min</td>" in row and f"<td>{champion_day['mae']:.2f} min</td>" in row
+    assert (
+        f"<th>{candidate.overall['mae']:.2f} min</th>" in after
+        and f"<th>{champion.overall['mae']:.2f} min</th>" in after
+    )
+    logged_in(checker).post(compute_url)  # twice: the task replays nothing already there
+    assert Backtest.objects.filter(version=two_versions.champion).count() == 1
+
+
+def section_of(page: str, section_id: str) -> str:
+    return page.split(f'<section id="{section_id}">', 1)[1].split("</section>", 1)[0]

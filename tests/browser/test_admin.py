@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import re
 
-import pytest
 from django.urls import reverse
-from django.utils import timezone
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
 from monitoring.models import AccuracyReport, DriftReport
-from monitoring.simulation import Shift, traffic_simulate
 from predictions.models import PredictionAudit
 from registry.choices import Alias
-from registry.models import ModelAlias
+from registry.models import ModelAlias, ShadowEvaluation
 from registry.services import approvers_group_ensure
-from registry.tests.factories import ModelVersionFactory, UserFactory
+from registry.tests.factories import UserFactory
+from routing.services import route_plan_create, route_plan_solve
+from routing.tests.factories import problem_payload
+from tenants.tests.factories import TenantFactory
 
 PASSWORD = "a-long-browser-test-password"
-
-
-@pytest.fixture
-def simulated(monitored, settings):  # type: ignore[no-untyped-def]
-    """The monitored tenant with a challenger and two hours of simulated traffic with a jam shift."""
-    settings.MONITORING_CHECK_MINUTES = 10
-    champion = monitored.version
-    challenger = ModelVersionFactory(
-        registered_model=champion.registered_model,
-        artifact_path=champion.artifact_path,
-        artifact_sha256=champion.artifact_sha256,
-        lineage=champion.lineage,
-        metrics={"mae": 2.9},
-    )
-    ModelAlias.objects.create(
-        tenant=monitored.tenant, registered_model=champion.registered_model, alias=Alias.CHALLENGER, version=challenger
-    )
-    end = timezone.now().replace(hour=19, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
-    shift = Shift(column="traffic", level="jam", after=dt.timedelta(minutes=40))
-    traffic_simulate(tenant=monitored.tenant, hours=2, shift=shift, rate_per_minute=12, seed=5, end=end)
-    return monitored, challenger
 
 
 def _user(username: str, **fields: object):  # type: ignore[no-untyped-def]
@@ -93,6 +72,8 @@ def test_two_people_promote_the_challenger_and_every_page_shows_its_data(  # typ
     browser.get(request_url)
     browser.find_element(By.CSS_SELECTOR, "#result_list tbody tr th a").click()
     request_change_url = browser.current_url
+    beeswarm = browser.find_element(By.CSS_SELECTOR, "img[alt^='SHAP summary (beeswarm)']")
+    assert browser.execute_script("return arguments[0].naturalWidth", beeswarm) > 300
     screenshot("promotion-request")
     approve_url = request_change_url.rstrip("/").rsplit("/", 1)[0] + "/approve/"
     browser.get(approve_url)
@@ -145,6 +126,30 @@ def test_two_people_promote_the_challenger_and_every_page_shows_its_data(  # typ
         AccuracyReport.objects.filter(tenant=monitored.tenant).count(), 100
     )
     screenshot("accuracy-reports")
+    report = AccuracyReport.objects.filter(tenant=monitored.tenant, mae__isnull=False).order_by("-window_end").first()
+    browser.get(live_server.url + reverse("admin:monitoring_accuracyreport_change", args=[report.pk]))
+    chart = browser.find_element(By.CSS_SELECTOR, "img[alt='realized MAE and CUSUM over time']")
+    assert browser.execute_script("return arguments[0].naturalWidth", chart) > 300
+    screenshot("accuracy-report")
+    evaluation = ShadowEvaluation.objects.filter(challenger=challenger).order_by("-look").first()
+    browser.get(live_server.url + reverse("admin:registry_shadowevaluation_change", args=[evaluation.pk]))
+    assert "p value" in browser.page_source.lower() or "boundary" in browser.page_source.lower()
+    screenshot("shadow-evaluation")
     browser.get(live_server.url + reverse("admin:monitoring_alert_changelist"))
     assert "drift" in browser.page_source.lower()
     screenshot("alerts")
+
+
+def test_a_route_plan_shows_its_map_and_itinerary(browser, screenshot, live_server, db) -> None:  # type: ignore[no-untyped-def]
+    problem = {**problem_payload(jobs=10, vehicles=3), "speed_kmh": 30.0}
+    plan = route_plan_create(tenant=TenantFactory(), request=problem)
+    route_plan_solve(plan_id=plan.pk)
+    _user("planner", is_superuser=True)
+    _log_in(browser, live_server, "planner")
+
+    browser.get(live_server.url + reverse("admin:routing_routeplan_change", args=[plan.pk]))
+
+    picture = browser.find_element(By.CSS_SELECTOR, "img.il-chart")
+    assert browser.execute_script("return arguments[0].naturalWidth", picture) > 300
+    assert re.search(r"\d\d:\d\d-\d\d:\d\d", browser.page_source)  # each vehicle's shift in HH:MM
+    screenshot("route-plan")

@@ -6,15 +6,19 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.stats.cusum import (
     CusumStatistic,
     adjusted_threshold,
     average_run_length,
     budgeted_threshold,
+    check_threshold,
     cusum_paths,
     cusum_statistic,
 )
+from core.tests.stats.synthetic import binomial_upper_bound
 
 
 def _first_crossings(streams: np.ndarray, *, k: float, h: float, side: str) -> np.ndarray:
@@ -120,3 +124,45 @@ def test_the_budgeted_threshold_spends_its_share_of_the_daily_budget() -> None:
     more_segments = budgeted_threshold(k=0.5, statistics=80, observations_per_day=500, daily_alpha=0.5)
     assert busier > h and more_segments > h
     assert budgeted_threshold(k=0.5, statistics=2, observations_per_day=0.5, daily_alpha=1.0) == 0.0
+
+
+def test_the_check_threshold_is_log_statistics_over_alpha_over_2k() -> None:
+    assert check_threshold(k=0.5, statistics=36, check_alpha=0.01) == pytest.approx(math.log(3600))
+    assert check_threshold(k=0.25, statistics=36, check_alpha=0.01) == pytest.approx(2 * math.log(3600))
+    assert check_threshold(k=0.5, statistics=2, check_alpha=5.0) == 0.0
+    with pytest.raises(ValueError):
+        check_threshold(k=0.5, statistics=2, check_alpha=0.0)
+
+
+@given(
+    statistics=st.integers(min_value=1, max_value=500),
+    alpha=st.floats(min_value=1e-4, max_value=0.5),
+    k=st.floats(min_value=0.05, max_value=2.0),
+)
+def test_the_check_threshold_spends_its_budget_on_the_tail_bound(statistics: int, alpha: float, k: float) -> None:
+    # m statistics whose long-run tails are exp(-2k h) stand above h at a share m exp(-2k h) of checks at most.
+    h = check_threshold(k=k, statistics=statistics, check_alpha=alpha)
+
+    assert statistics * math.exp(-2 * k * h) == pytest.approx(alpha, rel=1e-9)
+    assert check_threshold(k=k, statistics=statistics + 1, check_alpha=alpha) > h  # more statistics: higher
+    assert check_threshold(k=k, statistics=statistics, check_alpha=alpha / 2) > h  # smaller budget: higher
+
+
+@pytest.mark.parametrize("observations", [16, 30, 300])
+def test_thin_and_busy_streams_stand_above_the_check_threshold_at_its_share_of_checks(observations: int) -> None:
+    # The share of checks at which 36 in-control statistics (18 two-sided streams) stand above the check threshold
+    # for a 2% budget, each check recomputing every stream from its last `observations`: at most about 2% however
+    # few outcomes a stream holds, where a daily budget would give a thin stream a low threshold.
+    rng = np.random.default_rng(observations)
+    streams, checks = 18, 2000
+    h = check_threshold(k=0.5, statistics=2 * streams, check_alpha=0.02)
+    values = np.clip(rng.standard_normal((checks, streams, observations)), -3, 3)
+    above = np.zeros(checks, dtype=bool)
+    for check in range(checks):
+        for stream in range(streams):
+            upper, lower = cusum_paths(values[check, stream], k=0.5)
+            above[check] |= max(upper[-1], lower[-1]) > h
+
+    assert above.mean() <= binomial_upper_bound(checks, 0.02)
+    thin = budgeted_threshold(k=0.5, statistics=2 * streams, observations_per_day=8 * 3, daily_alpha=0.25)
+    assert thin < h  # what the daily budget alone gave a stream of 3 outcomes in 3 hours

@@ -202,3 +202,21 @@ def test_outcomes_as_validated_leave_the_cusum_quiet(monitored) -> None:  # type
     assert report.status == CheckStatus.OK and not report.is_degraded and report.alert is None
     assert report.change_detection["is_judged"] and not report.change_detection["is_alarm"]
     assert 0 <= report.cusum_ratio < 1 and report.change_detection["overall"]["count"] == 400
+
+
+def test_the_reference_stores_each_segments_validation_errors_against_their_hours(monitored) -> None:  # type: ignore[no-untyped-def]
+    # Validated on the history's last week, as training records it.
+    evaluation_start = monitored.history["ordered_at"].max() - dt.timedelta(days=7)
+    monitored.version.lineage["data"]["evaluation_start"] = evaluation_start.isoformat()
+    monitored.version.save(update_fields=["lineage"])
+
+    reference = drift_reference_get_or_build(version=monitored.version)
+
+    validated = sum(entry["count"] for entry in reference.error_profile.values())
+    assert validated > 0 and set(reference.segment_error_profile) == {"area", "vehicle", "weather", "traffic"}
+    for segments in reference.segment_error_profile.values():
+        # Every validation outcome in one segment of each dimension; over all of them the errors average out.
+        assert sum(entry["count"] for entry in segments.values()) == validated
+        assert all(entry["sd"] > 0 for entry in segments.values())
+        mean = sum(entry["mean_sd"] * entry["count"] for entry in segments.values()) / validated
+        assert abs(mean) < 0.1

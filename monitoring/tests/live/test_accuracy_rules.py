@@ -7,6 +7,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import norm
 
 from core.tests.stats.synthetic import binomial_upper_bound
@@ -22,7 +24,9 @@ from monitoring.live.accuracy_rules import (
     hourly_error_profile,
     matched_baseline,
     pooled_summary,
+    segment_error_profile,
     standardised_errors,
+    stream_threshold,
 )
 
 LIMITS = AccuracyLimits(tolerance=0.15, max_bias_minutes=1.5, alpha=0.01, min_outcomes=100)
@@ -272,3 +276,117 @@ def test_a_change_smaller_than_the_minimum_effect_does_not_alarm() -> None:
 
     assert small.overall.statistic.largest > small.overall.threshold and not small.is_alarm
     assert counted.is_alarm
+
+
+def test_a_segments_profile_is_how_its_errors_differ_from_those_of_their_hours() -> None:
+    # Flat validation (bias 0, sd 4): urban errs +2 and +6 minutes (0.5 and 1.5 sds), metropolitan -4 and 0.
+    errors = np.array([2.0, 6.0, -4.0, 0.0])
+    areas = np.array(["urban", "urban", "metropolitan", "metropolitan"], dtype=object)
+
+    profile = segment_error_profile(None, np.full(4, 12.0), errors, {"area": areas}, overall=FLAT)
+
+    assert profile["area"]["urban"] == pytest.approx(
+        {"count": 2, "mean_sd": 1.0, "sd": math.sqrt(0.5), "mean_minutes": 4.0}
+    )
+    assert profile["area"]["metropolitan"] == pytest.approx(
+        {"count": 2, "mean_sd": -0.5, "sd": math.sqrt(0.5), "mean_minutes": -2.0}
+    )
+
+
+def _wide_segment_alarm_share(segment_profile: dict | None, *, seed: int) -> float:
+    """Share of 400 in-control checks at which a segment whose errors spread 40% wider than its hours' alarms.
+
+    Each check: 300 outcomes, a third of them motorcycles with errors of sd 5.6 where the hours' is 4, the rest 4.
+    """
+    rng = np.random.default_rng(seed)
+    limits = ChangeLimits(k=0.5, h=5.0, min_outcomes=100)
+    alarms = 0
+    for _ in range(400):
+        vehicles = rng.choice(np.array(["motorcycle", "scooter", "van"], dtype=object), size=300)
+        errors = rng.normal(0.0, np.where(vehicles == "motorcycle", 5.6, 4.0))
+        detection = change_detection(
+            errors=errors,
+            order_hours=np.full(300, 12.0),
+            reported_at=START + np.arange(300) * np.timedelta64(1, "m"),
+            segments={"vehicle": vehicles},
+            profile=None,
+            overall=FLAT,
+            limits=limits,
+            segment_profile=segment_profile,
+        )
+        alarms += any(stream.value == "motorcycle" for stream in detection.alarms)
+    return alarms / 400
+
+
+def test_a_segment_that_errs_wider_than_its_hours_is_judged_against_its_own_validation_errors() -> None:
+    # Its validation errors (2,000, as wide as live) say so; judged by its hours alone it alarms at many checks.
+    rng = np.random.default_rng(31)
+    vehicles = rng.choice(np.array(["motorcycle", "scooter", "van"], dtype=object), size=6000)
+    validation = rng.normal(0.0, np.where(vehicles == "motorcycle", 5.6, 4.0))
+    own = segment_error_profile(None, np.full(6000, 12.0), validation, {"vehicle": vehicles}, overall=FLAT)
+
+    with_profile = _wide_segment_alarm_share(own, seed=32)
+    by_hours = _wide_segment_alarm_share(None, seed=32)
+
+    assert own["vehicle"]["motorcycle"]["sd"] == pytest.approx(1.4, rel=0.05)
+    assert with_profile <= binomial_upper_bound(400, 0.01)
+    assert by_hours > 3 * max(with_profile, 0.01)
+
+
+def test_a_segment_with_few_validation_outcomes_is_judged_by_its_hours() -> None:
+    # 99 validation outcomes (below MIN_SEGMENT_PROFILE_COUNT): their large mean is not trusted.
+    thin = {"area": {"urban": {"count": 99, "mean_sd": 2.0, "sd": 0.5, "mean_minutes": 8.0}}}
+    errors = np.full(200, -8.0)
+    areas = np.array(["urban", "metropolitan"] * 100, dtype=object)
+
+    with_thin = _detect(errors, {"area": areas}).segments
+    judged = change_detection(
+        errors=errors,
+        order_hours=np.full(200, 12.0),
+        reported_at=START + np.arange(200) * np.timedelta64(1, "m"),
+        segments={"area": areas},
+        profile=None,
+        overall=FLAT,
+        limits=CHANGE,
+        segment_profile=thin,
+    ).segments
+
+    assert [stream.as_dict() for stream in judged] == [stream.as_dict() for stream in with_thin]
+
+
+def test_the_per_check_budget_raises_every_streams_threshold_to_the_family_wise_one() -> None:
+    # 36 one-sided statistics at 1% of checks: ln(3600) = 8.19 for a thin stream the daily budget left at the floor.
+    limits = ChangeLimits(k=0.5, h=5.0, min_outcomes=100, daily_alpha=0.25, stream_hours=3.0, check_alpha=0.01)
+    daily_only = ChangeLimits(k=0.5, h=5.0, min_outcomes=100, daily_alpha=0.25, stream_hours=3.0)
+
+    thin = stream_threshold(limits, count=3, statistics=36, is_segment=True)
+    busy = stream_threshold(limits, count=5000, statistics=36, is_segment=True)
+
+    assert thin == pytest.approx(math.log(3600))
+    assert stream_threshold(daily_only, count=3, statistics=36, is_segment=True) < 6.5  # 24 outcomes a day
+    assert busy == stream_threshold(daily_only, count=5000, statistics=36, is_segment=True) > thin
+
+
+@given(
+    outcomes=st.integers(min_value=8, max_value=40),
+    slowdown_sd=st.floats(min_value=2.5, max_value=3.0),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+@settings(max_examples=25, deadline=None)
+def test_a_big_true_shift_of_a_thin_segment_still_alarms(outcomes: int, slowdown_sd: float, seed: int) -> None:
+    # A segment of a few outcomes among 400 whose deliveries all became 2.5-3 sds slower: its statistic grows by
+    # about 2 per outcome, past the per-check family-wise threshold (ln(36 / 0.01) = 8.2) within 8 outcomes.
+    rng = np.random.default_rng(seed)
+    limits = ChangeLimits(k=0.5, h=7.0, min_outcomes=100, daily_alpha=0.05, stream_hours=3.0, check_alpha=0.01)
+    segments = _simulated_segments(rng, 400)
+    stormy = np.flatnonzero(segments["weather"] == "stormy")[-outcomes:]
+    segments["weather"][segments["weather"] == "stormy"] = "sunny"
+    segments["weather"][stormy] = "stormy"
+    errors = rng.normal(0.0, 4.0, 400)
+    errors[stormy] = -4.0 * slowdown_sd
+
+    detection = _detect(errors, segments, limits)
+
+    assert [(alarm.name, alarm.is_slower) for alarm in detection.alarms if alarm.value == "stormy"] == [
+        ("weather=stormy", True)
+    ]
