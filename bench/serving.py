@@ -1098,6 +1098,7 @@ def batch_benchmark(
         raw_runs.append(time.perf_counter() - start)
         raw_cpu_runs.append(time.process_time() - cpu)
     raw_seconds = min(raw_runs)
+    cpu_per_row = audited_cpu_per_row(tenant, orders, features, raw_cpu_seconds=min(raw_cpu_runs))
     score_stages = {name: seconds for name, seconds in stages.items() if name in ("features", "predictions")}
     compute_seconds = sum(score_stages.values())
     audited_seconds = compute_seconds + stages.get("audit rows", 0.0)
@@ -1121,12 +1122,78 @@ def batch_benchmark(
         "service_rows_per_s": len(x) / service_seconds if service_seconds else None,
         "command_rows_per_s": len(x) / command_seconds,
         "command_stdout": completed.stdout.strip(),
+        "cpu_us_per_row": cpu_per_row,
     }
     figures["ratio_features_plus_predictions"] = (figures["features_plus_predictions_rows_per_s"] or 0) / raw_rate
     figures["ratio_audited"] = (figures["audited_rows_per_s"] or 0) / raw_rate
     figures["ratio_service"] = (figures["service_rows_per_s"] or 0) / raw_rate
     figures["ratio_command"] = figures["command_rows_per_s"] / raw_rate
     figures["ratio_command_cpu"] = min(raw_cpu_runs) / command_cpu_seconds if command_cpu_seconds else None
+    return figures
+
+
+def audited_cpu_per_row(tenant: Any, orders: Any, features: Any, *, raw_cpu_seconds: float) -> dict[str, float]:
+    """CPU microseconds per row of predict_batch's scoring and auditing, against raw inplace_predict's.
+
+    CPU time is what a loaded machine disturbs least. The same chunks as the command, in this process
+    (scoring, audit rows as columns, their CSV) and in its PostgreSQL backend (parsing, storing and
+    indexing them; read from /proc), inside a transaction rolled back at the end.
+    """
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from predictions.batch_audit import BatchAuditRun, batch_audit_table, batch_audits_writer
+    from predictions.constants import BATCH_SCORE_CHUNK_ROWS
+    from predictions.selectors import serving_model
+
+    serving = serving_model(tenant=tenant)
+    run = BatchAuditRun(
+        tenant=tenant,
+        serving=serving,
+        request_id="bench-cpu",
+        input_sha256="0" * 64,
+        history_read_at=timezone.now(),
+        is_explained=False,
+    )
+    rows = len(orders)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        backend_before = _proc_cpu().get(backend, (0, 0.0))[1]
+        scoring = auditing = 0.0
+        with batch_audits_writer() as write:
+            for first in range(0, rows, BATCH_SCORE_CHUNK_ROWS):
+                chunk = slice(first, first + BATCH_SCORE_CHUNK_ROWS)
+                started = time.process_time()
+                scored = serving.predictor.predict_frame(features.iloc[chunk])
+                scored_at = time.process_time()
+                write(
+                    batch_audit_table(
+                        run=run,
+                        orders=orders.iloc[chunk],
+                        features=features.iloc[chunk],
+                        scored=scored,
+                        explanations=None,
+                        first_row=first,
+                        latency_ms=0.0,
+                    )
+                )
+                scoring += scored_at - started
+                auditing += time.process_time() - scored_at
+            started = time.process_time()
+        auditing += time.process_time() - started  # the writer thread's last sends
+        backend_seconds = _proc_cpu().get(backend, (0, 0.0))[1] - backend_before
+        transaction.set_rollback(True)
+    per_row = 1e6 / rows
+    figures = {
+        "raw_inplace_predict": raw_cpu_seconds * per_row,
+        "predictions": scoring * per_row,
+        "audit_rows_client": auditing * per_row,
+        "audit_rows_postgresql": backend_seconds * per_row,
+    }
+    figures["audited_total"] = figures["predictions"] + figures["audit_rows_client"] + figures["audit_rows_postgresql"]
+    figures["ratio_raw_to_audited"] = figures["raw_inplace_predict"] / figures["audited_total"]
     return figures
 
 
@@ -1327,6 +1394,14 @@ def print_batch(batch: dict[str, Any]) -> None:
         f"audited (features+predictions+audit rows) {batch['audited_rows_per_s']:,.0f} rows/s; "
         f"raw inplace_predict {batch['raw_rows_per_s']:,.0f} rows/s -> "
         f"ratio {batch['ratio_audited']:.0%} (whole command {batch['ratio_command']:.0%})",
+        flush=True,
+    )
+    cpu = batch["cpu_us_per_row"]
+    print(
+        f"batch CPU us/row: raw inplace_predict {cpu['raw_inplace_predict']:.1f}; predict_frame "
+        f"{cpu['predictions']:.1f} + audit rows {cpu['audit_rows_client']:.1f} (this process) + "
+        f"{cpu['audit_rows_postgresql']:.1f} (PostgreSQL backend) = {cpu['audited_total']:.1f} -> raw/audited "
+        f"{cpu['ratio_raw_to_audited']:.0%}",
         flush=True,
     )
 

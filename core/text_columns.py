@@ -11,6 +11,7 @@ import json
 import math
 import os
 from collections.abc import Mapping
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -20,8 +21,8 @@ import pyarrow.compute as pc
 # Characters a JSON string cannot hold as they are: such values are escaped by `json.dumps` instead.
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
-JsonColumn = pa.Array | str
-"""One JSON text per row, or a ``str``: the same JSON text on every row."""
+# One JSON text per row, or a ``str``: the same JSON text on every row.
+JsonColumn: TypeAlias = pa.Array | str
 
 
 def json_safe(value: object) -> object:

@@ -22,7 +22,8 @@ class PredictionAudit(TenantOwned, AppendOnlyModel):
 
     ``request`` is the body as the caller sent it, ``order`` the normalised order the features were
     computed from, ``features`` the exact vector the model read (NaN as null) with each feature's
-    freshness, and ``response`` the body returned. `replay_prediction` recomputes the outputs from
+    freshness (a `predict_batch` row: each entity's, which its features share), and ``response`` the body
+    returned. `replay_prediction` recomputes the outputs from
     ``features`` with ``model_version`` and compares them with ``response``.
 
     An idempotency key, when given, is unique per tenant for `IDEMPOTENCY_WINDOW_DAYS`: a retried request

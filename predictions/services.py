@@ -676,6 +676,8 @@ def predictions_score_file(
             for row in rejected[:BATCH_ERRORS_SHOWN]
         )
         raise BatchInputError(f"{input_path}: {len(rejected)} invalid rows, nothing scored ({shown})")
+    if orders.empty:
+        raise BatchInputError(f"{input_path}: no orders to score (a header and no rows)")
     lap(f"read {len(orders)} orders")
     history_id = deliveries_latest_id(tenant=tenant)
     audit_run = BatchAuditRun(
@@ -692,13 +694,12 @@ def predictions_score_file(
     lap("features")
     predictor = serving.predictor
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb", dir=output_path.parent, suffix=".partial", delete=False) as handle:
-        temporary = Path(handle.name)
+    descriptor, name = tempfile.mkstemp(dir=output_path.parent, suffix=".partial")
+    temporary = Path(name)
     try:
         with transaction.atomic():
-            with temporary.open("wb") as handle, batch_audits_writer() as audits_write:
-                # An empty file still gets its header.
-                for first in range(0, len(orders), BATCH_SCORE_CHUNK_ROWS) or range(1):
+            with os.fdopen(descriptor, "wb") as handle, batch_audits_writer() as audits_write:
+                for first in range(0, len(orders), BATCH_SCORE_CHUNK_ROWS):
                     chunk_started = time.perf_counter()
                     chunk_orders = orders.iloc[first : first + BATCH_SCORE_CHUNK_ROWS]
                     chunk_features = features.iloc[first : first + BATCH_SCORE_CHUNK_ROWS]
@@ -720,7 +721,7 @@ def predictions_score_file(
                         output["top_reasons"] = _top_reasons(contributions, predictor.config.explanation_top_k)
                         explanations = predictor.explanations(contributions, chunk_features)
                         lap("explanations", is_reported=False)
-                    latency_ms = (time.perf_counter() - chunk_started) * 1000.0 / max(len(output), 1)
+                    latency_ms = (time.perf_counter() - chunk_started) * 1000.0 / len(output)
                     output.to_csv(handle, index=False, header=first == 0)
                     lap("output file", is_reported=False)
                     audits_write(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -17,7 +17,6 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import shap
 
 from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
@@ -27,6 +26,9 @@ from registry.choices import EvidenceSource
 from registry.models import ModelVersion, ShadowEvaluation
 from registry.selectors import backtest_latest, promotion_gate, shadow_evaluation_latest
 from registry.training import evaluate_on, model_version_load, training_data
+
+if TYPE_CHECKING:
+    import shap
 
 METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count")
 SHAP_TOP_FEATURES = 12
@@ -61,6 +63,10 @@ def shap_sample(predictor: ETAPredictor, features: pd.DataFrame) -> shap.Explana
     Each row's values plus its base value are that row's point ETA. Feature values ride along to colour the
     beeswarm; categorical ones stay text, which shap draws grey (their levels have no order to colour by).
     """
+    # shap brings numba and llvmlite (about 75 MB in every process that imports it): loaded only when evidence
+    # is drawn, not by every process that imports the admin.
+    import shap
+
     sample = features.sample(n=min(len(features), SHAP_SAMPLE_ROWS), random_state=SHAP_SAMPLE_SEED)
     contributions = predictor.contributions(sample)
     return shap.Explanation(
@@ -73,6 +79,8 @@ def shap_sample(predictor: ETAPredictor, features: pd.DataFrame) -> shap.Explana
 
 def shap_beeswarm_figure(explanation: shap.Explanation) -> plt.Figure:
     """The global SHAP summary: one dot per sampled order and feature, top features by mean |SHAP|."""
+    import shap  # loaded on demand, as in shap_sample
+
     figure, axes = plt.subplots(figsize=(6.0, 0.32 * SHAP_TOP_FEATURES + 1.2))
     shap.plots.beeswarm(explanation, max_display=SHAP_TOP_FEATURES, ax=axes, show=False, plot_size=None, s=8)
     axes.set_xlabel("SHAP contribution to the point ETA (minutes)", fontsize=8)

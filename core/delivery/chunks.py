@@ -311,7 +311,7 @@ def normalized_chunks(
         try:
             for chunk in read_raw_chunks(path, chunk_rows=chunk_rows):
                 normalized = normalize_chunk(chunk, time_zone=time_zone, now=now, outcome_required=outcome_required)
-                item = ("chunk", normalized)
+                item: tuple[str, object] = ("chunk", normalized)
                 while not _put(ready, item):
                     if is_stopped.is_set():
                         return
@@ -328,9 +328,10 @@ def normalized_chunks(
             kind, value = ready.get()
             if kind == "done":
                 return
-            if kind == "error":
-                raise value  # type: ignore[misc]
-            yield value  # type: ignore[misc]
+            if isinstance(value, BaseException):
+                raise value
+            assert isinstance(value, NormalizedChunk)
+            yield value
     finally:
         is_stopped.set()
         producer.join()

@@ -13,6 +13,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 
+from core.features import FEATURES_BY_NAME
 from predictions import batch_audit, services
 from predictions.models import BatchPredictionRun, PredictionAudit
 from predictions.orders import OrderInput
@@ -54,13 +55,14 @@ def test_every_scored_order_has_its_audit_row_and_replays(serving_tenant, traine
     for position, row in scored.iterrows():
         audit = audits[row["order_id"]]
         assert (audit.tenant_id, audit.source, audit.model_version) == (tenant.pk, "batch", serving_tenant.version)
-        assert audit.request == {"input_sha256": run.input_sha256, "row": position}
+        assert audit.request == {"row": position} and audit.request_sha256 == run.input_sha256
         # The output file and the audit hold the same floats, bit for bit.
         assert audit.predicted_eta_minutes == audit.response["predicted_eta_minutes"] == row["predicted_eta_minutes"]
         assert audit.quantiles == audit.response["quantiles"] == {name: row[name] for name in audit.quantiles}
         assert audit.response["confidence_score"] == row["confidence_score"] and audit.is_ood == row["is_ood"]
         assert audit.response["explanation"] is None and audit.response["is_explained"] is False
-        assert set(audit.feature_freshness) == set(audit.features)
+        # Freshness per entity: each feature's is its entity's.
+        assert {FEATURES_BY_NAME[name].entity.value for name in audit.features} == set(audit.feature_freshness)
         # The recorded order is what an outcome report reads back.
         assert OrderInput.from_json(audit.order).order_id == row["order_id"]
     for audit in list(audits.values())[::9]:
@@ -111,6 +113,13 @@ def test_a_refused_file_writes_no_run_and_no_audit(serving_tenant, trained_model
         )
     assert not PredictionAudit.objects.exists() and not BatchPredictionRun.objects.exists()
     assert not (tmp_path / "out").exists()
+
+    orders.write_text(lines[0] + "\n")
+    with pytest.raises(CommandError, match="no orders to score"):
+        call_command(
+            "predict_batch", str(orders), str(tmp_path / "out" / "eta.csv"), tenant=serving_tenant.client.tenant.slug
+        )
+    assert not BatchPredictionRun.objects.exists() and not (tmp_path / "out").exists()
 
 
 def test_a_copy_failing_midway_leaves_neither_run_nor_audits_nor_file(  # type: ignore[no-untyped-def]
