@@ -41,7 +41,8 @@ QUANTILE_NAMES: tuple[str, ...] = ("p05", "p25", "p50", "p75", "p95")
 # New versions' boosters use two threads: hist is reproducible for a fixed thread count, which is recorded.
 TRAINING_THREADS = 2
 # New versions fit the quantile booster on a seeded sample of at most this many fit rows (see
-# `TrainingConfig.quantile_fit_rows`); chosen on bench/boosting_cost.py and bench/accuracy.py figures.
+# `TrainingConfig.quantile_fit_rows`): at a million rows, under a third of its cost on every fit row; a 42%
+# sample kept the bundled file's test coverage (docs/benchmarks.md, "Training at scale").
 QUANTILE_FIT_ROWS = 200_000
 # Percentiles of validation interval widths kept for the confidence score: 101 points resolve it to 1%.
 _CONFIDENCE_GRID_POINTS = 101
@@ -661,16 +662,20 @@ def _point_stage(
     val_x, val_y = _encode_frame(features, specs, rows=is_validation), y[is_validation]
     feature_types = ["c" if spec.kind is FeatureKind.CATEGORICAL else "q" for spec in specs]
     names = list(config.feature_names)
+
     # The fit rows are quantised once into a QuantileDMatrix (one byte a value instead of a float and an
     # index): it trains byte-identically to a DMatrix with hist. The validation window stays a DMatrix.
-    fit_matrix = xgb.QuantileDMatrix(
-        fit_x,
-        label=fit_y,
-        feature_names=names,
-        feature_types=feature_types,
-        enable_categorical=True,
-        nthread=config.nthread,
-    )
+    def quantised(values: np.ndarray, label: np.ndarray) -> xgb.QuantileDMatrix:
+        return xgb.QuantileDMatrix(
+            values,
+            label=label,
+            feature_names=names,
+            feature_types=feature_types,
+            enable_categorical=True,
+            nthread=config.nthread,
+        )
+
+    fit_matrix = quantised(fit_x, fit_y)
     val_matrix = xgb.DMatrix(
         val_x,
         label=val_y,
@@ -683,14 +688,7 @@ def _point_stage(
     point = _train_early_stopped(point_params, fit_matrix, val_matrix, config)
     sample = quantile_fit_sample(len(fit_y), config)
     if sample is not None:
-        fit_matrix = xgb.QuantileDMatrix(
-            fit_x[sample],
-            label=fit_y[sample],
-            feature_names=names,
-            feature_types=feature_types,
-            enable_categorical=True,
-            nthread=config.nthread,
-        )
+        fit_matrix = quantised(fit_x[sample], fit_y[sample])
     point_val = point.inplace_predict(val_x)
     return _PointStage(
         config=config,

@@ -58,7 +58,7 @@ def test_distributed_training_gives_a_loadable_artifact_byte_identical_on_rerun(
     evaluation_start = history["ordered_at"].max() - pd.Timedelta(days=5)
     candidates = [
         TrainingConfig(**{**config.as_dict(), **QUICK.as_dict(), "feature_names": config.feature_names})
-        for config in default_candidates()
+        for config in default_candidates(sample_quantile_fit=False)  # what the Dask engine is given
     ]
 
     def train() -> object:
@@ -84,3 +84,16 @@ def test_distributed_training_gives_a_loadable_artifact_byte_identical_on_rerun(
     fit_rows = int((history["ordered_at"] <= evaluation_start).sum()) - loaded.summary.validation_rows
     assert loaded.summary.fit_rows == fit_rows
     assert sum(result.sha256 == loaded.sha256 for result in first.candidates) == 1
+
+
+def test_a_sampled_quantile_booster_is_refused_rather_than_ignored(snapshot: Path, client: Client) -> None:
+    # A sample of the global row order cannot be drawn by partitions; recording one not drawn would lie.
+    with pytest.raises(ValueError, match="quantile_fit_rows must be None"):
+        train_distributed(
+            client=client,
+            snapshot=snapshot,
+            time_zone=TIME_ZONE,
+            evaluation_start=snapshot_read(snapshot)["ordered_at"].max(),
+            candidates=default_candidates(),
+            partitions=2,
+        )
