@@ -276,6 +276,9 @@ ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES
 # And a per-check family-wise budget: the share of checks at which any stream stands above its threshold when
 # nothing changed (each of the m one-sided statistics gets CHECK_ALPHA / m of it; docs/monitoring.md).
 ACCURACY_CUSUM_CHECK_ALPHA = env_float("ACCURACY_CUSUM_CHECK_ALPHA", 0.01, minimum=1e-6)
+# A segment's CUSUM alarms only on as many outcomes as finding a shift of this many validation sds takes (80% power at
+# its share of the per-check budget; 0: no minimum): thin segments move by minutes with one day's cluster of orders.
+ACCURACY_CUSUM_SEGMENT_EFFECT_SD = env_float("ACCURACY_CUSUM_SEGMENT_EFFECT_SD", 0.0, minimum=0.0)
 if ACCURACY_CUSUM_HOURS > ACCURACY_WINDOW_HOURS:
     raise ImproperlyConfigured("ACCURACY_CUSUM_HOURS: must be at most ACCURACY_WINDOW_HOURS")
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):
