@@ -225,7 +225,8 @@ DRIFT_REFERENCE_MAX_ROWS = env_int("DRIFT_REFERENCE_MAX_ROWS", 10000, minimum=10
 # Jensen-Shannon distance; MMD^2 for the joint test); critical at DRIFT_CRITICAL_MULTIPLIER times the minimum.
 # Checks every few minutes on overlapping windows make the per-check rate what operators see: at 0.01 the
 # no-change replays of bench/drift.py flag about 1% of checks (0.05: 3-4%), and real shifts still show at once.
-# 0.001, 1.0, 0.05 and 0.5 below: chosen by `bench/drift.py --walk-forward` (docs/benchmarks.md, monitor).
+# DRIFT_ALPHA, DRIFT_IMPACT_TOLERANCE_MINUTES, ACCURACY_ALPHA and the ACCURACY_CUSUM_* budgets, floor and minimums
+# below: chosen by `bench/drift.py --walk-forward` (strictest over its folds; docs/benchmarks.md, monitor).
 DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.0001, minimum=1e-6, maximum=0.5)
 DRIFT_NUMERIC_MIN_EFFECT = env_float("DRIFT_NUMERIC_MIN_EFFECT", 0.1, minimum=0.0)
 DRIFT_CATEGORICAL_MIN_EFFECT = env_float("DRIFT_CATEGORICAL_MIN_EFFECT", 0.1, minimum=0.0, maximum=1.0)
