@@ -9,7 +9,8 @@ Per size: a fresh PostgreSQL database (``<--database-url>_<size>``, dropped at t
 ``--history-dir`` when it is there and the generate stage is not asked for). Every stage is the
 product's own management command run in a subprocess of its own (``generate_deliveries``,
 ``import_deliveries``, ``train_eta`` (the new version then promoted, outside the measurement),
-``materialize_features``, ``predict_batch`` scoring the history file itself), so a stage's peak memory is
+``materialize_features``, ``predict_batch`` scoring an orders file: the history's rows that a batch accepts,
+outcome left empty, written before the stage and not timed), so a stage's peak memory is
 that process's maximum resident set size (``wait4``), and its time the process's wall time, start-up
 included. Between consecutive sizes, the growth exponent k of time ~ rows^k (1 = linear) and of peak
 memory is printed. ``--project-dir`` runs another checkout's commands (its own manage.py, same Python
@@ -34,11 +35,22 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.delivery.chunks import normalize_chunk  # noqa: E402 - after the checkout is on the path
+from core.delivery.schema import RAW_COLUMNS, read_raw_chunks  # noqa: E402
+
 STAGES = ("generate", "import", "train", "materialise", "predict")
 SIZE_SUFFIXES = {"k": 1_000, "m": 1_000_000}
 TENANT_SLUG = "scale-bench"
+TENANT_TIME_ZONE = "Asia/Kolkata"
 SEED = 42
 
 
@@ -80,6 +92,30 @@ def run_measured(command: list[str], *, env: dict[str, str], cwd: Path, log: Pat
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode
 
 
+def write_orders(history: Path, orders: Path) -> int:
+    """The history's rows that `predict_batch` accepts, outcome emptied, as an orders file; how many.
+
+    The synthetic history holds dirty rows on purpose, and a batch with one invalid row is refused
+    whole; the product's own normaliser (``outcome_required=False``, as a batch reads) picks the rows.
+    """
+    now = dt.datetime.now(dt.UTC)
+    written = 0
+    with pa.CompressedOutputStream(str(orders), "gzip") as sink:
+        writer = None
+        for chunk in read_raw_chunks(history, chunk_rows=200_000):
+            normalized = normalize_chunk(chunk, time_zone=ZoneInfo(TENANT_TIME_ZONE), now=now, outcome_required=False)
+            is_clean = np.isin(np.asarray(chunk.line_numbers), normalized.accepted["line_number"].to_numpy())
+            columns = {name: chunk.columns[name].filter(pa.array(is_clean)) for name in RAW_COLUMNS}
+            columns["delivery_minutes"] = pa.array([""] * int(is_clean.sum()), type=pa.string())
+            table = pa.table(columns)
+            writer = writer or pa_csv.CSVWriter(sink, table.schema)
+            writer.write_table(table)
+            written += table.num_rows
+        if writer is not None:
+            writer.close()
+    return written
+
+
 def psql(database_url: str, sql: str) -> None:
     server, _, _ = database_url.rpartition("/")
     subprocess.run(["psql", f"{server}/postgres", "-q", "-c", sql], check=True, capture_output=True)
@@ -116,26 +152,28 @@ def bench_size(rows: int, args: argparse.Namespace, log: Path) -> list[StageResu
     }
     manage = [sys.executable, str(args.project_dir / "manage.py")]
     history = (args.history_dir or scratch) / f"synthetic-{rows}-{SEED}.csv.gz"
+    orders = scratch / "orders.csv.gz"
     commands = {
         "generate": [*manage, "generate_deliveries", f"--rows={rows}", f"--seed={SEED}", f"--output={history}"],
         "import": [*manage, "import_deliveries", str(history), "--tenant", TENANT_SLUG],
         "train": [*manage, "train_eta", "--tenant", TENANT_SLUG],
         "materialise": [*manage, "materialize_features", "--tenant", TENANT_SLUG],
-        "predict": [*manage, "predict_batch", str(history), str(scratch / "scored.csv"), "--tenant", TENANT_SLUG],
+        "predict": [*manage, "predict_batch", str(orders), str(scratch / "scored.csv"), "--tenant", TENANT_SLUG],
     }
     psql(database_url, f'DROP DATABASE IF EXISTS "{database}"')
     psql(database_url, f'CREATE DATABASE "{database}"')
     results = []
     try:
-        for setup in (["migrate", "-v", "0"], ["create_tenant", TENANT_SLUG]):
+        for setup in (["migrate", "-v", "0"], ["create_tenant", TENANT_SLUG, f"--time-zone={TENANT_TIME_ZONE}"]):
             subprocess.run([*manage, *setup], cwd=args.project_dir, env=env, check=True, capture_output=True)
         for stage in STAGES:
             if stage not in args.stages and not (stage == "generate" and not history.exists()):
                 continue
-            print(f"[{dt.datetime.now():%H:%M:%S}] {label}: {stage}", flush=True)
+            stage_rows = write_orders(history, orders) if stage == "predict" else rows
+            print(f"[{dt.datetime.now():%H:%M:%S}] {label}: {stage} ({stage_rows:,} rows)", flush=True)
             seconds, cpu, peak_mb, status = run_measured(commands[stage], env=env, cwd=args.project_dir, log=log)
-            results.append(StageResult(rows, stage, round(seconds, 2), round(cpu, 2), round(peak_mb, 1), status))
-            rate = rows / seconds
+            results.append(StageResult(stage_rows, stage, round(seconds, 2), round(cpu, 2), round(peak_mb, 1), status))
+            rate = stage_rows / seconds
             print(f"    {seconds:8.1f} s ({cpu:.1f} s CPU)  {rate:10,.0f} rows/s  {peak_mb:8.0f} MB  exit {status}")
             if status != 0:
                 print(f"    failed: see {log}")

@@ -132,6 +132,9 @@ def train_distributed(
     """
     if not candidates:
         raise ValueError("need at least one candidate configuration")
+    if any(config.quantile_fit_rows is not None for config in candidates):
+        # A sample is drawn from the rows' global order, which partitions do not share.
+        raise ValueError("the Dask engine fits the quantile booster on every fit row: quantile_fit_rows must be None")
     ordered_at = pq.read_table(snapshot, columns=["ordered_at"]).column(0).to_pandas()
     # As local training: the validation window is the last days of the rows before the evaluation window.
     validation_days = candidates[0].validation_days

@@ -18,7 +18,7 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,11 @@ ARTIFACT_FORMAT = "intellilog.eta_predictor"
 ARTIFACT_FORMAT_VERSION = 1
 QUANTILE_LEVELS: tuple[float, ...] = (0.05, 0.25, 0.5, 0.75, 0.95)
 QUANTILE_NAMES: tuple[str, ...] = ("p05", "p25", "p50", "p75", "p95")
+# New versions' boosters use two threads: hist is reproducible for a fixed thread count, which is recorded.
+TRAINING_THREADS = 2
+# New versions fit the quantile booster on a seeded sample of at most this many fit rows (see
+# `TrainingConfig.quantile_fit_rows`); chosen on bench/boosting_cost.py and bench/accuracy.py figures.
+QUANTILE_FIT_ROWS = 200_000
 # Percentiles of validation interval widths kept for the confidence score: 101 points resolve it to 1%.
 _CONFIDENCE_GRID_POINTS = 101
 CONFIDENCE_MEANING = (
@@ -70,8 +75,9 @@ class TrainingConfig:
     reg_lambda: float = 1.0
     quantile_max_depth: int = 5
     seed: int = 0
-    # Fixed thread count: XGBoost's histogram building is reproducible for a given thread count. One
-    # thread, because on a shared 2-core host two threads were ten times slower than one.
+    # Fixed thread count: XGBoost's histogram building is reproducible for a given thread count. New
+    # versions use TRAINING_THREADS (`default_candidates`); two threads were ten times slower than one on
+    # a shared 2-core host until OpenMP waited passively (core/__init__.py).
     nthread: int = 1
     validation_days: float = 7.0
     target_coverage: float = 0.90
@@ -82,6 +88,13 @@ class TrainingConfig:
     # (an age of 40 when 39 was the oldest seen) are not flagged.
     ood_margin_fraction: float = 0.1
     explanation_top_k: int = 5
+    # Fields added after versions were trained without them (`_ADDED_FIELDS`): None is the behaviour from
+    # before they existed and is left out of `as_dict`, so those versions' recorded parameters and artifact
+    # bytes stay as they were and they reproduce as before.
+    # The quantile booster fits on a seeded sample of at most this many fit rows; None: every fit row.
+    # Its quantiles are conformalised on the whole validation window afterwards, and at five trees a round
+    # it was most of the training time at a million rows.
+    quantile_fit_rows: int | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.feature_names if name not in FEATURES_BY_NAME]
@@ -89,10 +102,15 @@ class TrainingConfig:
             raise ValueError(f"unknown feature names: {', '.join(unknown)}")
         if not 0 < self.target_coverage < 1 or not 0 < self.inner_target_coverage < self.target_coverage:
             raise ValueError("coverages must satisfy 0 < inner_target_coverage < target_coverage < 1")
+        if self.quantile_fit_rows is not None and self.quantile_fit_rows < 20:
+            raise ValueError("quantile_fit_rows must be at least 20 (or None for every fit row)")
 
     def as_dict(self) -> dict[str, object]:
         data = asdict(self)
         data["feature_names"] = list(self.feature_names)
+        for name in _ADDED_FIELDS:
+            if data[name] is None:
+                del data[name]
         return data
 
     @classmethod
@@ -100,6 +118,9 @@ class TrainingConfig:
         values = dict(data)
         values["feature_names"] = tuple(values["feature_names"])  # type: ignore[arg-type]
         return cls(**values)  # type: ignore[arg-type]
+
+
+_ADDED_FIELDS = ("quantile_fit_rows",)
 
 
 @dataclass(frozen=True)
@@ -428,6 +449,12 @@ class ETAPredictor:
         values = np.asarray(self._point.predict(matrix, pred_contribs=True, validate_features=False), dtype=np.float64)
         return pd.DataFrame(values, columns=[*self.feature_names, "base"], index=features.index)
 
+    def explanations(self, contributions: pd.DataFrame, features: pd.DataFrame) -> list[Explanation]:
+        """Each row's explanation from its `contributions`: row i's equals ``predict(row i).explanation``."""
+        values = contributions.to_numpy(dtype=np.float64)
+        vectors = features.to_dict("records")
+        return [self._explanation(values[row], vectors[row]) for row in range(len(values))]
+
     def _matrix(self, x: np.ndarray, *, nthread: int) -> xgb.DMatrix:
         """Encoded rows as a DMatrix with this model's feature names and types.
 
@@ -484,25 +511,27 @@ class _PointStage:
 
     `finish` adds the quantile booster, calibration and the artifact document. Ranking candidates on
     this stage spares the quantile booster (five trees a round, most of the training time) of every
-    candidate that is not kept; the kept one's artifact is byte-identical to training it alone.
+    candidate that is not kept; the kept one's artifact is byte-identical to training it alone. The stage
+    holds no fit rows, only the matrix the quantile booster fits on (when sampled, a small one), so a
+    kept stage does not double the memory of the next candidate's.
     """
 
     config: TrainingConfig
-    specs: tuple[_FeatureSpec, ...]
-    fit_x: np.ndarray
     val_x: np.ndarray
     val_y: np.ndarray
-    fit_matrix: xgb.DMatrix
+    quantile_fit_matrix: xgb.DMatrix
     val_matrix: xgb.DMatrix
     validation_start: pd.Timestamp
     point: xgb.Booster
     point_params: dict[str, object]
     common_params: dict[str, object]
     validation_mae: float
+    fit_rows: int
+    ood: dict[str, object]
 
     def finish(self) -> ETAPredictor:
         quantile_params = _quantile_params(self.common_params, self.config)
-        quantile = _train_early_stopped(quantile_params, self.fit_matrix, self.val_matrix, self.config)
+        quantile = _train_early_stopped(quantile_params, self.quantile_fit_matrix, self.val_matrix, self.config)
         return artifact_predictor(
             config=self.config,
             point=self.point,
@@ -510,8 +539,8 @@ class _PointStage:
             booster_params={"point": self.point_params, "quantile": quantile_params},
             validation=(self.val_x, self.val_y),
             validation_start=self.validation_start,
-            fit_rows=self.fit_x.shape[0],
-            ood=_ood_bounds(self.fit_x, self.specs, self.config),
+            fit_rows=self.fit_rows,
+            ood=self.ood,
         )
 
 
@@ -627,40 +656,67 @@ def _point_stage(
         raise ValueError("need at least 20 rows both before and inside the validation window")
 
     specs = feature_specs(config)
-    x = _encode_frame(features, specs)
-    fit_x, fit_y = x[~is_validation], y[~is_validation]
-    val_x, val_y = x[is_validation], y[is_validation]
-    del x
+    # Each window encoded straight from the frame: no whole-history matrix to split into copies.
+    fit_x, fit_y = _encode_frame(features, specs, rows=~is_validation), y[~is_validation]
+    val_x, val_y = _encode_frame(features, specs, rows=is_validation), y[is_validation]
     feature_types = ["c" if spec.kind is FeatureKind.CATEGORICAL else "q" for spec in specs]
-
-    def matrix(values: np.ndarray, label: np.ndarray) -> xgb.DMatrix:
-        return xgb.DMatrix(
-            values,
-            label=label,
-            feature_names=list(config.feature_names),
+    names = list(config.feature_names)
+    # The fit rows are quantised once into a QuantileDMatrix (one byte a value instead of a float and an
+    # index): it trains byte-identically to a DMatrix with hist. The validation window stays a DMatrix.
+    fit_matrix = xgb.QuantileDMatrix(
+        fit_x,
+        label=fit_y,
+        feature_names=names,
+        feature_types=feature_types,
+        enable_categorical=True,
+        nthread=config.nthread,
+    )
+    val_matrix = xgb.DMatrix(
+        val_x,
+        label=val_y,
+        feature_names=names,
+        feature_types=feature_types,
+        enable_categorical=True,
+        nthread=config.nthread,
+    )
+    common, point_params, _ = booster_params(config)
+    point = _train_early_stopped(point_params, fit_matrix, val_matrix, config)
+    sample = quantile_fit_sample(len(fit_y), config)
+    if sample is not None:
+        fit_matrix = xgb.QuantileDMatrix(
+            fit_x[sample],
+            label=fit_y[sample],
+            feature_names=names,
             feature_types=feature_types,
             enable_categorical=True,
             nthread=config.nthread,
         )
-
-    fit_matrix, val_matrix = matrix(fit_x, fit_y), matrix(val_x, val_y)
-    common, point_params, _ = booster_params(config)
-    point = _train_early_stopped(point_params, fit_matrix, val_matrix, config)
     point_val = point.inplace_predict(val_x)
     return _PointStage(
         config=config,
-        specs=specs,
-        fit_x=fit_x,
         val_x=val_x,
         val_y=val_y,
-        fit_matrix=fit_matrix,
+        quantile_fit_matrix=fit_matrix,
         val_matrix=val_matrix,
         validation_start=validation_start,
         point=point,
         point_params=point_params,
         common_params=common,
         validation_mae=float(np.mean(np.abs(point_val - val_y))),
+        fit_rows=len(fit_y),
+        ood=_ood_bounds(fit_x, specs, config),
     )
+
+
+def quantile_fit_sample(fit_rows: int, config: TrainingConfig) -> np.ndarray | None:
+    """The fit rows the quantile booster learns from, ascending, or None for all of them.
+
+    A sample without replacement drawn from ``config.seed``, so a version's sample is the same at every
+    reproduction; kept in time order, so the matrix is the fit matrix's rows, only fewer.
+    """
+    if config.quantile_fit_rows is None or fit_rows <= config.quantile_fit_rows:
+        return None
+    return np.sort(np.random.default_rng(config.seed).choice(fit_rows, size=config.quantile_fit_rows, replace=False))
 
 
 @dataclass(frozen=True)
@@ -675,13 +731,17 @@ class CandidateResult:
     sha256: str | None
 
 
-def default_candidates() -> tuple[TrainingConfig, ...]:
+def default_candidates(*, sample_quantile_fit: bool = True) -> tuple[TrainingConfig, ...]:
     """What every training run compares on its validation window: all features, and order features only.
 
     History features help some tenants and not others (on the bundled history they do not), so each run
-    lets its own validation window decide.
+    lets its own validation window decide. Both use TRAINING_THREADS threads and, with
+    ``sample_quantile_fit``, fit the quantile booster on at most QUANTILE_FIT_ROWS rows.
     """
-    return TrainingConfig(), TrainingConfig(feature_names=tuple(feature.name for feature in ORDER_FEATURES))
+    base = TrainingConfig(
+        nthread=TRAINING_THREADS, quantile_fit_rows=QUANTILE_FIT_ROWS if sample_quantile_fit else None
+    )
+    return base, replace(base, feature_names=tuple(feature.name for feature in ORDER_FEATURES))
 
 
 def train_best_of(
@@ -716,14 +776,20 @@ def train_best_of(
     return model, results
 
 
-def _encode_frame(features: pd.DataFrame, specs: Sequence[_FeatureSpec]) -> np.ndarray:
-    """Features as a float32 matrix in model order; categorical levels become their level index."""
+def _encode_frame(
+    features: pd.DataFrame, specs: Sequence[_FeatureSpec], *, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """Features as a float32 matrix in model order; categorical levels become their level index.
+
+    With ``rows`` (a boolean mask), only those rows, taken one column at a time so that no copy of the
+    frame is made.
+    """
     missing = [spec.name for spec in specs if spec.name not in features.columns]
     if missing:
         raise ValueError(f"feature frame lacks columns: {', '.join(missing)}")
-    x = np.empty((len(features), len(specs)), dtype=np.float32)
+    x = np.empty((len(features) if rows is None else int(np.count_nonzero(rows)), len(specs)), dtype=np.float32)
     for i, spec in enumerate(specs):
-        column = features[spec.name]
+        column = features[spec.name] if rows is None else features[spec.name][rows]
         if spec.kind is FeatureKind.CATEGORICAL:
             # Looked up once per distinct value, then spread to the rows by their codes; missing is NaN.
             codes, distinct = pd.factorize(column, use_na_sentinel=True)

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from core.delivery.plausibility import DELIVERY_MINUTES_RANGE, MAX_PICKUP_WAIT, order_window
@@ -120,6 +120,12 @@ def deliveries_implausible(
 
 def deliveries_latest_id(*, tenant: Tenant) -> int:
     return Delivery.objects.filter(tenant=tenant).aggregate(latest=Max("id"))["latest"] or 0
+
+
+def deliveries_ordered_span(*, tenant: Tenant) -> tuple[dt.datetime, dt.datetime] | None:
+    """When the tenant's first and last stored deliveries were ordered; None without any (one index read each)."""
+    span = Delivery.objects.filter(tenant=tenant).aggregate(first=Min("ordered_at"), last=Max("ordered_at"))
+    return None if span["first"] is None else (span["first"], span["last"])
 
 
 @dataclass(frozen=True)

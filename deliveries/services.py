@@ -13,9 +13,9 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from core.delivery.chunks import normalize_chunk
+from core.delivery.chunks import normalized_chunks
 from core.delivery.quality import completeness_from_counts, distribution_shift, score_quality
-from core.delivery.schema import CleanDelivery, read_raw_chunks
+from core.delivery.schema import CleanDelivery
 from deliveries.choices import ImportSource
 from deliveries.constants import IMPORT_CHUNK_ROWS, SHIFT_REFERENCE_SAMPLE
 from deliveries.models import DataQualityReport, Delivery, ImportBatch
@@ -79,8 +79,7 @@ def deliveries_import(
         staging = ImportStaging(connection)
         rows_read = rows_rejected = 0
         present: Counter[str] = Counter()
-        for chunk in read_raw_chunks(path, chunk_rows=chunk_rows):
-            normalized = normalize_chunk(chunk, time_zone=time_zone, now=started_at)
+        for normalized in normalized_chunks(path, chunk_rows=chunk_rows, time_zone=time_zone, now=started_at):
             staging.add(normalized)
             rows_read += normalized.rows
             rows_rejected += len(normalized.rejected)

@@ -35,10 +35,10 @@ from core.features import (
     entity_state_spans,
     entity_states_as_of,
 )
+from deliveries.columnar import deliveries_columnar
 from deliveries.models import Delivery
 from deliveries.selectors import (
     ImplausibleDeliveries,
-    deliveries_frame,
     deliveries_implausible,
     deliveries_latest_id,
 )
@@ -197,7 +197,9 @@ def features_materialize(
         states = {key: span.state for key, span in spans.items() if span.state is not None}
         deliveries_read = len(completions)
     else:
-        history = deliveries_frame(tenant=tenant, ordered_before=as_of, plausible_at=computed_at)
+        # Columnar (COPY into Arrow): a full run reads the whole history, and one Python tuple per row
+        # cost gigabytes at a million rows. Same rows, order and values as `deliveries_frame`.
+        history = deliveries_columnar(tenant=tenant, ordered_before=as_of, plausible_at=computed_at)
         states = entity_states_as_of(history, as_of)
         deliveries_read = len(history)
     skipped = deliveries_implausible(tenant=tenant, ordered_before=as_of, plausible_at=computed_at)

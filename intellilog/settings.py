@@ -390,6 +390,7 @@ SPECTACULAR_SETTINGS = {
         "CheckStatusEnum": "monitoring.choices.CheckStatus",
         "AlertSeverityEnum": "monitoring.choices.AlertSeverity",
         "DriftSeverityEnum": "monitoring.choices.DriftSeverity",
+        "EvidenceSourceEnum": "registry.choices.EvidenceSource",
     },
 }
 

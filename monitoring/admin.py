@@ -425,7 +425,8 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return format_html("<em>{}</em>", "not run")
         streams = [detection["overall"], *detection.get("segments", [])]
         return data_table(
-            ("stream", "outcomes", "direction", "shift", "statistic / threshold", "since", "alarm"),
+            # The shift is of the error (predicted - actual) from its validation bias: negative when slower.
+            ("stream", "outcomes", "direction", "error shift", "statistic / threshold", "since", "alarm"),
             (
                 (
                     _stream_name(stream),
@@ -433,7 +434,7 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     stream["direction"],
                     minutes(stream["shift_minutes"]),
                     f"{number(max(stream['upper'], stream['lower']))} / {number(stream['threshold'])}",
-                    stream["since"] or "-",
+                    readable("since_at", stream["since"]),
                     warning_flag(stream["is_alarm"], "alarm"),
                 )
                 for stream in streams

@@ -93,6 +93,8 @@ class PredictionAuditAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="explanation")
     def explanation_picture(self, audit: PredictionAudit) -> str:
         uri = audit_explanation_chart(audit.response)
+        if uri is None and audit.response.get("is_explained") is False:
+            return "none asked for: the file was scored by predict_batch without --explain"
         if uri is None:
             return "no explanation stored"
         return format_html('<img class="il-chart" src="{}" alt="SHAP waterfall and quantile band">', uri)
@@ -158,7 +160,16 @@ class ShadowPredictionAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin)
 
 @admin.register(BatchPredictionRun)
 class BatchPredictionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("input_name", "tenant", "model_version", "rows", "started_at", "finished_at", "created_by")
+    list_display = (
+        "input_name",
+        "tenant",
+        "model_version",
+        "rows",
+        "started_at",
+        "finished_at",
+        "created_by",
+        "request_id",
+    )
     list_filter = ("tenant", "model_version")
     list_select_related = ("tenant", "model_version__registered_model")
 

@@ -8,4 +8,5 @@ class PredictionSource(models.TextChoices):
 
     API = "api", "API, one order"
     BATCH_API = "batch_api", "API, batch"
+    BATCH = "batch", "predict_batch file"
     SIMULATION = "simulation", "simulate_traffic replay"

@@ -27,3 +27,9 @@ AUDIT_PARTITION_MONTHS_AHEAD = 3
 # rejected rows a report lists (all are counted).
 OUTCOME_CHUNK_ROWS = 20_000
 OUTCOME_REJECTIONS_KEPT = 1000
+# Backfilled scores per COPY into the staging table: bounded memory for the CSV text of one chunk.
+BACKFILL_COPY_ROWS = 200_000
+
+# predict_batch scores and audits a file this many rows at a time: memory holds one chunk's output rows and
+# audit payload (about 3 kB a row), and each chunk is one COPY.
+BATCH_SCORE_CHUNK_ROWS = 20_000

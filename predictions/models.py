@@ -22,7 +22,8 @@ class PredictionAudit(TenantOwned, AppendOnlyModel):
 
     ``request`` is the body as the caller sent it, ``order`` the normalised order the features were
     computed from, ``features`` the exact vector the model read (NaN as null) with each feature's
-    freshness, and ``response`` the body returned. `replay_prediction` recomputes the outputs from
+    freshness (a `predict_batch` row: each entity's, which its features share), and ``response`` the body
+    returned. `replay_prediction` recomputes the outputs from
     ``features`` with ``model_version`` and compares them with ``response``.
 
     An idempotency key, when given, is unique per tenant for `IDEMPOTENCY_WINDOW_DAYS`: a retried request
@@ -105,8 +106,10 @@ class PredictionOutcome(TenantOwned, AppendOnlyModel):
 class BatchPredictionRun(TenantOwned, AppendOnlyModel):
     """One `predict_batch` file run: the audit of a file scoring, reproducible by running it again.
 
-    Per-row audit rows would cost more than the scoring itself at file volumes; the input and output
-    checksums with the model version pin exactly what was computed.
+    The input and output checksums with the model version pin what was computed; each scored order also
+    has its `PredictionAudit` row (source ``batch``, this run's ``request_id``), written in the same
+    transaction as this row, so a single prediction of the file can be found and replayed. Runs recorded
+    before batch rows were audited have an empty ``request_id``.
     """
 
     model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
@@ -120,6 +123,7 @@ class BatchPredictionRun(TenantOwned, AppendOnlyModel):
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
     created_by = models.CharField(max_length=150, blank=True)
+    request_id = models.CharField(max_length=64, blank=True, help_text="the request id of its audit rows")
 
     class Meta:
         ordering = ["-started_at"]
@@ -162,6 +166,39 @@ class ShadowPrediction(TenantOwned, AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"shadow {self.audit_id}: {self.predicted_eta_minutes:.1f} min by {self.model_version}"
+
+
+class BackfilledPrediction(TenantOwned, AppendOnlyModel):
+    """A version's ETA for a stored delivery, scored after the fact by `backfill_predictions`: history as evidence.
+
+    Kept in its own table, never among `ShadowPrediction` rows, so backfilled evidence cannot be mixed
+    with live evidence by accident: no prediction here was served or seen by anyone. Scored from the
+    delivery's point-in-time features (`registry.backtest.history_replay`), the same vector for every
+    version, so two versions' rows of one delivery compare them on identical inputs; ``actual_minutes`` is
+    the delivery's recorded time. One row per delivery and version: a rerun over the same days adds nothing.
+    """
+
+    delivery = models.ForeignKey("deliveries.Delivery", on_delete=models.PROTECT, related_name="+")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
+    artifact_sha256 = models.CharField(max_length=64)
+    ordered_at = models.DateTimeField(help_text="the delivery's order time (pairs are taken in this order)")
+    predicted_eta_minutes = models.FloatField()
+    p05_minutes = models.FloatField(null=True)
+    p95_minutes = models.FloatField(null=True)
+    actual_minutes = models.FloatField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-ordered_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["delivery", "model_version"], name="backfilled_prediction_unique_version")
+        ]
+        indexes = [
+            models.Index(fields=["model_version", "ordered_at"], name="backfilled_version_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"backfilled {self.delivery_id}: {self.predicted_eta_minutes:.1f} min by {self.model_version}"
 
 
 class PredictionAuditArchive(AppendOnlyModel):

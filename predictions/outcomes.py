@@ -34,7 +34,14 @@ from features.tasks import materialize_features_task
 from predictions.constants import OUTCOME_CHUNK_ROWS, OUTCOME_REJECTIONS_KEPT
 from predictions.models import PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
-from predictions.services import InvalidOutcome, OutcomeConflict, outcome_delivery_build, outcome_instants_check
+from predictions.services import (
+    InvalidOutcome,
+    OutcomeConflict,
+    UnknownOrder,
+    outcome_delivery_build,
+    outcome_instants_check,
+    prediction_outcome_record,
+)
 from tenants.models import Tenant
 
 # The columns a row may carry; `order_id` and one of `delivery_minutes` / `delivered_at` are required.
@@ -99,6 +106,8 @@ def outcomes_import(
     The feature store is refreshed for the tenant once the transaction commits (one materialisation rather
     than one update per order).
     """
+    if connection.vendor != "postgresql":
+        return _outcomes_record_row_by_row(tenant=tenant, rows=rows)
     result = OutcomeImport()
     now = timezone.now()
     numbered = enumerate(rows, start=1)
@@ -131,6 +140,39 @@ def outcomes_import(
         cursor.execute(f"DROP TABLE {STAGING_TABLE}")
         if inserted:
             transaction.on_commit(lambda: materialize_features_task.delay(tenant.pk), robust=True)
+    return result
+
+
+def _outcomes_record_row_by_row(*, tenant: Tenant, rows: Iterable[Mapping[str, object]]) -> OutcomeImport:
+    """The quickstart's SQLite database has no COPY or ANY(array): each row goes through the single report's
+    service instead, in one transaction. Slower, and an order twice in the file with different values keeps
+    its first value (the second row is the conflict), where PostgreSQL refuses both rows."""
+    result = OutcomeImport()
+    with transaction.atomic():
+        for number, row in enumerate(rows, start=1):
+            result.rows += 1
+            order_id = str(row.get("order_id") or "").strip()
+            try:
+                if not order_id:
+                    raise InvalidOutcome("order_id", "required")
+                recorded = prediction_outcome_record(
+                    tenant=tenant,
+                    order_id=order_id,
+                    delivery_minutes=_number(row, "delivery_minutes"),
+                    delivered_at=_instant(row, "delivered_at"),
+                    picked_at=_instant(row, "picked_at"),
+                    driver_age=_age(row),
+                )
+            except InvalidOutcome as error:
+                result.reject(OutcomeRejection(number, order_id, error.field, str(error)))
+            except UnknownOrder as error:
+                result.reject(OutcomeRejection(number, order_id, "order_id", str(error)))
+            except OutcomeConflict as error:
+                result.reject(OutcomeRejection(number, order_id, "delivery_minutes", str(error)))
+            else:
+                result.recorded += recorded.created
+                result.repeats += not recorded.created
+                result.predictions_joined += len(recorded.outcomes) if recorded.created else 0
     return result
 
 

@@ -16,6 +16,7 @@ import math
 import os
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
@@ -31,6 +32,7 @@ from core.delivery.plausibility import instant_problems
 from core.delivery.schema import CleanDelivery, SchemaError, load_clean_frame
 from core.features import EARTH_RADIUS_KM, FEATURES_BY_NAME, Entity, FeatureVector, build_features
 from core.model import QUANTILE_NAMES, ETAPrediction
+from core.text_columns import json_safe
 from deliveries.models import Delivery
 from deliveries.selectors import deliveries_frame, deliveries_latest_id
 from deliveries.services import delivery_record_outcome, file_sha256
@@ -39,8 +41,9 @@ from features.services import OnlineFeatures, online_features_for_order
 from features.tasks import features_apply_outcome_task
 from intellilog.tracing import span, traced
 from monitoring import metrics
+from predictions.batch_audit import BatchAuditRun, batch_audit_table, batch_audits_writer
 from predictions.choices import PredictionSource
-from predictions.constants import BATCH_ERRORS_SHOWN, IDEMPOTENCY_WINDOW_DAYS
+from predictions.constants import BATCH_ERRORS_SHOWN, BATCH_SCORE_CHUNK_ROWS, IDEMPOTENCY_WINDOW_DAYS
 from predictions.models import BatchPredictionRun, PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
 from predictions.selectors import ServingModel, serving_model
@@ -92,17 +95,6 @@ class OrderRequest:
 
     order: OrderInput
     body: Mapping[str, object]
-
-
-def json_safe(value: object) -> object:
-    """``value`` with NaN and infinities as None, so it is valid JSON (and jsonb) and replays exactly."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [json_safe(item) for item in value]
-    return value
 
 
 def request_sha256(body: Mapping[str, object]) -> str:
@@ -379,7 +371,9 @@ def prediction_replay(*, audit: PredictionAudit) -> ReplayResult:
     """
     predictor = model_version_load(version=audit.model_version)
     vector: FeatureVector = {name: value for name, value in audit.features.items()}
-    recomputed = prediction_outputs(predictor.predict(vector))
+    # A file scored without --explain recorded no explanation (``is_explained`` false): none is recomputed.
+    explain = audit.response.get("is_explained", True) is not False
+    recomputed = prediction_outputs(predictor.predict(vector, explain=explain))
     differences = [
         f"{name}: audited {audit.response.get(name)!r}, recomputed {value!r}"
         for name, value in recomputed.items()
@@ -646,24 +640,29 @@ def predictions_score_file(
     explain: bool = False,
     progress: Progress | None = None,
 ) -> FileScoring:
-    """Score a CSV of orders (the deliveries schema, outcome columns optional) with the champion.
+    """Score a CSV of orders (the deliveries schema, outcome columns optional) with the champion, auditing each.
 
     Vectorised end to end: history features for every row at once from the tenant's stored deliveries
-    (point-in-time per order), one prediction pass over each booster. Any invalid row refuses the whole
-    file, naming its line and field, and nothing is written; the output appears atomically (written
-    beside, then renamed). The run is recorded with input and output checksums.
+    (point-in-time per order), then chunks of `BATCH_SCORE_CHUNK_ROWS` rows scored in one pass over each
+    booster, appended to the output and audited: one `PredictionAudit` per order (source ``batch``, the
+    run's ``request_id``), copied into the table as columns (`predictions.batch_audit`), so memory holds
+    one chunk's rows, never one Python object per row of the file. Any invalid row refuses the whole file,
+    naming its line and field, and nothing is written. The audit rows and the run (input and output
+    checksums) are one transaction: a failure anywhere leaves neither, and the output file appears
+    (written beside, then renamed) only once they are committed.
     """
     report = progress or (lambda message: None)
     started_at = timezone.now()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
-    def lap(stage: str) -> None:
+    def lap(stage: str, *, is_reported: bool = True) -> None:
         nonlocal clock
         now = time.perf_counter()
-        timings[stage] = now - clock
+        timings[stage] = timings.get(stage, 0.0) + now - clock
         clock = now
-        report(f"{stage}: {timings[stage]:.2f} s")
+        if is_reported:
+            report(f"{stage}: {timings[stage]:.2f} s")
 
     serving = _serving_model(tenant)
     time_zone = ZoneInfo(tenant.time_zone)
@@ -677,44 +676,90 @@ def predictions_score_file(
             for row in rejected[:BATCH_ERRORS_SHOWN]
         )
         raise BatchInputError(f"{input_path}: {len(rejected)} invalid rows, nothing scored ({shown})")
+    if orders.empty:
+        raise BatchInputError(f"{input_path}: no orders to score (a header and no rows)")
     lap(f"read {len(orders)} orders")
     history_id = deliveries_latest_id(tenant=tenant)
+    audit_run = BatchAuditRun(
+        tenant=tenant,
+        serving=serving,
+        request_id=f"batch-{uuid.uuid4().hex}",
+        input_sha256=file_sha256(input_path),
+        history_read_at=timezone.now(),
+        is_explained=explain,
+    )
     history = deliveries_frame(tenant=tenant, id_at_most=history_id)
     lap(f"read {len(history)} stored deliveries")
     features = build_features(orders, history=history, time_zone=time_zone)
     lap("features")
     predictor = serving.predictor
-    scored = predictor.predict_frame(features)
-    output = pd.DataFrame(
-        {
-            "order_id": orders["external_order_id"],
-            "predicted_eta_minutes": scored.eta_minutes,
-            **{name: scored.quantile(name) for name in QUANTILE_NAMES},
-            "confidence_score": scored.confidence,
-            "is_ood": predictor.out_of_range_mask(features),
-            "model_version": serving.version.version,
-        }
-    )
-    lap("predictions")
-    if explain:
-        output["top_reasons"] = _top_reasons(predictor.contributions(features), predictor.config.explanation_top_k)
-        lap("explanations")
-    output_sha256 = _write_atomically(output, output_path)
-    lap(f"wrote {output_path}")
-    run = BatchPredictionRun.objects.create(
-        tenant=tenant,
-        model_version=serving.version,
-        artifact_sha256=serving.version.artifact_sha256,
-        input_name=str(input_path),
-        input_sha256=file_sha256(input_path),
-        output_name=str(output_path),
-        output_sha256=output_sha256,
-        rows=len(output),
-        history_delivery_id=history_id,
-        started_at=started_at,
-        finished_at=timezone.now(),
-        created_by=created_by,
-    )
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(dir=output_path.parent, suffix=".partial")
+    temporary = Path(name)
+    try:
+        with transaction.atomic():
+            with os.fdopen(descriptor, "wb") as handle, batch_audits_writer() as audits_write:
+                for first in range(0, len(orders), BATCH_SCORE_CHUNK_ROWS):
+                    chunk_started = time.perf_counter()
+                    chunk_orders = orders.iloc[first : first + BATCH_SCORE_CHUNK_ROWS]
+                    chunk_features = features.iloc[first : first + BATCH_SCORE_CHUNK_ROWS]
+                    scored = predictor.predict_frame(chunk_features)
+                    output = pd.DataFrame(
+                        {
+                            "order_id": chunk_orders["external_order_id"],
+                            "predicted_eta_minutes": scored.eta_minutes,
+                            **{name: scored.quantile(name) for name in QUANTILE_NAMES},
+                            "confidence_score": scored.confidence,
+                            "is_ood": predictor.out_of_range_mask(chunk_features),
+                            "model_version": serving.version.version,
+                        }
+                    )
+                    lap("predictions", is_reported=False)
+                    explanations = None
+                    if explain:
+                        contributions = predictor.contributions(chunk_features)
+                        output["top_reasons"] = _top_reasons(contributions, predictor.config.explanation_top_k)
+                        explanations = predictor.explanations(contributions, chunk_features)
+                        lap("explanations", is_reported=False)
+                    latency_ms = (time.perf_counter() - chunk_started) * 1000.0 / len(output)
+                    output.to_csv(handle, index=False, header=first == 0)
+                    lap("output file", is_reported=False)
+                    audits_write(
+                        batch_audit_table(
+                            run=audit_run,
+                            orders=chunk_orders,
+                            features=chunk_features,
+                            scored=scored,
+                            explanations=explanations,
+                            first_row=first,
+                            latency_ms=latency_ms,
+                        )
+                    )
+                    lap("audit rows", is_reported=False)
+            lap("audit rows", is_reported=False)  # the database finishing the rows sent last
+            for stage in ("predictions", "explanations", "output file", "audit rows"):
+                if stage in timings:
+                    report(f"{stage}: {timings[stage]:.2f} s")
+            run = BatchPredictionRun.objects.create(
+                tenant=tenant,
+                model_version=serving.version,
+                artifact_sha256=serving.version.artifact_sha256,
+                input_name=str(input_path),
+                input_sha256=audit_run.input_sha256,
+                output_name=str(output_path),
+                output_sha256=file_sha256(temporary),
+                rows=len(orders),
+                history_delivery_id=history_id,
+                started_at=started_at,
+                finished_at=timezone.now(),
+                created_by=created_by,
+                request_id=audit_run.request_id,
+            )
+        os.replace(temporary, output_path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    lap(f"committed, wrote {output_path}")
     return FileScoring(run=run, timings=timings)
 
 
@@ -725,12 +770,3 @@ def _top_reasons(contributions: pd.DataFrame, top_k: int) -> list[str]:
     ranked = np.argsort(-np.abs(values), axis=1, kind="stable")[:, :top_k]
     names = np.asarray(per_feature.columns)
     return [" ".join(f"{names[j]}:{values[i, j]:+.2f}" for j in ranked[i]) for i in range(len(values))]
-
-
-def _write_atomically(frame: pd.DataFrame, path: Path) -> str:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("wb", dir=path.parent, suffix=".partial", delete=False) as handle:
-        frame.to_csv(handle, index=False)
-        temporary = Path(handle.name)
-    os.replace(temporary, path)
-    return file_sha256(path)

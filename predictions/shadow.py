@@ -16,6 +16,10 @@ The worker scores the audit's recorded feature vector (exactly what the champion
 append-only `ShadowPrediction`. The hourly evaluation (`shadow_evaluation_run`) pairs the champion's served
 prediction and the challenger's shadow prediction on every order with a reported outcome and records one
 look of the sequential test (`registry.ShadowEvaluation`), the evidence the promotion page shows.
+
+Backfilled evidence (`predictions.backfill`, stored history scored after the fact) is a second, separate
+test of the same pair: `shadow_evaluation_look` with the backfilled source pairs `BackfilledPrediction` rows
+only and numbers its own looks; the promotion gate reads live looks only.
 """
 
 from __future__ import annotations
@@ -32,14 +36,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import OuterRef, Subquery
 
 from core.model import ETAPredictor
 from core.stats.ab_comparison import ABTestSettings, shadow_ab_decision
 from intellilog.dispatch import task_enqueue_on_commit
 from predictions.constants import CHAMPION_RECHECK_SECONDS
-from predictions.models import PredictionAudit, ShadowPrediction
+from predictions.models import BackfilledPrediction, PredictionAudit, ShadowPrediction
 from registry.artifacts import ArtifactError
-from registry.choices import ShadowOutcome
+from registry.choices import EvidenceSource, ShadowOutcome
 from registry.models import ModelVersion, ShadowEvaluation
 from registry.selectors import eta_challenger, eta_champion, shadow_evaluation_latest
 from registry.services import shadow_evaluation_record
@@ -222,9 +227,29 @@ def shadow_paired_errors(*, champion: ModelVersion, challenger: ModelVersion) ->
     return PairedErrors(champion=np.abs(values[:, 0]), challenger=np.abs(values[:, 2] - values[:, 1]))
 
 
-def _ab_settings(champion: ModelVersion, challenger: ModelVersion) -> ABTestSettings:
+def backfilled_paired_errors(*, champion: ModelVersion, challenger: ModelVersion) -> PairedErrors:
+    """Both versions' absolute errors on every stored delivery both were backfilled on, oldest order first.
+
+    Only `BackfilledPrediction` rows: live shadow predictions never enter these pairs, and backfilled rows
+    never enter `shadow_paired_errors`.
+    """
+    champion_eta = BackfilledPrediction.objects.filter(
+        model_version=champion, delivery_id=OuterRef("delivery_id")
+    ).values("predicted_eta_minutes")[:1]
+    rows = (
+        BackfilledPrediction.objects.filter(model_version=challenger)
+        .annotate(champion_eta=Subquery(champion_eta))
+        .filter(champion_eta__isnull=False)
+        .order_by("ordered_at", "delivery_id")
+        .values_list("champion_eta", "predicted_eta_minutes", "actual_minutes")
+    )
+    values = np.asarray(list(rows), dtype=np.float64).reshape(-1, 3)
+    return PairedErrors(champion=np.abs(values[:, 0] - values[:, 2]), challenger=np.abs(values[:, 1] - values[:, 2]))
+
+
+def _ab_settings(champion: ModelVersion, challenger: ModelVersion, source: str) -> ABTestSettings:
     """The settings of the pair's first look when there is one: boundaries must not move mid-test."""
-    first = ShadowEvaluation.objects.filter(champion=champion, challenger=challenger, look=1).first()
+    first = ShadowEvaluation.objects.filter(champion=champion, challenger=challenger, source=source, look=1).first()
     if first is not None and "settings" in first.decision:
         return ABTestSettings(**first.decision["settings"])
     return ABTestSettings(
@@ -236,7 +261,7 @@ def _ab_settings(champion: ModelVersion, challenger: ModelVersion) -> ABTestSett
 
 
 def shadow_evaluation_run(*, tenant: Tenant) -> ShadowEvaluation | None:
-    """Look at the tenant's shadow A/B test once more and record the look; None without a challenger.
+    """Look at the tenant's live shadow A/B test once more and record the look; None without a challenger.
 
     A look is recorded only when there are paired outcomes the last look did not have, and none after the
     test has decided (challenger better, or the planned end without it): the sequential test stops at its
@@ -245,13 +270,24 @@ def shadow_evaluation_run(*, tenant: Tenant) -> ShadowEvaluation | None:
     champion, challenger = eta_champion(tenant=tenant), eta_challenger(tenant=tenant)
     if champion is None or challenger is None:
         return None
-    latest = shadow_evaluation_latest(champion=champion, challenger=challenger)
+    return shadow_evaluation_look(champion=champion, challenger=challenger, source=EvidenceSource.LIVE)
+
+
+def shadow_evaluation_look(*, champion: ModelVersion, challenger: ModelVersion, source: str) -> ShadowEvaluation:
+    """One more look at the A/B test of a pair on one evidence source (live or backfilled); the latest look.
+
+    The two sources are separate sequential tests: a live look pairs served predictions with outcomes
+    (`shadow_paired_errors`), a backfilled look pairs backfilled scores of stored history
+    (`backfilled_paired_errors`).
+    """
+    latest = shadow_evaluation_latest(champion=champion, challenger=challenger, source=source)
     if latest is not None and latest.outcome != ShadowOutcome.KEEP_COLLECTING:
         return latest
-    pairs = shadow_paired_errors(champion=champion, challenger=challenger)
+    paired = backfilled_paired_errors if source == EvidenceSource.BACKFILLED else shadow_paired_errors
+    pairs = paired(champion=champion, challenger=challenger)
     if latest is not None and latest.pairs >= len(pairs.champion):
         return latest
-    decision = shadow_ab_decision(pairs.champion, pairs.challenger, settings=_ab_settings(champion, challenger))
-    evaluation = shadow_evaluation_record(champion=champion, challenger=challenger, decision=decision)
-    logger.info("shadow A/B of %s: %s", tenant.slug, evaluation.summary)
+    decision = shadow_ab_decision(pairs.champion, pairs.challenger, settings=_ab_settings(champion, challenger, source))
+    evaluation = shadow_evaluation_record(champion=champion, challenger=challenger, decision=decision, source=source)
+    logger.info("shadow A/B of %s (%s): %s", champion.tenant.slug, source, evaluation.summary)
     return evaluation

@@ -17,9 +17,11 @@ from django.utils.safestring import SafeString
 
 from intellilog.admin import (
     ReadOnlyAdminMixin,
+    data_table,
     document_facts,
     number,
     raw_json_details,
+    readable,
     record_facts,
     require_permission,
     rounded_column,
@@ -27,9 +29,16 @@ from intellilog.admin import (
 from intellilog.charts import png_data_uri
 from registry.choices import Alias, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, ARCHIVE_PERMISSION, REQUEST_PROMOTION_PERMISSION
-from registry.evidence import ab_test_evidence, fairness_gap_figure, promotion_evidence
+from registry.evidence import (
+    ab_test_evidence,
+    backfilled_ab_test_evidence,
+    backtest_comparison,
+    fairness_gap_figure,
+    promotion_evidence,
+)
 from registry.model_card import model_card_markdown, model_version_card
 from registry.models import (
+    Backtest,
     ModelAlias,
     ModelVersion,
     PromotionRequest,
@@ -37,7 +46,7 @@ from registry.models import (
     RegistryEvent,
     ShadowEvaluation,
 )
-from registry.selectors import rollback_target
+from registry.selectors import backtest_latest, rollback_target
 from registry.services import (
     alias_version,
     champion_rollback,
@@ -46,6 +55,7 @@ from registry.services import (
     promotion_request_create,
     promotion_request_reject,
 )
+from registry.tasks import backtest_model_versions_task
 
 
 def _validation_message(error: ValidationError) -> str:
@@ -320,14 +330,17 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
 
+def _champion_of(promotion: PromotionRequest) -> ModelVersion | None:
+    return alias_version(registered_model=promotion.version.registered_model, alias=Alias.CHAMPION)
+
+
 def _current_ab_test(promotion: PromotionRequest) -> dict[str, object]:
     """The A/B evidence to show: the latest look while pending (what the gate judges), else the stored one."""
     if promotion.status != RequestStatus.PENDING:
         stored = promotion.evidence.get("ab_test")
         if stored:
             return {**stored, "is_stored": True}
-    champion = alias_version(registered_model=promotion.version.registered_model, alias=Alias.CHAMPION)
-    return {**ab_test_evidence(version=promotion.version, champion=champion), "is_stored": False}
+    return {**ab_test_evidence(version=promotion.version, champion=_champion_of(promotion)), "is_stored": False}
 
 
 @admin.register(PromotionRequest)
@@ -352,6 +365,11 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return [
             path("<int:pk>/approve/", approve, name="registry_promotionrequest_approve"),
             path("<int:pk>/reject/", reject, name="registry_promotionrequest_reject"),
+            path(
+                "<int:pk>/backtest-champion/",
+                self.admin_site.admin_view(self.backtest_champion_view),
+                name="registry_promotionrequest_backtest_champion",
+            ),
             *super().get_urls(),
         ]
 
@@ -398,16 +416,46 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ) -> HttpResponse:
         promotion = PromotionRequest.objects.select_related("version").filter(pk=object_id).first()
         if promotion is not None:
+            champion = _champion_of(promotion)
             figure = fairness_gap_figure(promotion.version.evaluation)
             extra_context = {
                 **(extra_context or {}),
                 "ab_test": _current_ab_test(promotion),
                 "fairness_chart": png_data_uri(figure) if figure is not None else None,
+                "backtests": backtest_comparison(version=promotion.version, champion=champion),
+                "backfilled_ab_test": backfilled_ab_test_evidence(version=promotion.version, champion=champion),
             }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def approve_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._decision_view(request, pk, approve=True)
+
+    def backtest_champion_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """GET: what would be computed; POST: queue the champion's backtest over the candidate's latest days."""
+        require_permission(request, APPROVE_PERMISSION)
+        promotion = get_object_or_404(PromotionRequest.objects.select_related("version"), pk=pk)
+        page_url = reverse("admin:registry_promotionrequest_change", args=[pk])
+        candidate, champion = backtest_latest(version=promotion.version), _champion_of(promotion)
+        if candidate is None or champion is None:
+            explanation = "Nothing to compare: this version has no backtest yet, or the tenant has no champion."
+        else:
+            days = f"{candidate.start_date}..{candidate.end_date}"
+            explanation = f"Backtest the champion {champion} over {days}, the days of {promotion.version}'s backtest."
+            if request.method == "POST":
+                backtest_model_versions_task.delay(
+                    [champion.pk], str(candidate.start_date), str(candidate.end_date), f"admin:{request.user}"
+                )
+                message = f"Backtest of the champion {champion} over {days} queued; it shows here once done."
+                self.message_user(request, message, messages.SUCCESS)
+                return HttpResponseRedirect(page_url)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Backtest the champion beside {promotion.version}",
+            "explanation": explanation,
+            "is_possible": candidate is not None and champion is not None,
+            "cancel_url": page_url,
+        }
+        return TemplateResponse(request, "admin/registry/promotionrequest/backtest_champion.html", context)
 
     def reject_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._decision_view(request, pk, approve=False)
@@ -434,13 +482,14 @@ class ShadowEvaluationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "outcome",
         rounded_column("p_value", "one-sided p", number),
     )
-    list_filter = ("tenant", "outcome")
+    list_filter = ("tenant", "source", "outcome")
     fields = ("facts", "decision_table", "raw")
     readonly_fields = fields
 
     @admin.display(description="look")
     def facts(self, evaluation: ShadowEvaluation) -> SafeString:
-        names = ("registered_model", "champion", "challenger", "look", "pairs", "outcome", "p_value", "boundary")
+        names = ("registered_model", "source", "champion", "challenger", "look", "pairs", "outcome", "p_value")
+        names = (*names, "boundary")
         return record_facts(evaluation, (*names, "effect_minutes", "champion_mae", "challenger_mae", "created_at"))
 
     @admin.display(description="decision")
@@ -450,3 +499,48 @@ class ShadowEvaluationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="raw")
     def raw(self, evaluation: ShadowEvaluation) -> SafeString:
         return raw_json_details({"decision": evaluation.decision})
+
+
+@admin.register(Backtest)
+class BacktestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Every stored backtest, read-only: what the approval page's side-by-side table is read from."""
+
+    list_display = ("created_at", "version", "start_date", "end_date", "rows", "mae", "created_by")
+    list_filter = ("tenant",)
+    fields = ("facts", "overall_table", "days_table", "raw")
+    readonly_fields = fields
+
+    @admin.display(description="rows")
+    def rows(self, backtest: Backtest) -> int:
+        return int(backtest.overall["rows"])
+
+    @admin.display(description="MAE")
+    def mae(self, backtest: Backtest) -> str:
+        return readable("mae", backtest.overall["mae"])
+
+    @admin.display(description="backtest")
+    def facts(self, backtest: Backtest) -> SafeString:
+        return record_facts(backtest, ("version", "start_date", "end_date", "created_by", "created_at"))
+
+    @admin.display(description="overall")
+    def overall_table(self, backtest: Backtest) -> SafeString:
+        return document_facts(backtest.overall)
+
+    @admin.display(description="per day")
+    def days_table(self, backtest: Backtest) -> SafeString:
+        names = ("rows", "mae", "bias", "within_5_min", "interval_coverage")
+        return data_table(
+            ("day", *(name.replace("_", " ") for name in names), "trained on"),
+            (
+                (
+                    day["day"],
+                    *(readable(name, day.get(name)) for name in names),
+                    "yes" if day.get("is_in_training") else "no",
+                )
+                for day in backtest.days
+            ),
+        )
+
+    @admin.display(description="raw")
+    def raw(self, backtest: Backtest) -> SafeString:
+        return raw_json_details({"overall": backtest.overall, "days": backtest.days, "data_cut": backtest.data_cut})

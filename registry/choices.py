@@ -41,3 +41,10 @@ class ShadowOutcome(models.TextChoices):
     CHALLENGER_BETTER = "challenger_better", "Challenger significantly better"
     NOT_BETTER = "not_better", "Not better (test ended)"
     KEEP_COLLECTING = "keep_collecting", "No decision yet (keep collecting)"
+
+
+class EvidenceSource(models.TextChoices):
+    """Where the pairs of a shadow A/B look came from: served traffic, or history scored after the fact."""
+
+    LIVE = "live", "Live traffic"
+    BACKFILLED = "backfilled", "Backfilled from stored history"

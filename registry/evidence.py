@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import matplotlib
@@ -17,15 +17,18 @@ matplotlib.use("Agg")  # no display on servers; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import shap
 
 from core.model import QUANTILE_LEVELS, QUANTILE_NAMES, ETAPredictor
 from deliveries.selectors import deliveries_frame
 from intellilog.admin import readable
 from intellilog.charts import png_data_uri
-from registry.models import ModelVersion
-from registry.selectors import promotion_gate
+from registry.choices import EvidenceSource
+from registry.models import ModelVersion, ShadowEvaluation
+from registry.selectors import backtest_latest, promotion_gate, shadow_evaluation_latest
 from registry.training import evaluate_on, model_version_load, training_data
+
+if TYPE_CHECKING:
+    import shap
 
 METRIC_NAMES = ("mae", "rmse", "r2", "within_5_min", "interval_coverage", "count")
 SHAP_TOP_FEATURES = 12
@@ -60,6 +63,10 @@ def shap_sample(predictor: ETAPredictor, features: pd.DataFrame) -> shap.Explana
     Each row's values plus its base value are that row's point ETA. Feature values ride along to colour the
     beeswarm; categorical ones stay text, which shap draws grey (their levels have no order to colour by).
     """
+    # shap brings numba and llvmlite (about 75 MB in every process that imports it): loaded only when evidence
+    # is drawn, not by every process that imports the admin.
+    import shap
+
     sample = features.sample(n=min(len(features), SHAP_SAMPLE_ROWS), random_state=SHAP_SAMPLE_SEED)
     contributions = predictor.contributions(sample)
     return shap.Explanation(
@@ -72,6 +79,8 @@ def shap_sample(predictor: ETAPredictor, features: pd.DataFrame) -> shap.Explana
 
 def shap_beeswarm_figure(explanation: shap.Explanation) -> plt.Figure:
     """The global SHAP summary: one dot per sampled order and feature, top features by mean |SHAP|."""
+    import shap  # loaded on demand, as in shap_sample
+
     figure, axes = plt.subplots(figsize=(6.0, 0.32 * SHAP_TOP_FEATURES + 1.2))
     shap.plots.beeswarm(explanation, max_display=SHAP_TOP_FEATURES, ax=axes, show=False, plot_size=None, s=8)
     axes.set_xlabel("SHAP contribution to the point ETA (minutes)", fontsize=8)
@@ -111,28 +120,42 @@ def ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) ->
     (…)"; ``is_override_required`` is the significance gate `promotion_request_approve` applies.
     """
     gate = promotion_gate(version=version, champion=champion)
-    evaluation = gate.evaluation
-    look: dict[str, object] | None = None
-    if evaluation is not None:
-        look = {
-            "look": evaluation.look,
-            "pairs": evaluation.pairs,
-            "outcome": evaluation.get_outcome_display(),
-            "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
-            "boundary": f"{evaluation.boundary:.3g}",
-            "effect_minutes": readable("effect_minutes", evaluation.effect_minutes),
-            "min_effect_minutes": readable("min_effect_minutes", evaluation.decision.get("min_effect_minutes")),
-            "champion_mae": readable("mae", evaluation.champion_mae),
-            "challenger_mae": readable("mae", evaluation.challenger_mae),
-            "reasons": list(evaluation.decision.get("reasons", [])),
-            "recorded_at": readable("created_at", evaluation.created_at),
-        }
     return {
         "champion_version": champion.version if champion else None,
         "is_significant": gate.is_significant,
         "is_override_required": gate.is_override_required,
         "summary": gate.summary,
-        "look": look,
+        "look": _look(gate.evaluation) if gate.evaluation is not None else None,
+    }
+
+
+def backfilled_ab_test_evidence(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object] | None:
+    """The latest look at the backfilled A/B test of `version` against `champion`; None without one.
+
+    Shown apart from the live test and never read by the promotion gate: its pairs were scored on stored
+    history after the fact (`backfill_predictions`), not served.
+    """
+    if champion is None:
+        return None
+    evaluation = shadow_evaluation_latest(champion=champion, challenger=version, source=EvidenceSource.BACKFILLED)
+    if evaluation is None:
+        return None
+    return {"summary": evaluation.summary, "look": _look(evaluation)}
+
+
+def _look(evaluation: ShadowEvaluation) -> dict[str, object]:
+    return {
+        "look": evaluation.look,
+        "pairs": evaluation.pairs,
+        "outcome": evaluation.get_outcome_display(),
+        "p_value": "-" if evaluation.p_value is None else f"{evaluation.p_value:.3g}",
+        "boundary": f"{evaluation.boundary:.3g}",
+        "effect_minutes": readable("effect_minutes", evaluation.effect_minutes),
+        "min_effect_minutes": readable("min_effect_minutes", evaluation.decision.get("min_effect_minutes")),
+        "champion_mae": readable("mae", evaluation.champion_mae),
+        "challenger_mae": readable("mae", evaluation.challenger_mae),
+        "reasons": list(evaluation.decision.get("reasons", [])),
+        "recorded_at": readable("created_at", evaluation.created_at),
     }
 
 
@@ -191,4 +214,70 @@ def promotion_evidence(*, version: ModelVersion, champion: ModelVersion | None) 
         },
         "plots": _plots(candidate, window, features),
         "ab_test": ab_test_evidence(version=version, champion=champion),
+    }
+
+
+BACKTEST_METRICS = ("rows", "mae", "bias", "within_5_min", "interval_coverage")
+
+
+def _backtest_chart(
+    days: list[str], candidate: list[float], champion: list[float | None], labels: tuple[str, str]
+) -> str:
+    figure, axes = plt.subplots(figsize=(6.0, 2.6))
+    positions = np.arange(len(days))
+    axes.plot(positions, candidate, marker="o", color="#b5523b", label=labels[0])
+    if any(value is not None for value in champion):
+        axes.plot(
+            positions, [np.nan if v is None else v for v in champion], marker="s", color="#3b6ea5", label=labels[1]
+        )
+    axes.set_xticks(positions, days, rotation=45, ha="right", fontsize=7)
+    axes.set_ylabel("MAE (minutes)")
+    axes.legend(fontsize=7)
+    return png_data_uri(figure)
+
+
+def backtest_comparison(*, version: ModelVersion, champion: ModelVersion | None) -> dict[str, object] | None:
+    """The candidate's latest backtest beside the champion's over the same days, per day and overall.
+
+    None when the candidate has no backtest. ``champion_backtest_id`` is None when the champion has none
+    over exactly those days (the page then offers to compute it); days are matched by date, so a day only
+    one of them had deliveries on shows "-" for the other.
+    """
+    candidate = backtest_latest(version=version)
+    if candidate is None:
+        return None
+    compared = (
+        backtest_latest(version=champion, start=candidate.start_date, end=candidate.end_date) if champion else None
+    )
+    champion_days = {day["day"]: day for day in compared.days} if compared else {}
+    rows = []
+    for day in candidate.days:
+        other = champion_days.get(day["day"])
+        rows.append(
+            {
+                "day": day["day"],
+                "is_in_training": day["is_in_training"],
+                "candidate": [readable(name, day[name]) for name in BACKTEST_METRICS],
+                "champion": [readable(name, other[name]) if other else "-" for name in BACKTEST_METRICS],
+            }
+        )
+    labels = (f"v{version.version} (this version)", f"v{champion.version} (champion)" if champion else "")
+    return {
+        "start": candidate.start_date.isoformat(),
+        "end": candidate.end_date.isoformat(),
+        "candidate_backtest_id": candidate.pk,
+        "champion_version": champion.version if champion else None,
+        "champion_backtest_id": compared.pk if compared else None,
+        "metrics": list(BACKTEST_METRICS),
+        "overall": {
+            "candidate": [readable(name, candidate.overall[name]) for name in BACKTEST_METRICS],
+            "champion": [readable(name, compared.overall[name]) for name in BACKTEST_METRICS] if compared else [],
+        },
+        "rows": rows,
+        "chart": _backtest_chart(
+            [day["day"] for day in candidate.days],
+            [day["mae"] for day in candidate.days],
+            [champion_days[day["day"]]["mae"] if day["day"] in champion_days else None for day in candidate.days],
+            labels,
+        ),
     }

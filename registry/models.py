@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from intellilog.append_only import AppendOnlyModel
-from registry.choices import Alias, EventKind, RequestStatus, ShadowOutcome, VersionStatus
+from registry.choices import Alias, EventKind, EvidenceSource, RequestStatus, ShadowOutcome, VersionStatus
 from tenants.models import TenantOwned
 
 
@@ -143,9 +143,14 @@ class ShadowEvaluation(TenantOwned, AppendOnlyModel):
     The decision rule (paired one-sided Wilcoxon on absolute errors, minimum sample, minimum improvement,
     O'Brien-Fleming alpha spending over the looks) is `core.stats.ab_comparison`; ``decision`` keeps its
     full result, with the reasons in words and the settings the test ran under.
+
+    ``source`` keeps the two kinds of evidence apart: live looks pair served predictions with their outcomes;
+    backfilled looks pair both versions' scores of stored history (`backfill_predictions`). Each source is
+    its own sequential test with its own look numbers, and the promotion gate reads live looks only.
     """
 
     registered_model = models.ForeignKey(RegisteredModel, on_delete=models.PROTECT, related_name="shadow_evaluations")
+    source = models.CharField(max_length=16, choices=EvidenceSource.choices, default=EvidenceSource.LIVE)
     champion = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
     challenger = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="+")
     look = models.PositiveIntegerField()
@@ -164,11 +169,14 @@ class ShadowEvaluation(TenantOwned, AppendOnlyModel):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["champion", "challenger", "look"], name="shadow_evaluation_unique_look")
+            models.UniqueConstraint(
+                fields=["champion", "challenger", "source", "look"], name="shadow_evaluation_unique_source_look"
+            )
         ]
 
     def __str__(self) -> str:
-        return f"v{self.challenger.version} vs v{self.champion.version}, look {self.look}: {self.summary}"
+        source = "" if self.source == EvidenceSource.LIVE else f" ({self.get_source_display().lower()})"
+        return f"v{self.challenger.version} vs v{self.champion.version}{source}, look {self.look}: {self.summary}"
 
     @property
     def is_significant(self) -> bool:
@@ -185,3 +193,31 @@ class ShadowEvaluation(TenantOwned, AppendOnlyModel):
             return f"challenger significantly better ({figures})"
         reasons = self.decision.get("reasons") or [self.get_outcome_display()]
         return f"no significant evidence ({figures}; {reasons[-1]})"
+
+
+class Backtest(TenantOwned, AppendOnlyModel):
+    """A version replayed over stored history, day by day, as if it had served then (`backtest_model_version`).
+
+    Features are point-in-time (each delivery's history features count only deliveries completed before it
+    was ordered), so a day's figures cannot see later days. ``days`` holds one entry per local day with
+    deliveries (`core.backtest.BacktestResult.days_as_list`, plus ``is_in_training`` for days the version
+    was trained on), ``overall`` the whole range, and ``data_cut`` the selection replayed (ordered before,
+    delivery id at most, plausible at), so the record says exactly which rows it judged. The approval page
+    shows a candidate's backtest beside the champion's on the same days.
+    """
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="backtests")
+    start_date = models.DateField(help_text="first local day replayed")
+    end_date = models.DateField(help_text="last local day replayed")
+    days = models.JSONField()
+    overall = models.JSONField()
+    data_cut = models.JSONField()
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["version", "start_date", "end_date"], name="backtest_version_range_idx")]
+
+    def __str__(self) -> str:
+        return f"backtest of {self.version} {self.start_date}..{self.end_date}"

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from registry.choices import Alias, EventKind, VersionStatus
+from registry.choices import Alias, EventKind, EvidenceSource, VersionStatus
 from registry.constants import ETA_MODEL_NAME
-from registry.models import ModelAlias, ModelVersion, RegisteredModel, RegistryEvent, ShadowEvaluation
+from registry.models import Backtest, ModelAlias, ModelVersion, RegisteredModel, RegistryEvent, ShadowEvaluation
 from tenants.models import Tenant
 
 # Events that move the champion alias; the latest one tells whether the champion came from a promotion.
@@ -89,14 +90,26 @@ def eta_challenger(*, tenant: Tenant) -> ModelVersion | None:
     return challenger
 
 
-def shadow_evaluation_latest(*, champion: ModelVersion, challenger: ModelVersion) -> ShadowEvaluation | None:
-    """The most recent look at the A/B test of `challenger` against `champion`, if any."""
+def shadow_evaluation_latest(
+    *, champion: ModelVersion, challenger: ModelVersion, source: str = EvidenceSource.LIVE
+) -> ShadowEvaluation | None:
+    """The most recent look at the A/B test of `challenger` against `champion` on one evidence source, if any."""
     return (
-        ShadowEvaluation.objects.filter(champion=champion, challenger=challenger)
+        ShadowEvaluation.objects.filter(champion=champion, challenger=challenger, source=source)
         .select_related("champion", "challenger")
         .order_by("-look")
         .first()
     )
+
+
+def backtest_latest(
+    *, version: ModelVersion, start: dt.date | None = None, end: dt.date | None = None
+) -> Backtest | None:
+    """The version's most recent backtest, or its most recent one over exactly ``start``..``end``."""
+    backtests = Backtest.objects.filter(version=version)
+    if start is not None and end is not None:
+        backtests = backtests.filter(start_date=start, end_date=end)
+    return backtests.order_by("-created_at", "-id").first()
 
 
 @dataclass(frozen=True)

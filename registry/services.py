@@ -18,7 +18,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from registry.artifacts import ArtifactError, artifact_dir_discard, artifact_read, version_artifact_dir
-from registry.choices import Alias, EventKind, RequestStatus, VersionStatus
+from registry.choices import Alias, EventKind, EvidenceSource, RequestStatus, VersionStatus
 from registry.constants import APPROVE_PERMISSION, APPROVERS_GROUP
 from registry.models import (
     ModelAlias,
@@ -447,18 +447,23 @@ def champion_rollback(*, registered_model: RegisteredModel, actor: str, reason: 
 
 
 def shadow_evaluation_record(
-    *, champion: ModelVersion, challenger: ModelVersion, decision: ABDecision
+    *,
+    champion: ModelVersion,
+    challenger: ModelVersion,
+    decision: ABDecision,
+    source: str = EvidenceSource.LIVE,
 ) -> ShadowEvaluation:
     """Record one look at the A/B test of `challenger` against `champion`; the look number is max + 1.
 
-    Numbers are allocated under the registered model's row lock (backed by a unique constraint), so two
-    evaluations running at once cannot both record look 3.
+    Numbers are allocated per evidence ``source`` (live and backfilled are separate tests) under the
+    registered model's row lock (backed by a unique constraint), so two evaluations running at once cannot
+    both record look 3.
     """
     if champion.registered_model_id != challenger.registered_model_id:
         raise ValidationError({"challenger": f"{challenger} and {champion} are versions of different models"})
     with transaction.atomic():
         registered_model = RegisteredModel.objects.select_for_update().get(pk=champion.registered_model_id)
-        looks = ShadowEvaluation.objects.filter(champion=champion, challenger=challenger)
+        looks = ShadowEvaluation.objects.filter(champion=champion, challenger=challenger, source=source)
         latest = looks.aggregate(latest=Max("look"))["latest"] or 0
         values = decision.as_dict()  # non-finite numbers as None
         return ShadowEvaluation.objects.create(
@@ -466,6 +471,7 @@ def shadow_evaluation_record(
             registered_model=registered_model,
             champion=champion,
             challenger=challenger,
+            source=source,
             look=latest + 1,
             pairs=decision.n,
             outcome=decision.outcome,

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import datetime as dt
+
 from celery import shared_task
 from django.conf import settings
 
+from registry.backtest import model_versions_backtest
+from registry.models import ModelVersion
+from registry.selectors import backtest_latest
 from registry.services import challenger_set, model_versions_fail_stale
 from registry.training import TrainingRefused, eta_model_train
 from tenants.models import Tenant
@@ -63,3 +68,22 @@ def train_eta_all_tenants_task() -> list[int]:
 def model_versions_fail_stale_task() -> list[int]:
     """The beat entry: mark FAILED the versions whose training died (PENDING for too long); safe to run twice."""
     return [version.pk for version in model_versions_fail_stale()]
+
+
+@shared_task(name="registry.tasks.backtest_model_versions_task")
+def backtest_model_versions_task(version_ids: list[int], start: str, end: str, created_by: str) -> list[int]:
+    """Backtest versions over the days ``start``..``end`` (ISO dates); returns the new backtests' ids.
+
+    Queued by the approval page to compute the champion's backtest beside the candidate's. Safe to run
+    twice: a version that already has a backtest over exactly those days is not replayed again.
+    """
+    first, last = dt.date.fromisoformat(start), dt.date.fromisoformat(end)
+    versions = [
+        version
+        for version in ModelVersion.objects.filter(pk__in=version_ids).select_related("tenant", "registered_model")
+        if backtest_latest(version=version, start=first, end=last) is None
+    ]
+    if not versions:
+        return []
+    backtests = model_versions_backtest(versions=versions, start=first, end=last, created_by=created_by)
+    return [backtest.pk for backtest in backtests]

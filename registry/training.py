@@ -80,10 +80,23 @@ class TrainingData:
     evaluation_start: pd.Timestamp
 
 
+# Rows turned into text at a time by `_data_hash`: the CSV of a million rows at once was ~150 MB.
+_HASH_CHUNK_ROWS = 100_000
+
+
 def _data_hash(history: pd.DataFrame) -> str:
-    """A content hash of the training snapshot: equal iff every row and value is equal, in order."""
-    canonical = history.drop(columns=["fixes"], errors="ignore").to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A content hash of the training snapshot: equal iff every row and value is equal, in order.
+
+    The digest of the frame's CSV (header once), fed in chunks of rows: the same bytes as one CSV of the
+    whole frame, so versions hashed before chunking still match.
+    """
+    columns = [name for name in history.columns if name != "fixes"]
+    digest = hashlib.sha256()
+    for start in range(0, max(len(history), 1), _HASH_CHUNK_ROWS):
+        chunk = history.iloc[start : start + _HASH_CHUNK_ROWS][columns]
+        text = chunk.to_csv(index=False, header=start == 0, date_format="%Y-%m-%dT%H:%M:%S%z")
+        digest.update(text.encode())
+    return digest.hexdigest()
 
 
 def code_version() -> str:
@@ -219,11 +232,15 @@ def _candidates_lineage(results: tuple[CandidateResult, ...]) -> list[dict[str, 
 
 def _fit(data: TrainingData, configs: tuple[TrainingConfig, ...]) -> tuple[ETAPredictor, list[dict[str, object]]]:
     """Train each candidate on the part before the evaluation window; keep the best on validation."""
-    train = ~data.is_evaluation
+    # History is oldest first, so the rows before the evaluation window are its first rows: taken as
+    # slices (views), where a mask would copy the whole feature frame.
+    train = slice(0, int((~data.is_evaluation).sum()))
+    if data.is_evaluation[train].any():
+        raise ValueError("training history must be ordered oldest first")
     best, tried = train_best_of(
-        data.features[train],
-        data.history.loc[train, "delivery_minutes"],
-        ordered_at=data.history.loc[train, "ordered_at"],
+        data.features.iloc[train],
+        data.history["delivery_minutes"].iloc[train],
+        ordered_at=data.history["ordered_at"].iloc[train],
         candidates=configs,
     )
     return best, _candidates_lineage(tried)
@@ -304,12 +321,13 @@ def eta_model_train(
         say(f"training v{version.version} on {len(history)} deliveries")
         say(f"freezing the {len(history)} training rows as a Parquet snapshot")
         snapshot_path, snapshot_sha256 = snapshot_file_write(relative_dir=relative_dir, history=history)
+        engine = _engine_of_settings()
         trained = _train(
             history=history,
             snapshot=settings.ARTIFACT_ROOT / Path(snapshot_path),
             time_zone=ZoneInfo(tenant.time_zone),
-            configs=(config,) if config else default_candidates(),
-            engine=_engine_of_settings(),
+            configs=(config,) if config else default_candidates(sample_quantile_fit=engine.name == "local"),
+            engine=engine,
             say=say,
         )
         predictor, is_evaluation = trained.predictor, trained.is_evaluation

@@ -103,10 +103,14 @@ def admin_pages() -> Iterator[tuple[str, str]]:
 
 
 def admin_walk(client: Client) -> dict[str, list[str]]:
-    """Each admin page's problems (pages without any left out); a page that does not answer 200 is one too."""
+    """Each admin page's problems (pages without any left out); a page that does not answer 200 is one too.
+
+    Redirects are followed: a POST-only action (e.g. backtest the champion) sends a GET back to its page,
+    which is then the page judged.
+    """
     found: dict[str, list[str]] = {}
     for name, url in admin_pages():
-        response = client.get(url)
+        response = client.get(url, follow=True)
         problems = (
             page_problems(response.content.decode())
             if response.status_code == 200

@@ -13,7 +13,11 @@ odd value in an unusual spelling that ``float()`` or ``strptime`` would still re
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -37,6 +41,7 @@ from core.delivery.schema import (
     RawChunk,
     RowResult,
     normalize_row,
+    read_raw_chunks,
 )
 
 # The repairs `normalize_row` may apply, one boolean column each in an accepted chunk (``fix_<kind>``).
@@ -77,7 +82,7 @@ class _Columns:
     """The chunk's columns as stripped text, with the checks every field shares."""
 
     def __init__(self, chunk: RawChunk) -> None:
-        self.raw = {name: pa.array(chunk.columns[name], type=pa.string()) for name in RAW_COLUMNS}
+        self.raw = {name: chunk.columns[name] for name in RAW_COLUMNS}
         # A NUL is ASCII but no text PostgreSQL can store: such rows take the row-wise path, which rejects them.
         self.is_ascii = np.logical_and.reduce(
             [
@@ -99,7 +104,7 @@ class _Columns:
         """Non-missing values of a column, by quality.completeness_by_column's rule (exact for any text)."""
         count = int(np.count_nonzero(~self.is_missing[name] & self.is_ascii))
         others = np.flatnonzero(~self.is_ascii)
-        return count + sum(chunk.columns[name][i].strip().lower() not in MISSING_TOKENS for i in others)
+        return count + sum(chunk.columns[name][i].as_py().strip().lower() not in MISSING_TOKENS for i in others)
 
     def number(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """The column as floats and where that reading is certain (plain decimal, finite)."""
@@ -288,6 +293,56 @@ def normalize_chunk(
         accepted = pd.concat([accepted, slow], ignore_index=True).sort_values("line_number", ignore_index=True)
     present = {name: columns.present_count(name, chunk) for name in RAW_COLUMNS}
     return NormalizedChunk(rows=count, accepted=accepted, rejected=rejected, present=present)
+
+
+def normalized_chunks(
+    path: Path, *, chunk_rows: int, time_zone: ZoneInfo, now: dt.datetime, outcome_required: bool = True
+) -> Iterator[NormalizedChunk]:
+    """`normalize_chunk` of every chunk of `read_raw_chunks`, read and normalised one chunk ahead in a thread.
+
+    The caller's work on a chunk (loading it into the database, which mostly waits on the server) then
+    overlaps the reading and normalising of the next, so two cores are busy; at most two chunks are held
+    besides the caller's. Errors of the reader (`SchemaError`) are raised here, at the same chunk.
+    """
+    ready: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+    is_stopped = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in read_raw_chunks(path, chunk_rows=chunk_rows):
+                normalized = normalize_chunk(chunk, time_zone=time_zone, now=now, outcome_required=outcome_required)
+                item: tuple[str, object] = ("chunk", normalized)
+                while not _put(ready, item):
+                    if is_stopped.is_set():
+                        return
+            item = ("done", None)
+        except BaseException as error:
+            item = ("error", error)
+        while not _put(ready, item) and not is_stopped.is_set():
+            pass
+
+    producer = threading.Thread(target=produce, name="import-normalise", daemon=True)
+    producer.start()
+    try:
+        while True:
+            kind, value = ready.get()
+            if kind == "done":
+                return
+            if isinstance(value, BaseException):
+                raise value
+            assert isinstance(value, NormalizedChunk)
+            yield value
+    finally:
+        is_stopped.set()
+        producer.join()
+
+
+def _put(ready: queue.Queue[tuple[str, object]], item: tuple[str, object]) -> bool:
+    try:
+        ready.put(item, timeout=0.1)
+    except queue.Full:
+        return False
+    return True
 
 
 def _accepted_row(result: RowResult) -> dict[str, object]:

@@ -15,14 +15,17 @@ import csv
 import datetime as dt
 import gzip
 import io
+import itertools
 import math
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from core.delivery.plausibility import instant_problems
 
@@ -350,22 +353,40 @@ def open_text(path: Path) -> io.TextIOBase:
 
 @dataclass(frozen=True)
 class RawChunk:
-    """Consecutive rows of a delivery-history file as read: one list of raw strings per column.
+    """Consecutive rows of a delivery-history file as read: one Arrow string array of raw values per column.
 
     ``header`` is the file's column order (every name in `RAW_COLUMNS`, in any order); ``line_numbers``
     holds each row's line in the file (line 1 is the header; blank lines are skipped, not numbered anew).
+    Columns given as sequences of strings are converted to Arrow arrays.
     """
 
     header: tuple[str, ...]
     line_numbers: list[int]
-    columns: dict[str, tuple[str, ...]]
+    columns: dict[str, pa.Array]
+
+    def __post_init__(self) -> None:
+        for name, values in self.columns.items():
+            if not isinstance(values, pa.Array):
+                self.columns[name] = pa.array(values, type=pa.string())
 
     def __len__(self) -> int:
         return len(self.line_numbers)
 
     def raw(self, index: int) -> dict[str, str]:
         """Row ``index`` of the chunk as `read_raw_rows` yields it (the file's column order)."""
-        return {name: self.columns[name][index] for name in self.header}
+        return {name: self.columns[name][index].as_py() for name in self.header}
+
+
+def _check_header(path: Path, header: list[str]) -> None:
+    missing = [name for name in RAW_COLUMNS if name not in header]
+    unexpected = [name for name in header if name not in RAW_COLUMNS]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing columns: {', '.join(missing)}")
+        if unexpected:
+            parts.append(f"unexpected columns: {', '.join(unexpected)}")
+        raise SchemaError(f"{path}: wrong header ({'; '.join(parts)})")
 
 
 def _records(path: Path) -> Iterator[tuple[list[str], int, list[str]]]:
@@ -377,15 +398,7 @@ def _records(path: Path) -> Iterator[tuple[list[str], int, list[str]]]:
                 header = [name.strip() for name in next(reader)]
             except StopIteration:
                 raise SchemaError(f"{path}: empty file, expected a header row") from None
-            missing = [name for name in RAW_COLUMNS if name not in header]
-            unexpected = [name for name in header if name not in RAW_COLUMNS]
-            if missing or unexpected:
-                parts = []
-                if missing:
-                    parts.append(f"missing columns: {', '.join(missing)}")
-                if unexpected:
-                    parts.append(f"unexpected columns: {', '.join(unexpected)}")
-                raise SchemaError(f"{path}: wrong header ({'; '.join(parts)})")
+            _check_header(path, header)
             for values in reader:
                 if not values:
                     continue
@@ -408,18 +421,30 @@ def read_raw_rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
         yield line_number, dict(zip(header, values, strict=True))
 
 
-def read_raw_chunks(path: Path, *, chunk_rows: int) -> Iterator[RawChunk]:
+# Decompressed bytes parsed at a time by the fast path; with the chunk in hand, memory stays bounded.
+PLAIN_BLOCK_BYTES = 4 << 20
+
+
+def read_raw_chunks(path: Path, *, chunk_rows: int, block_bytes: int = PLAIN_BLOCK_BYTES) -> Iterator[RawChunk]:
     """`read_raw_rows` in chunks of at most ``chunk_rows`` rows, as columns: memory bounded by the chunk.
 
     Raises `SchemaError` as `read_raw_rows` does, once the chunk holding the damage is reached: a caller
     that must write nothing for a broken file writes inside a transaction it can roll back.
+
+    Plain text (see `_is_plain`) is parsed by Arrow's multi-threaded CSV reader, ``block_bytes`` of the
+    decompressed file at a time. From the first block that is not plain to the end, the rows come from the
+    csv module, which reads the file again from its start and skips the rows already yielded, so its line
+    numbers, values and errors are its own.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
+    rows_done = yield from _plain_chunks(path, chunk_rows=chunk_rows, block_bytes=block_bytes)
+    if rows_done is None:
+        return
     header: list[str] = []
     line_numbers: list[int] = []
     rows: list[list[str]] = []
-    for header, line_number, values in _records(path):
+    for header, line_number, values in itertools.islice(_records(path), rows_done, None):
         line_numbers.append(line_number)
         rows.append(values)
         if len(rows) == chunk_rows:
@@ -431,6 +456,77 @@ def read_raw_chunks(path: Path, *, chunk_rows: int) -> Iterator[RawChunk]:
 
 def _chunk(header: list[str], line_numbers: list[int], rows: list[list[str]]) -> RawChunk:
     return RawChunk(tuple(header), line_numbers, dict(zip(header, zip(*rows, strict=True), strict=True)))
+
+
+def _is_plain(block: bytes) -> bool:
+    """Whether the csv module and Arrow split ``block`` (whole lines) into the same rows and values.
+
+    Without quotes, NUL, bare carriage returns or blank lines, a line is one row whose fields are the text
+    between commas, for both; each line's number is then the previous one's plus one.
+    """
+    return (
+        b'"' not in block
+        and b"\x00" not in block
+        and block.count(b"\r") == block.count(b"\r\n")
+        and b"\n\n" not in block
+        and b"\n\r\n" not in block
+        and not block.startswith((b"\n", b"\r\n"))
+    )
+
+
+def _plain_chunks(path: Path, *, chunk_rows: int, block_bytes: int) -> Generator[RawChunk, None, int | None]:
+    """Chunks of the file while it is plain; None once the file is done, else how many rows were yielded.
+
+    Stops (and the csv module takes over) at a header other than the expected columns once each, at the
+    first block that is not plain, not UTF-8 or whose lines have the wrong number of fields, and at any
+    error reading the file: the csv module then reaches the same place and says what is wrong.
+    """
+    yielded = 0
+    with open(path, "rb") as probe:
+        is_gzip = probe.read(2) == b"\x1f\x8b"
+    try:
+        with gzip.open(path, "rb") if is_gzip else open(path, "rb") as handle:
+            header_line = handle.readline()
+            if not header_line.endswith(b"\n") or not header_line.isascii() or not _is_plain(header_line):
+                return yielded
+            header = [name.strip() for name in header_line.decode("ascii").rstrip("\r\n").split(",")]
+            if len(header) != len(RAW_COLUMNS) or set(header) != set(RAW_COLUMNS):
+                return yielded
+            options = {
+                "read_options": pa_csv.ReadOptions(column_names=header, block_size=1 << 20),
+                "parse_options": pa_csv.ParseOptions(quote_char=False, newlines_in_values=False),
+                "convert_options": pa_csv.ConvertOptions(
+                    column_types=dict.fromkeys(header, pa.string()), strings_can_be_null=False
+                ),
+            }
+            pending: list[pa.Table] = []
+            pending_rows = 0
+            tail = b""
+            while True:
+                data = handle.read(block_bytes)
+                block = tail + data
+                cut = block.rfind(b"\n") + 1 if data else len(block)
+                block, tail = block[:cut], block[cut:]
+                if block:
+                    if not _is_plain(block):
+                        return yielded
+                    pending.append(pa_csv.read_csv(pa.BufferReader(block), **options))
+                    pending_rows += pending[-1].num_rows
+                while pending_rows >= chunk_rows or (not data and pending_rows):
+                    rows = pa.concat_tables(pending)
+                    chunk, rest = rows.slice(0, chunk_rows), rows.slice(chunk_rows)
+                    first_line = yielded + 2
+                    yield RawChunk(
+                        tuple(header),
+                        list(range(first_line, first_line + chunk.num_rows)),
+                        {name: chunk.column(name).combine_chunks() for name in header},
+                    )
+                    yielded += chunk.num_rows
+                    pending, pending_rows = ([rest] if rest.num_rows else []), rest.num_rows
+                if not data:
+                    return None
+    except (OSError, EOFError, zlib.error, pa.ArrowInvalid):
+        return yielded
 
 
 def load_clean_frame(

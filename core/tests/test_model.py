@@ -17,7 +17,11 @@ from core.model import (
     ArtifactIntegrityError,
     ETAPredictor,
     TrainingConfig,
+    _encode_frame,
     _interval_holding_point,
+    default_candidates,
+    feature_specs,
+    quantile_fit_sample,
     train_best_of,
 )
 from core.tests import TIME_ZONE, synthetic_deliveries
@@ -247,3 +251,66 @@ def test_the_interval_stretches_to_hold_the_point_and_changes_nothing_else(rows)
     assert np.array_equal(held[:, 1:-1], quantiles[:, 1:-1])
     inside = (quantiles[:, 0] <= eta) & (eta <= quantiles[:, -1])
     assert np.array_equal(held[inside], quantiles[inside])
+
+
+def test_a_sampled_quantile_booster_on_two_threads_is_byte_identical_run_to_run(
+    data: tuple[pd.DataFrame, pd.DataFrame], model: ETAPredictor
+) -> None:
+    deliveries, features = data
+    sampled = replace(SMALL, nthread=2, quantile_fit_rows=400)
+
+    def train() -> ETAPredictor:
+        return ETAPredictor.train(
+            features, deliveries["delivery_minutes"], ordered_at=deliveries["ordered_at"], config=sampled
+        )
+
+    first, second = train(), train()
+    assert first.to_bytes() == second.to_bytes()
+    assert first.sha256 != model.sha256  # the sample and the thread count are part of what was trained
+    assert first.summary.fit_rows == model.summary.fit_rows > 400  # the point booster still sees every row
+    assert 0.85 <= first.calibration.calibrated_coverage <= 0.95  # calibrated on the whole validation window
+    assert first.config.as_dict()["quantile_fit_rows"] == 400
+
+
+def test_configs_without_the_added_fields_keep_their_recorded_form() -> None:
+    # A version trained before `quantile_fit_rows` existed recorded parameters without it; reading them
+    # back must give the same parameters, so its artifact bytes (which embed them) are unchanged.
+    recorded = TrainingConfig().as_dict()
+    assert "quantile_fit_rows" not in recorded
+    assert TrainingConfig.from_dict(recorded).as_dict() == recorded
+    assert TrainingConfig.from_dict(recorded).quantile_fit_rows is None
+    sampled = replace(TrainingConfig(), quantile_fit_rows=1000).as_dict()
+    assert TrainingConfig.from_dict(sampled).quantile_fit_rows == 1000
+    with pytest.raises(ValueError, match="quantile_fit_rows"):
+        TrainingConfig(quantile_fit_rows=0)
+
+
+def test_new_versions_use_two_threads_and_a_bounded_quantile_sample() -> None:
+    assert {(config.nthread, config.quantile_fit_rows) for config in default_candidates()} == {(2, 200_000)}
+    assert {config.quantile_fit_rows for config in default_candidates(sample_quantile_fit=False)} == {None}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.integers(min_value=0, max_value=5000),
+    limit=st.integers(min_value=20, max_value=3000),
+    seed=st.integers(0, 99),
+)
+def test_the_quantile_sample_is_a_seeded_ordered_subset(rows: int, limit: int, seed: int) -> None:
+    config = TrainingConfig(quantile_fit_rows=limit, seed=seed)
+    sample = quantile_fit_sample(rows, config)
+    if rows <= limit:
+        assert sample is None
+        return
+    assert sample is not None
+    assert len(sample) == limit and len(np.unique(sample)) == limit
+    assert np.all(np.diff(sample) > 0) and sample[0] >= 0 and sample[-1] < rows
+    np.testing.assert_array_equal(sample, quantile_fit_sample(rows, config))
+    assert quantile_fit_sample(rows, TrainingConfig()) is None
+
+
+def test_encoding_some_rows_equals_encoding_all_then_selecting(data: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    _, features = data
+    specs = feature_specs(TrainingConfig())
+    rows = np.arange(len(features)) % 3 == 1
+    np.testing.assert_array_equal(_encode_frame(features, specs, rows=rows), _encode_frame(features, specs)[rows])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from predictions.selectors import serving_cache_clear
+from registry.tests.conftest import smaller_model, two_versions  # noqa: F401 (a champion and a candidate, real models)
 
 
 @pytest.fixture(autouse=True)

@@ -56,6 +56,7 @@ class ShadowEvaluationSerializer(serializers.ModelSerializer):
             "model",
             "champion",
             "challenger",
+            "source",
             "look",
             "pairs",
             "outcome",

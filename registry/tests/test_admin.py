@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
 from deliveries.selectors import deliveries_frame
 from registry.choices import Alias, RequestStatus
 from registry.evidence import SHAP_SAMPLE_ROWS, SHAP_SAMPLE_SEED, fairness_gap_figure, shap_beeswarm_figure, shap_sample
-from registry.models import PromotionRequest
+from registry.models import Backtest, PromotionRequest
 from registry.services import alias_version, promotion_request_create
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
 from registry.tests.test_services import tamper
@@ -142,3 +145,45 @@ def test_the_shap_beeswarm_is_drawn_from_the_version_on_a_bounded_seeded_sample(
     top = np.argsort(-np.abs(explanation.values).mean(axis=0))[0]
     assert labels[-1] == predictor.feature_names[top]  # the beeswarm puts the strongest feature on top
     assert sum(len(collection.get_offsets()) for collection in axes.collections) >= len(totals)
+
+
+def test_the_approval_page_shows_both_backtests_on_the_same_days_and_computes_the_champions(two_versions) -> None:  # type: ignore[no-untyped-def]
+    tenant, end = two_versions.tenant, two_versions.last_day
+    start = end - dt.timedelta(days=3)
+    call_command(
+        "backtest_model_version", f"{tenant.slug}/2", "--from", str(start), "--to", str(end), stdout=io.StringIO()
+    )
+    maker, checker, viewer = approver(is_superuser=True), approver(), UserFactory(is_superuser=False)
+    request = PromotionRequest.objects.create(
+        tenant=tenant, version=two_versions.candidate, requested_by=maker, reason="lower MAE"
+    )
+    page_url = reverse("admin:registry_promotionrequest_change", args=[request.pk])
+    compute_url = reverse("admin:registry_promotionrequest_backtest_champion", args=[request.pk])
+
+    before = section_of(logged_in(checker).get(page_url).content.decode(), "backtests")
+    assert "The champion v1 has no backtest over these days" in before and compute_url in before
+    confirm = logged_in(checker).get(compute_url).content.decode()
+    assert f"Backtest the champion {two_versions.champion} over {start}..{end}" in confirm
+    assert logged_in(viewer).post(compute_url).status_code == 403
+    assert not Backtest.objects.filter(version=two_versions.champion).exists()
+
+    logged_in(checker).post(compute_url)
+    after = section_of(logged_in(checker).get(page_url).content.decode(), "backtests")
+
+    candidate = Backtest.objects.get(version=two_versions.candidate)
+    champion = Backtest.objects.get(version=two_versions.champion)
+    assert (champion.start_date, champion.end_date) == (start, end)
+    assert "has no backtest" not in after and '<img class="il-chart" src="data:image/png;base64,' in after
+    for candidate_day, champion_day in zip(candidate.days, champion.days, strict=True):
+        row = after.split(f"<td>{candidate_day['day']}", 1)[1].split("</tr>", 1)[0]
+        assert f"<td>{candidate_day['mae']:.2f} min</td>" in row and f"<td>{champion_day['mae']:.2f} min</td>" in row
+    assert (
+        f"<th>{candidate.overall['mae']:.2f} min</th>" in after
+        and f"<th>{champion.overall['mae']:.2f} min</th>" in after
+    )
+    logged_in(checker).post(compute_url)  # twice: the task replays nothing already there
+    assert Backtest.objects.filter(version=two_versions.champion).count() == 1
+
+
+def section_of(page: str, section_id: str) -> str:
+    return page.split(f'<section id="{section_id}">', 1)[1].split("</section>", 1)[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from registry.choices import VersionStatus
 from registry.models import ModelVersion
 from registry.tasks import train_eta_task
 from registry.tests.factories import ModelVersionFactory
-from registry.training import eta_model_train, model_version_load, model_version_reproduce
+from registry.training import _data_hash, eta_model_train, model_version_load, model_version_reproduce
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db
@@ -159,6 +160,38 @@ def test_reproduction_reads_the_frozen_snapshot_after_history_is_corrected_or_de
     pq.write_table(table.slice(1), snapshot_file)
     with pytest.raises(CommandError, match=r"cannot be reproduced: training snapshot .* fails its checksum"):
         call_command("reproduce_model_version", f"{tenant_with_history.slug}/{version.version}")
+
+
+def test_a_new_version_with_a_sampled_quantile_booster_reproduces_byte_identically(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    sampled = TrainingConfig(max_rounds=60, early_stopping_rounds=10, nthread=2, quantile_fit_rows=500)
+    version = eta_model_train(tenant=tenant_with_history, created_by="test", config=sampled)
+
+    params = version.lineage["params"]
+    assert (params["nthread"], params["quantile_fit_rows"]) == (2, 500)
+    assert model_version_load(version=version).summary.fit_rows > 500  # so the sample was drawn
+    result = model_version_reproduce(version=version)
+    assert result.reproduced, result.differences
+    assert result.new_sha256 == version.artifact_sha256
+
+
+def test_a_version_recorded_before_the_sampled_quantile_booster_still_reproduces(tenant_with_history) -> None:  # type: ignore[no-untyped-def]
+    # Parameters recorded without `quantile_fit_rows` (and with one thread), as every older version has them.
+    legacy = TrainingConfig(max_rounds=60, early_stopping_rounds=10)
+    version = eta_model_train(tenant=tenant_with_history, created_by="test", config=legacy)
+
+    assert "quantile_fit_rows" not in version.lineage["params"] and version.lineage["params"]["nthread"] == 1
+    assert model_version_reproduce(version=version).reproduced
+
+
+def test_the_content_hash_fed_in_chunks_equals_the_hash_of_the_whole_csv(tenant_with_history, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    version = eta_model_train(tenant=tenant_with_history, created_by="test", config=TrainingConfig(max_rounds=20))
+    history = snapshot_read(Path(settings.ARTIFACT_ROOT) / version.lineage["data"]["snapshot"]["path"])
+    whole = history.drop(columns=["fixes"], errors="ignore").to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+
+    monkeypatch.setattr("registry.training._HASH_CHUNK_ROWS", 701)  # several chunks, the last one short
+    assert (
+        _data_hash(history) == hashlib.sha256(whole.encode()).hexdigest() == version.lineage["data"]["content_sha256"]
+    )
 
 
 @pytest.fixture

@@ -65,6 +65,8 @@ def test_two_people_promote_the_challenger_and_every_page_shows_its_data(  # typ
     assert browser.find_elements(By.TAG_NAME, "h1")[-1].text.count("promotion") == 1  # the title once
     browser.find_element(By.NAME, "text").send_keys("lower MAE on the last week")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The request computes the evidence (both models on the evaluation window, SHAP, plots) before it answers.
+    WebDriverWait(browser, 180).until(lambda driver: _messages(driver))
     assert f"Promotion of {challenger} requested" in _messages(browser)
 
     # The maker may not approve their own request, and the refused form keeps the typed comment.

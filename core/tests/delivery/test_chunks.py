@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.delivery.chunks import ACCEPTED_COLUMNS, FIX_KINDS, normalize_chunk
-from core.delivery.schema import RAW_COLUMNS, RawChunk, normalize_row, read_raw_chunks, read_raw_rows
+from core.delivery.chunks import ACCEPTED_COLUMNS, FIX_KINDS, normalize_chunk, normalized_chunks
+from core.delivery.schema import (
+    RAW_COLUMNS,
+    RawChunk,
+    SchemaError,
+    normalize_row,
+    read_raw_chunks,
+    read_raw_rows,
+)
 from core.tests.delivery.rows import raw_row, write_rows
 
 NOW = dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
@@ -136,3 +145,33 @@ def test_chunks_hold_at_most_the_chunk_size_and_together_every_row(tmp_path: Pat
 def test_completeness_counts_missing_values_as_the_quality_check_does() -> None:
     rows = [raw_row(), raw_row(weather="NaN "), raw_row(weather=" \u00a0"), raw_row(weather="\u00e9")]
     assert normalize_chunk(chunk_of(rows), time_zone=ZONES[0], now=NOW).present["weather"] == 2
+
+
+def test_normalised_ahead_in_a_thread_the_chunks_are_the_same_and_errors_arrive_at_their_chunk(tmp_path: Path) -> None:
+    rows = [raw_row(order_id=f"0x{i}", courier_rating="7" if i % 4 == 0 else "4.5") for i in range(12)]
+    path = write_rows(tmp_path / "h.csv", rows)
+    expected = [normalize_chunk(chunk, time_zone=ZONES[0], now=NOW) for chunk in read_raw_chunks(path, chunk_rows=5)]
+
+    ahead = list(normalized_chunks(path, chunk_rows=5, time_zone=ZONES[0], now=NOW))
+
+    assert [(c.rows, c.rejected, c.present) for c in ahead] == [(c.rows, c.rejected, c.present) for c in expected]
+    for chunk, expected_chunk in zip(ahead, expected, strict=True):
+        pd.testing.assert_frame_equal(chunk.accepted, expected_chunk.accepted)
+
+    broken = tmp_path / "broken.csv"
+    broken.write_text(path.read_text().replace("0x9,", "0x9,extra,"))
+    reader = normalized_chunks(broken, chunk_rows=5, time_zone=ZONES[0], now=NOW)
+    assert next(reader).rows == 5
+    with pytest.raises(SchemaError, match="line 11 has 17 fields"):
+        next(reader)
+    assert not [thread for thread in threading.enumerate() if thread.name == "import-normalise"]
+
+
+def test_a_reader_closed_early_stops_its_thread(tmp_path: Path) -> None:
+    path = write_rows(tmp_path / "h.csv", [raw_row(order_id=f"0x{i}") for i in range(30)])
+    reader = normalized_chunks(path, chunk_rows=2, time_zone=ZONES[0], now=NOW)
+    next(reader)
+
+    reader.close()
+
+    assert not [thread for thread in threading.enumerate() if thread.name == "import-normalise"]

@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from core.delivery.schema import SchemaError, load_clean_frame, normalize_row, read_raw_rows
+from core.delivery.schema import (
+    RAW_COLUMNS,
+    SchemaError,
+    load_clean_frame,
+    normalize_row,
+    read_raw_chunks,
+    read_raw_rows,
+)
+from core.delivery.schema import _plain_chunks as plain_chunks
 from core.tests.delivery.rows import raw_row, write_rows
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -145,3 +157,105 @@ def test_real_file_every_row_accounted_for(bundled_deliveries: Path) -> None:
     assert frame["has_usable_coordinates"].eq(False).sum() == 2928
     assert (frame["pickup_latitude"] < 0).sum() == 0 and (frame["pickup_longitude"] < 0).sum() == 0
     assert (frame["picked_at"] > frame["ordered_at"]).all()
+
+
+# Bytes a field may hold: the csv module's and Arrow's special characters, text, and bytes that are not UTF-8.
+_FIELD_PARTS = ["a", "7", " ", ",", '"', "\r", "\n", "\x00", "\u00e9", "NaN", "\ufeff"]
+_odd_field = st.one_of(
+    st.lists(st.sampled_from(_FIELD_PARTS), max_size=3).map(lambda parts: "".join(parts).encode()),
+    st.binary(max_size=2),
+)
+_plain_field = st.sampled_from(["", "a", " 7 ", "NaN", "\u00e9"]).map(str.encode)
+_GOOD_LINE = [value.encode() for value in raw_row().values()]
+
+
+def _changed(fields: st.SearchStrategy[bytes], count: int) -> st.SearchStrategy[bytes]:
+    changes = st.lists(st.tuples(st.integers(0, len(RAW_COLUMNS) - 1), fields), max_size=count)
+    return changes.map(lambda pairs: b",".join(_replace(_GOOD_LINE, pairs)))
+
+
+def _replace(values: list[bytes], pairs: list[tuple[int, bytes]]) -> list[bytes]:
+    values = list(values)
+    for index, value in pairs:
+        values[index] = value
+    return values
+
+
+# Mostly plain lines, so that the fast path runs for several chunks before something sends it back.
+_line = st.one_of(
+    _changed(_plain_field, 3),
+    _changed(_plain_field, 3),
+    _changed(_odd_field, 1),
+    st.lists(_odd_field, max_size=len(RAW_COLUMNS) + 1).map(b",".join),
+)
+_header = st.sampled_from(
+    [
+        ",".join(RAW_COLUMNS).encode(),
+        ",".join(reversed(RAW_COLUMNS)).encode(),
+        b'"order_id",' + ",".join(RAW_COLUMNS[1:]).encode(),
+        ",".join(RAW_COLUMNS[1:]).encode(),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    header=_header,
+    lines=st.lists(_line, max_size=20),
+    ends=st.lists(st.sampled_from([b"\n", b"\n", b"\n", b"\r\n", b"\r", b"\n\n"]), min_size=21, max_size=21),
+    has_final_newline=st.booleans(),
+    is_gzip=st.booleans(),
+    chunk_rows=st.integers(1, 5),
+    block_bytes=st.integers(1, 600),
+)
+def test_chunks_read_any_file_as_the_csv_module_does(
+    header: bytes,
+    lines: list[bytes],
+    ends: list[bytes],
+    has_final_newline: bool,
+    is_gzip: bool,
+    chunk_rows: int,
+    block_bytes: int,
+) -> None:
+    """Arrow's fast path and the csv module give the same rows, line numbers and errors, whatever the bytes."""
+    content = b"".join(line + end for line, end in zip([header, *lines], ends, strict=False))
+    if not has_final_newline:
+        content = content.rstrip(b"\r\n")
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "h.csv"
+        path.write_bytes(gzip.compress(content) if is_gzip else content)
+        expected = _rows_or_error(lambda: list(read_raw_rows(path)))
+        chunked = _rows_or_error(
+            lambda: [
+                (line, chunk.raw(index))
+                for chunk in read_raw_chunks(path, chunk_rows=chunk_rows, block_bytes=block_bytes)
+                for index, line in enumerate(chunk.line_numbers)
+            ]
+        )
+    assert chunked == expected
+
+
+def _rows_or_error(read: Callable[[], list[tuple[int, dict[str, str]]]]) -> object:
+    try:
+        return read()
+    except SchemaError as error:
+        return str(error)
+
+
+def test_a_plain_file_is_read_by_arrow_alone(tmp_path: Path) -> None:
+    """The synthetic and real files are plain: the csv module is never asked for a row."""
+    rows = [raw_row(order_id=f"0x{i}") for i in range(23)]
+    path = tmp_path / "h.csv"
+    path.write_bytes(b"".join(",".join(row).encode() + b"\n" for row in [RAW_COLUMNS, *[r.values() for r in rows]]))
+
+    reader = plain_chunks(path, chunk_rows=5, block_bytes=100)
+    chunks = []
+    with pytest.raises(StopIteration) as stop:
+        while True:
+            chunks.append(next(reader))
+
+    assert stop.value.value is None
+    assert [len(chunk) for chunk in chunks] == [5, 5, 5, 5, 3]
+    assert [(line, chunk.raw(i)) for chunk in chunks for i, line in enumerate(chunk.line_numbers)] == list(
+        read_raw_rows(path)
+    )

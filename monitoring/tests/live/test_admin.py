@@ -68,6 +68,15 @@ def test_accuracy_reports_are_read_only_with_their_segments(admin_client, monito
     assert f"{report.mae:.2f} min" in detail_page and repr(report.mae) not in detail_page
     assert f"{report.mae:.2f} min" in listing.content.decode() and repr(report.mae) not in listing.content.decode()
     assert f"{report.within_5_share:.1%}" in detail_page
+    # The CUSUM table: each stream's start as a reader's time, never the stored ISO text.
+    starts = [
+        stream["since"]
+        for stream in [report.change_detection["overall"], *report.change_detection["segments"]]
+        if stream["since"]
+    ]
+    assert starts  # errors 2 min off the validation bias start a run on every stream
+    for since in starts:
+        assert since not in detail_page and f"{dt.datetime.fromisoformat(since):%Y-%m-%d %H:%M:%S}" in detail_page
     # The realized impact: minutes over the hour-matched baseline (adjusted) and over the validation MAE (raw).
     excess = f"{report.mae - report.baseline_mae:+.2f} / {report.mae - report.validation_mae:+.2f}"
     assert "mae excess (min): adjusted / raw" in listing.content.decode().lower() and excess in listing.content.decode()

@@ -23,7 +23,7 @@ from monitoring.live.windows import check_instant
 from monitoring.models import Alert
 from predictions.models import PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
-from predictions.outcomes import outcomes_import
+from predictions.outcomes import _outcomes_record_row_by_row, outcomes_import
 from predictions.services import prediction_outcome_record
 from tenants.services import api_key_create
 
@@ -238,3 +238,30 @@ def test_any_rows_are_judged_without_an_error_and_the_counts_add_up(monitored) -
         assert again.recorded == 0  # whatever was stored is a repeat (or, for rows that disagree, a conflict) now
 
     judged()
+
+
+def test_the_row_by_row_path_of_the_sqlite_quickstart_judges_rows_as_the_copy_path_does(monitored) -> None:  # type: ignore[no-untyped-def]
+    def rows_for(audits: list[PredictionAudit]) -> list[dict[str, object]]:
+        ids = [audit.order_id for audit in audits]
+        return [
+            {"order_id": ids[0], "delivery_minutes": "31.5"},
+            {"order_id": "never-predicted", "delivery_minutes": 30},
+            {"order_id": ids[1], "delivery_minutes": 0.2},
+            {"order_id": ids[2], "delivered_at": "2026-01-01T10:00:00"},
+            {"order_id": ids[3], "delivery_minutes": "soon"},
+            {"order_id": ids[4], "delivery_minutes": 25},
+            {"order_id": ids[4], "delivery_minutes": 25},
+            {"order_id": "", "delivery_minutes": 25},
+        ]
+
+    copied = outcomes_import(tenant=monitored.tenant, rows=rows_for(predicted_orders(monitored, 5, seed=1)))
+    one_by_one = _outcomes_record_row_by_row(
+        tenant=monitored.tenant, rows=rows_for(predicted_orders(monitored, 5, seed=2))
+    )
+
+    def counts(result):  # type: ignore[no-untyped-def]
+        return (result.rows, result.recorded, result.predictions_joined, result.repeats, result.rejected)
+
+    assert counts(one_by_one) == counts(copied) == (8, 2, 2, 1, 5)
+    assert [(r.row, r.field) for r in one_by_one.rejections] == [(r.row, r.field) for r in copied.rejections]
+    assert Delivery.objects.filter(tenant=monitored.tenant, external_order_id__startswith="bulk-2-").count() == 2

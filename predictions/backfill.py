@@ -1,0 +1,114 @@
+"""Backfill: score stored deliveries with model versions, so a challenger collects A/B evidence from history.
+
+`predictions_backfill` replays the chosen days once (`registry.backtest.history_replay`: point-in-time
+features, columnar, nothing later than the range read) and scores that one feature frame with every
+version, so the champion and the challenger are compared on identical inputs. The scores land in
+`BackfilledPrediction`, apart from the live `ShadowPrediction` rows; `predictions.shadow.shadow_evaluation_look`
+with the backfilled source turns them into their own sequential test.
+
+Writing is set-based: on PostgreSQL the scores go through COPY into a temporary table (in chunks of
+`BACKFILL_COPY_ROWS`) and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` joins them to the deliveries,
+so a rerun over the same days adds nothing and no Python object is made per delivery. It needs PostgreSQL
+(`BackfillUnsupported` elsewhere): a history worth backfilling does not live in the development SQLite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from django.db import connection, transaction
+from django.utils import timezone
+
+from deliveries.models import Delivery
+from predictions.constants import BACKFILL_COPY_ROWS
+from predictions.models import BackfilledPrediction
+from registry.backtest import ReplayRangeError, history_replay
+from registry.choices import VersionStatus
+from registry.models import ModelVersion
+from registry.training import model_version_load
+
+_STAGE_TABLE = "predictions_backfill_stage"
+
+
+class BackfillUnsupported(Exception):
+    """The database has no COPY (SQLite in development): backfills run on PostgreSQL only."""
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    """What one version's backfill did: deliveries scored in the range and rows newly stored (0 on a rerun)."""
+
+    version: ModelVersion
+    scored: int
+    added: int
+
+
+def predictions_backfill(*, versions: Sequence[ModelVersion], start: dt.date, end: dt.date) -> list[BackfillResult]:
+    """Score the deliveries ordered on local days ``start``..``end`` with each version (one tenant's).
+
+    Raises `registry.backtest.ReplayRangeError` for a bad range or a version with no trained artifact, and
+    `registry.artifacts.ArtifactError` when an artifact does not verify; then nothing is stored. All
+    versions' rows are written in one transaction.
+    """
+    if connection.vendor != "postgresql":
+        raise BackfillUnsupported(f"backfills need PostgreSQL (COPY); this database is {connection.vendor}")
+    if len({version.tenant_id for version in versions}) != 1:
+        raise ValueError("backfill versions of exactly one tenant")
+    for version in versions:
+        if version.status not in (VersionStatus.READY, VersionStatus.ARCHIVED) or not version.artifact_sha256:
+            raise ReplayRangeError(f"{version} has no trained artifact ({version.status})")
+    predictors = [model_version_load(version=version) for version in versions]
+    replay = history_replay(tenant=versions[0].tenant, start=start, end=end)
+    results = []
+    with transaction.atomic():
+        for version, predictor in zip(versions, predictors, strict=True):
+            batch = predictor.predict_frame(replay.features)
+            scores = pd.DataFrame(
+                {
+                    "external_order_id": replay.deliveries["external_order_id"].to_numpy(dtype=object),
+                    "predicted": batch.eta_minutes,
+                    "p05": _finite(batch.quantile("p05")),
+                    "p95": _finite(batch.quantile("p95")),
+                }
+            )
+            added = _copy_store(version, scores)
+            results.append(BackfillResult(version=version, scored=len(scores), added=added))
+    return results
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    # A non-finite quantile is stored as NULL (no interval), never as a number no one can compare.
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _copy_store(version: ModelVersion, scores: pd.DataFrame) -> int:
+    table = BackfilledPrediction._meta.db_table
+    deliveries = Delivery._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {_STAGE_TABLE} "
+            "(external_order_id text, predicted float8, p05 float8, p95 float8) ON COMMIT DROP"
+        )
+        for first in range(0, len(scores), BACKFILL_COPY_ROWS):
+            buffer = io.StringIO()
+            scores.iloc[first : first + BACKFILL_COPY_ROWS].to_csv(buffer, index=False, header=False)
+            with cursor.cursor.copy(f"COPY {_STAGE_TABLE} FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(buffer.getvalue())
+        cursor.execute(
+            f"INSERT INTO {table} (tenant_id, delivery_id, model_version_id, artifact_sha256, ordered_at, "
+            "predicted_eta_minutes, p05_minutes, p95_minutes, actual_minutes, created_at) "
+            "SELECT d.tenant_id, d.id, %s, %s, d.ordered_at, s.predicted, s.p05, s.p95, d.delivery_minutes, %s "
+            f"FROM {_STAGE_TABLE} s JOIN {deliveries} d "
+            "ON d.tenant_id = %s AND d.external_order_id = s.external_order_id "
+            "ON CONFLICT (delivery_id, model_version_id) DO NOTHING",
+            [version.pk, version.artifact_sha256, timezone.now(), version.tenant_id],
+        )
+        added = cursor.rowcount
+        # Dropped now, not only at commit: the next version's scores use the same name in this transaction.
+        cursor.execute(f"DROP TABLE {_STAGE_TABLE}")
+    return added
