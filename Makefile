@@ -42,6 +42,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) $(VENV)/bin/mypy
 	DEBUG=true DATABASE_URL=$(TEST_DATABASE_URL) $(PY) manage.py makemigrations --check --dry-run
 
 # The whole suite against PostgreSQL and Redis (started if they are not running).

@@ -264,7 +264,7 @@ def pool_build(tenant: Any, version: Any, reference: Any, start: dt.date, end: d
     from core.stats.strata import DayTypes
     from deliveries.models import Delivery
     from deliveries.selectors import deliveries_frame
-    from registry.training import model_version_load
+    from registry.loader import model_version_load
 
     time_zone = ZoneInfo(tenant.time_zone)
     history = deliveries_frame(tenant=tenant)
@@ -408,7 +408,7 @@ def replay_run(
     from monitoring.models import AccuracyReport, DriftReport
     from predictions.choices import PredictionSource
     from predictions.models import PredictionAudit, PredictionOutcome
-    from registry.training import model_version_load
+    from registry.loader import model_version_load
 
     time_zone = ZoneInfo(tenant.time_zone)
     rng = np.random.default_rng(spec.seed)

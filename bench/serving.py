@@ -1060,8 +1060,8 @@ def batch_benchmark(
     from core.model import _encode_frame
     from deliveries.selectors import deliveries_frame
     from predictions.models import BatchPredictionRun, PredictionAudit
+    from registry.loader import model_version_load
     from registry.models import ModelVersion
-    from registry.training import model_version_load
     from tenants.models import Tenant
 
     input_path = batch_file(history, rows, seed, work_dir / "batch_orders.csv")
@@ -1544,8 +1544,8 @@ def main(argv: list[str] | None = None) -> int:
     say(materialized)
     setup_seconds = time.perf_counter() - setup_began
 
+    from registry.loader import model_version_load
     from registry.models import ModelVersion
-    from registry.training import model_version_load
 
     predictor = model_version_load(version=ModelVersion.objects.get(pk=setup.version_id))
     bodies = order_bodies(history, order_count, args.seed)

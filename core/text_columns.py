@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 # Characters a JSON string cannot hold as they are: such values are escaped by `json.dumps` instead.
 _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 
-# One JSON text per row, or a ``str``: the same JSON text on every row.
 JsonColumn: TypeAlias = pa.Array | str
+"""One JSON text per row, or a ``str``: the same JSON text on every row."""
 
 
 def json_safe(value: object) -> object:

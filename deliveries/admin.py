@@ -89,7 +89,7 @@ class ImportBatchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     fields = readonly_fields
     inlines = [DataQualityReportInline, RejectedRowInline]
 
-    def get_queryset(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+    def get_queryset(self, request: HttpRequest):
         return super().get_queryset(request).select_related("tenant", "quality_report")
 
     @admin.display(description="quality")

@@ -14,6 +14,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from intellilog.errors import DomainError
 from monitoring import metrics
 
 
@@ -41,6 +42,15 @@ def _first_field_error(detail: Any, prefix: str = "") -> tuple[str, str] | None:
     return None
 
 
+def _api_exception(error: DomainError) -> exceptions.APIException:
+    """The DRF exception that reports a service's domain error: a field error is a validation error."""
+    if error.field is not None:
+        return exceptions.ValidationError({error.field: error.detail})
+    api_error = exceptions.APIException(error.detail, code=error.code)
+    api_error.status_code = error.status
+    return api_error
+
+
 class DatabaseUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "the database is unavailable; retry shortly"
@@ -48,12 +58,14 @@ class DatabaseUnavailable(exceptions.APIException):
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Shape every DRF error as {"code", "detail"[, "field", "errors"]}.
+    """Shape every DRF error and every domain error (`intellilog.errors`) as {"code", "detail"[, "field", "errors"]}.
 
     A lost database connection is a 503 the caller can retry, not a 500: nothing was stored (every write
     is transactional), so a retry is safe.
     """
-    if isinstance(exc, OperationalError | InterfaceError):
+    if isinstance(exc, DomainError):
+        exc = _api_exception(exc)
+    elif isinstance(exc, OperationalError | InterfaceError):
         exc = DatabaseUnavailable()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import MutableMapping
 from pathlib import Path
+from typing import overload
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -16,6 +17,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
+# With a text default the value is always text, so settings read with one are typed `str`.
+@overload
+def env_str(name: str, default: str) -> str: ...
+@overload
+def env_str(name: str, default: None = None) -> str | None: ...
 def env_str(name: str, default: str | None = None) -> str | None:
     file_path = os.environ.get(f"{name}_FILE")
     if file_path:
@@ -76,6 +82,10 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items
 
 
+@overload
+def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str: ...
+@overload
+def env_url(name: str, default: None, *, schemes: tuple[str, ...]) -> str | None: ...
 def env_url(name: str, default: str | None, *, schemes: tuple[str, ...]) -> str | None:
     value = env_str(name, default)
     if value is None:

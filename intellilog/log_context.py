@@ -75,7 +75,7 @@ def _restore_request_id(task: Any = None, **kwargs: Any) -> None:
     )
     # An eager task runs inside the caller's context and already has its id.
     if carried:
-        task.request.intellilog_request_token = request_id_var.set(carried)  # type: ignore[union-attr]
+        task.request.intellilog_request_token = request_id_var.set(carried)
 
 
 @task_postrun.connect

@@ -130,7 +130,7 @@ def _without_orphan_client_spans(delegate: Sampler) -> Sampler:
     from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 
     class WithoutOrphanClientSpans(Sampler):
-        def should_sample(  # type: ignore[no-untyped-def]
+        def should_sample(
             self, parent_context, trace_id, name, kind=None, attributes=None, links=None, trace_state=None
         ) -> SamplingResult:
             has_parent = trace.get_current_span(parent_context).get_span_context().is_valid

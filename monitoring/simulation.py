@@ -41,10 +41,11 @@ from predictions.services import (
     simulated_predictions_record,
 )
 from predictions.shadow import shadow_evaluation_run, shadow_is_sampled, shadow_predictions_score
+from registry.loader import model_version_load
 from registry.models import ModelVersion
 from registry.selectors import eta_challenger, eta_champion
 from registry.services import challenger_set
-from registry.training import eta_model_train, model_version_load
+from registry.training import eta_model_train
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

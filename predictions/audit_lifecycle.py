@@ -87,7 +87,7 @@ def audit_partitions_maintain(
     return PartitionMaintenance(created=created, keys_forgotten=forgotten)
 
 
-def _arrow_type(field: models.Field) -> pa.DataType:  # type: ignore[type-arg]
+def _arrow_type(field: models.Field) -> pa.DataType:
     kind = field.get_internal_type()
     if kind == "BooleanField":
         return pa.bool_()
@@ -100,7 +100,7 @@ def _arrow_type(field: models.Field) -> pa.DataType:  # type: ignore[type-arg]
     return pa.string()  # UUIDs and JSON as their text, strings as they are
 
 
-def _select_expression(field: models.Field) -> str:  # type: ignore[type-arg]
+def _select_expression(field: models.Field) -> str:
     kind = field.get_internal_type()
     column = f'"{field.column}"'
     if kind == "DateTimeField":
@@ -110,7 +110,7 @@ def _select_expression(field: models.Field) -> str:  # type: ignore[type-arg]
     return column
 
 
-def _archive_fields() -> list[models.Field]:  # type: ignore[type-arg]
+def _archive_fields() -> list[models.Field]:
     return list(PredictionAudit._meta.concrete_fields)
 
 

@@ -29,8 +29,8 @@ from predictions.constants import BACKFILL_COPY_ROWS
 from predictions.models import BackfilledPrediction
 from registry.backtest import ReplayRangeError, history_replay
 from registry.choices import VersionStatus
+from registry.loader import model_version_load
 from registry.models import ModelVersion
-from registry.training import model_version_load
 
 _STAGE_TABLE = "predictions_backfill_stage"
 

@@ -19,9 +19,9 @@ from predictions.constants import (
     CHAMPION_REFUSAL_RETRY_SECONDS,
 )
 from registry.artifacts import ArtifactError
+from registry.loader import model_version_load
 from registry.models import ModelVersion
 from registry.selectors import eta_champion, eta_previous_champions
-from registry.training import model_version_load
 from tenants.models import Tenant
 
 

@@ -39,6 +39,7 @@ from deliveries.services import delivery_record_outcome, file_sha256
 from features.choices import FeatureSource
 from features.services import OnlineFeatures, online_features_for_order
 from features.tasks import features_apply_outcome_task
+from intellilog.errors import DomainError
 from intellilog.tracing import span, traced
 from monitoring import metrics
 from predictions.batch_audit import BatchAuditRun, batch_audit_table, batch_audits_writer
@@ -49,35 +50,49 @@ from predictions.orders import OrderInput
 from predictions.selectors import ServingModel, serving_model
 from predictions.shadow import shadow_scoring_enqueue
 from registry.artifacts import ArtifactError
+from registry.loader import model_version_load
 from registry.models import ModelVersion
-from registry.training import Progress, model_version_load
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
 
 
-class NoChampionServing(Exception):
+class NoChampionServing(DomainError):
     """The tenant has no champion model, so nothing can be predicted (HTTP 503 no_champion)."""
 
+    code = "no_champion"
+    status = 503
+    api_detail = "no ETA model is serving for this tenant yet"
 
-class IdempotencyConflict(Exception):
+
+class IdempotencyConflict(DomainError):
     """The idempotency key was already used for a different request (HTTP 409)."""
 
+    code = "idempotency_conflict"
+    status = 409
 
-class UnknownOrder(Exception):
+
+class UnknownOrder(DomainError):
     """No prediction was served for this order id, so its outcome cannot be joined to one (HTTP 404)."""
 
+    code = "unknown_order"
+    status = 404
 
-class OutcomeConflict(Exception):
+
+class OutcomeConflict(DomainError):
     """The order already has a different reported outcome (HTTP 409)."""
 
+    code = "outcome_conflict"
+    status = 409
 
-class InvalidOutcome(ValueError):
+
+class InvalidOutcome(DomainError, ValueError):
     """The reported outcome cannot be right; ``field`` names the request field at fault (HTTP 400)."""
 
+    code = "invalid"
+
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)
@@ -638,7 +653,7 @@ def predictions_score_file(
     output_path: Path,
     created_by: str,
     explain: bool = False,
-    progress: Progress | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> FileScoring:
     """Score a CSV of orders (the deliveries schema, outcome columns optional) with the champion, auditing each.
 

@@ -45,10 +45,10 @@ from predictions.constants import CHAMPION_RECHECK_SECONDS
 from predictions.models import BackfilledPrediction, PredictionAudit, ShadowPrediction
 from registry.artifacts import ArtifactError
 from registry.choices import EvidenceSource, ShadowOutcome
+from registry.loader import model_version_load
 from registry.models import ModelVersion, ShadowEvaluation
 from registry.selectors import eta_challenger, eta_champion, shadow_evaluation_latest
 from registry.services import shadow_evaluation_record
-from registry.training import model_version_load
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

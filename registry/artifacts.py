@@ -12,12 +12,16 @@ import pandas as pd
 from django.conf import settings
 
 from core.delivery.columnar import file_sha256, snapshot_write
+from intellilog.errors import DomainError
 
 SNAPSHOT_PREFIX = "training-rows-"
 
 
-class ArtifactError(RuntimeError):
-    """An artifact is missing or its bytes do not match the recorded checksum."""
+class ArtifactError(DomainError, RuntimeError):
+    """An artifact is missing or its bytes do not match the recorded checksum (HTTP 503 model_unavailable)."""
+
+    code = "model_unavailable"
+    status = 503
 
 
 def version_artifact_dir(*, tenant_slug: str, model_name: str, version: int) -> str:

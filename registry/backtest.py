@@ -24,8 +24,8 @@ from core.features import build_training_features
 from deliveries.columnar import deliveries_columnar
 from deliveries.selectors import deliveries_latest_id, deliveries_ordered_span
 from registry.choices import VersionStatus
+from registry.loader import model_version_load
 from registry.models import Backtest, ModelVersion
-from registry.training import model_version_load
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

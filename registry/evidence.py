@@ -23,9 +23,10 @@ from deliveries.selectors import deliveries_frame
 from intellilog.admin import readable
 from intellilog.charts import png_data_uri
 from registry.choices import EvidenceSource
+from registry.loader import model_version_load
 from registry.models import ModelVersion, ShadowEvaluation
 from registry.selectors import backtest_latest, promotion_gate, shadow_evaluation_latest
-from registry.training import evaluate_on, model_version_load, training_data
+from registry.training import evaluate_on, training_data
 
 if TYPE_CHECKING:
     import shap

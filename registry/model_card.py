@@ -217,7 +217,7 @@ def _features(version: ModelVersion) -> tuple[str, tuple[FeatureRow, ...]]:
     if not isinstance(names, list) or not feature_set:
         return "No feature list recorded for this version.", ()
     name, number = str(feature_set.get("name")), feature_set.get("version")
-    definitions = feature_set_definitions(name=name, version=number) if isinstance(number, int) else None  # type: ignore[arg-type]
+    definitions = feature_set_definitions(name=name, version=number) if isinstance(number, int) else None
     source = "the feature set registry"
     if definitions is None and (name, number) == (FEATURE_SET_NAME, FEATURE_SET_VERSION):
         # Not materialised yet, so not registered: the code defines this very version.
@@ -250,7 +250,7 @@ def _procedure(version: ModelVersion) -> tuple[tuple[Fact, ...], tuple[Fact, ...
     tried = [
         f"{candidate.get('features')} features: validation MAE {_minutes(candidate.get('validation_mae'))}"
         + (" (chosen)" if candidate.get("sha256") == version.artifact_sha256 else "")
-        for candidate in candidates  # type: ignore[union-attr]
+        for candidate in candidates
         if isinstance(candidate, Mapping)
     ]
     method = NOT_RECORDED
@@ -323,7 +323,7 @@ def _fairness(evaluation: Mapping[str, object]) -> tuple[str, tuple[SegmentRow, 
         worst_text = NOT_RECORDED if not evaluation else f"none (no segment of at least {MIN_SEGMENT_SIZE} deliveries)"
     segments = evaluation.get("segments") if isinstance(evaluation.get("segments"), list) else []
     rows = []
-    for segment in segments:  # type: ignore[union-attr]
+    for segment in segments:  # type: ignore[attr-defined]
         metrics = _mapping(segment.get("metrics"))
         rows.append(
             SegmentRow(

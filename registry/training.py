@@ -28,7 +28,6 @@ from core.delivery.schema import load_clean_frame
 from core.evaluation import EvaluationReport, delivery_segments, evaluate
 from core.features import FEATURE_SET_NAME, FEATURE_SET_VERSION, build_features, build_training_features
 from core.model import (
-    ArtifactIntegrityError,
     CandidateResult,
     ETAPredictor,
     TrainingConfig,
@@ -44,13 +43,13 @@ from deliveries.selectors import (
 from intellilog.tracing import traced
 from registry.artifacts import (
     ArtifactError,
-    artifact_read,
     artifact_write,
     snapshot_file_path,
     snapshot_file_write,
     version_artifact_dir,
 )
 from registry.constants import ETA_MODEL_NAME, EVALUATION_DAYS, MIN_TRAINING_ROWS
+from registry.loader import model_version_load
 from registry.models import ModelVersion
 from registry.services import (
     model_version_allocate,
@@ -396,19 +395,6 @@ def _track(
             {"tenant": tenant.slug, "model": ETA_MODEL_NAME, "version": str(version.version), "artifact_sha256": sha256}
         )
     return run.info.run_id
-
-
-def model_version_load(*, version: ModelVersion) -> ETAPredictor:
-    """Load a version's predictor, verifying the artifact's checksum (refuses tampered or missing files).
-
-    Every way a stored artifact can fail to load is an `ArtifactError`, so callers (serving, replay,
-    evaluation) handle one error: bytes that match the checksum but are not a predictor included.
-    """
-    data = artifact_read(relative_path=version.artifact_path, expected_sha256=version.artifact_sha256)
-    try:
-        return ETAPredictor.from_bytes(data, expected_sha256=version.artifact_sha256)
-    except ArtifactIntegrityError as error:
-        raise ArtifactError(f"artifact {version.artifact_path} of {version} does not load: {error}") from error
 
 
 def training_history_of(*, version: ModelVersion) -> pd.DataFrame:

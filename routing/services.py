@@ -30,8 +30,8 @@ from core.solver import (
 )
 from core.solver.engine import Backend
 from intellilog.dispatch import task_enqueue_on_commit
+from registry.loader import model_version_load
 from registry.selectors import eta_champion
-from registry.training import model_version_load
 from routing.choices import RoutePlanStatus, TravelTimeSource
 from routing.constants import DEFAULT_SPEED_KMH, SYNC_MAX_JOBS, SYNC_MAX_TIME_LIMIT_SECONDS, USER_MATRIX_SOURCE
 from routing.eta_travel import EtaModelTravelTimes

@@ -212,7 +212,7 @@ class WindowJudgement:
         if not self.is_judged:
             return 1.0
         live, baseline = self.live, self.baseline
-        return _p_value(live.mae - baseline.mae, live.mae_sd / math.sqrt(live.count), baseline.mae_se)  # type: ignore[union-attr]
+        return _p_value(live.mae - baseline.mae, live.mae_sd / math.sqrt(live.count), baseline.mae_se)  # type: ignore[union-attr, operator]
 
     @property
     def bias_p_value(self) -> float:
@@ -220,7 +220,7 @@ class WindowJudgement:
         if not self.is_judged:
             return 1.0
         live, baseline = self.live, self.baseline
-        return 2 * _p_value(abs(self.bias_shift), live.bias_sd / math.sqrt(live.count), baseline.bias_se)  # type: ignore[union-attr]
+        return 2 * _p_value(abs(self.bias_shift), live.bias_sd / math.sqrt(live.count), baseline.bias_se)  # type: ignore[union-attr, operator]
 
     @property
     def is_mae_degraded(self) -> bool:

@@ -44,8 +44,8 @@ from monitoring.live.sampling import (
 )
 from monitoring.live.selectors import SEGMENT_FIELDS
 from monitoring.models import DriftReference
+from registry.loader import model_version_load
 from registry.models import ModelVersion
-from registry.training import model_version_load
 
 logger = logging.getLogger(__name__)
 

@@ -30,37 +30,13 @@ from predictions.orders import order_from_request, order_id_normalise
 from predictions.outcomes import outcomes_import
 from predictions.selectors import serving_model
 from predictions.services import (
-    IdempotencyConflict,
-    InvalidOutcome,
     NoChampionServing,
     OrderRequest,
-    OutcomeConflict,
-    UnknownOrder,
     prediction_outcome_record,
     prediction_serve,
     predictions_serve_batch,
 )
-from registry.artifacts import ArtifactError
 from tenants.models import Tenant
-
-
-class NoChampion(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "no ETA model is serving for this tenant yet"
-    default_code = "no_champion"
-
-
-class ModelUnavailable(exceptions.APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "the serving model's artifact cannot be loaded"
-    default_code = "model_unavailable"
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = "conflict"
-    default_code = "conflict"
-
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -86,12 +62,6 @@ def _idempotency_key(request: Request) -> str | None:
     return key
 
 
-def _serving_errors(error: Exception) -> exceptions.APIException:
-    if isinstance(error, NoChampionServing):
-        return NoChampion()
-    return ModelUnavailable(str(error))
-
-
 class EtaPredictionView(APIView):
     """Predict one order's delivery time with the tenant's champion; explained, audited, replayable."""
 
@@ -109,18 +79,13 @@ class EtaPredictionView(APIView):
         idempotency_key = _idempotency_key(request)
         serializer = EtaRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            served = prediction_serve(
-                tenant=tenant,
-                item=_order_request(tenant, request.data, serializer.validated_data),
-                request_id=request_id_of(request._request),
-                idempotency_key=idempotency_key,
-                started=started,
-            )
-        except (NoChampionServing, ArtifactError) as error:
-            raise _serving_errors(error) from error
-        except IdempotencyConflict as error:
-            raise Conflict(str(error), code="idempotency_conflict") from error
+        served = prediction_serve(
+            tenant=tenant,
+            item=_order_request(tenant, request.data, serializer.validated_data),
+            request_id=request_id_of(request._request),
+            idempotency_key=idempotency_key,
+            started=started,
+        )
         response = Response(served.body)
         if served.is_replay:
             response["Idempotent-Replayed"] = "true"
@@ -142,10 +107,7 @@ class EtaBatchPredictionView(APIView):
             _order_request(tenant, body, fields)
             for body, fields in zip(request.data["orders"], serializer.validated_data["orders"], strict=True)
         ]
-        try:
-            served = predictions_serve_batch(tenant=tenant, items=items, request_id=request_id_of(request._request))
-        except (NoChampionServing, ArtifactError) as error:
-            raise _serving_errors(error) from error
+        served = predictions_serve_batch(tenant=tenant, items=items, request_id=request_id_of(request._request))
         return Response({"predictions": [prediction.body for prediction in served]})
 
 
@@ -163,16 +125,7 @@ class OutcomeView(APIView):
             raise exceptions.ValidationError({"order_id": str(error)}) from error
         serializer = OutcomeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            recorded = prediction_outcome_record(
-                tenant=request.user.tenant, order_id=order_id, **serializer.validated_data
-            )
-        except UnknownOrder as error:
-            raise exceptions.NotFound(str(error), code="unknown_order") from error
-        except OutcomeConflict as error:
-            raise Conflict(str(error), code="outcome_conflict") from error
-        except InvalidOutcome as error:
-            raise exceptions.ValidationError({error.field: str(error)}) from error
+        recorded = prediction_outcome_record(tenant=request.user.tenant, order_id=order_id, **serializer.validated_data)
         return Response(
             OutcomeResponseSerializer(recorded).data,
             status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK,
@@ -188,10 +141,7 @@ class BulkOutcomeView(APIView):
     def post(self, request: Request) -> Response:
         serializer = BulkOutcomeRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            result = outcomes_import(tenant=request.user.tenant, rows=serializer.validated_data["outcomes"])
-        except OutcomeConflict as error:
-            raise Conflict(str(error), code="outcome_conflict") from error
+        result = outcomes_import(tenant=request.user.tenant, rows=serializer.validated_data["outcomes"])
         return Response(BulkOutcomeResponseSerializer(result).data)
 
 
@@ -200,10 +150,7 @@ class ModelInfoView(APIView):
 
     @extend_schema(responses={200: ModelInfoSerializer})
     def get(self, request: Request) -> Response:
-        try:
-            serving = serving_model(tenant=request.user.tenant)
-        except ArtifactError as error:
-            raise ModelUnavailable(str(error)) from error
+        serving = serving_model(tenant=request.user.tenant)
         if serving is None:
-            raise NoChampion()
+            raise NoChampionServing(f"no ETA model is serving for tenant {request.user.tenant.slug} yet")
         return Response(ModelInfoSerializer(serving.version).data)

@@ -24,11 +24,12 @@ from predictions.models import PredictionAudit
 from predictions.selectors import serving_model
 from predictions.tests.test_api import ETA, order_body
 from registry.artifacts import artifact_write
+from registry.loader import model_version_load
 from registry.models import ModelVersion
 from registry.services import champion_rollback, promotion_request_approve, promotion_request_create
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
 from registry.tests.test_services import tamper
-from registry.training import eta_model_train, model_version_load
+from registry.training import eta_model_train
 from tenants.constants import DEFAULT_TIME_ZONE
 
 pytestmark = pytest.mark.django_db(transaction=True)

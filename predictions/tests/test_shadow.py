@@ -12,10 +12,10 @@ from predictions.models import PredictionAudit, ShadowPrediction
 from predictions.shadow import shadow_cache_clear, shadow_is_sampled
 from predictions.tests.test_api import BATCH, ETA, order_body
 from registry.artifacts import artifact_write
+from registry.loader import model_version_load
 from registry.models import ModelVersion
 from registry.services import challenger_set
 from registry.tests.factories import ModelVersionFactory
-from registry.training import model_version_load
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

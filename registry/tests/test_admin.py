@@ -15,11 +15,12 @@ from django.urls import reverse
 from deliveries.selectors import deliveries_frame
 from registry.choices import Alias, RequestStatus
 from registry.evidence import SHAP_SAMPLE_ROWS, SHAP_SAMPLE_SEED, fairness_gap_figure, shap_beeswarm_figure, shap_sample
+from registry.loader import model_version_load
 from registry.models import Backtest, PromotionRequest
 from registry.services import alias_version, promotion_request_create
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
 from registry.tests.test_services import tamper
-from registry.training import eta_model_train, model_version_load, training_data
+from registry.training import eta_model_train, training_data
 
 pytestmark = pytest.mark.django_db
 

@@ -21,10 +21,11 @@ from core.model import TrainingConfig
 from deliveries.models import Delivery
 from registry.artifacts import ArtifactError
 from registry.choices import VersionStatus
+from registry.loader import model_version_load
 from registry.models import ModelVersion
 from registry.tasks import train_eta_task
 from registry.tests.factories import ModelVersionFactory
-from registry.training import _data_hash, eta_model_train, model_version_load, model_version_reproduce
+from registry.training import _data_hash, eta_model_train, model_version_reproduce
 from tenants.tests.factories import TenantFactory
 
 pytestmark = pytest.mark.django_db

@@ -25,7 +25,7 @@ END = dt.datetime(2026, 3, 2, 19, 0, tzinfo=dt.UTC)
 @pytest.fixture
 def quick_training(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     # The real training path on the tenant's history, with one small candidate instead of the default two.
-    monkeypatch.setattr("registry.training.default_candidates", lambda: (TrainingConfig(max_rounds=40),))
+    monkeypatch.setattr("registry.training.default_candidates", lambda **_: (TrainingConfig(max_rounds=40),))
 
 
 def _shifted_window(monitored, end: dt.datetime, seed: int) -> None:  # type: ignore[no-untyped-def]
