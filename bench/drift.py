@@ -47,6 +47,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import platform
 import sys
@@ -79,13 +80,14 @@ CONCEPT_FACTOR = 1.2
 # false-alarm rate is not measured at one time of day only.
 NO_CHANGE_START_HOURS = (8, 11, 14, 17, 20)
 # Walk-forward candidates for each fitted threshold (the production default is among them).
-CANDIDATE_DRIFT_ALPHA = (0.001, 0.005, 0.01, 0.05)
-CANDIDATE_IMPACT_TOLERANCE = (1.0, 1.5, 2.0, 3.0, 4.0)
-CANDIDATE_CUSUM_DAILY_ALPHA = (0.05, 0.1, 0.25, 0.5, 1.0)
-CANDIDATE_CUSUM_MIN_EFFECT = (0.5, 1.0, 1.5, 2.0)
-CANDIDATE_CUSUM_CHECK_ALPHA = (0.005, 0.01, 0.02, 0.05)
-CANDIDATE_CUSUM_H = (5.0, 6.0, 7.0, 8.0)
+CANDIDATE_DRIFT_ALPHA = (0.0001, 0.001, 0.01)
+CANDIDATE_IMPACT_TOLERANCE = (1.0, 2.0, 4.0)
+CANDIDATE_CUSUM_DAILY_ALPHA = (0.05, 0.25, 1.0)
+CANDIDATE_CUSUM_MIN_EFFECT = (0.5, 1.0, 2.0)
+CANDIDATE_CUSUM_CHECK_ALPHA = (0.005, 0.01, 0.02)
+CANDIDATE_CUSUM_H = (6.0, 7.0, 8.0)
 CANDIDATE_ACCURACY_ALPHA = (0.01, 0.001, 0.0001)
+CANDIDATE_SEGMENT_EFFECT_SD = (0.0, 0.5, 0.25)
 SHIFT_START_HOURS = (17, 9, 13)
 # Walk-forward checks store every CUSUM stream above this statistic, below the smallest candidate floor h.
 STORED_CUSUM_FLOOR = 5.0
@@ -138,6 +140,7 @@ def django_setup(args: argparse.Namespace, var_dir: Path) -> None:
                 "ACCURACY_CUSUM_CHECK_ALPHA": "1000",
                 "ACCURACY_CUSUM_MIN_EFFECT_MINUTES": "0",
                 "ACCURACY_CUSUM_H": str(STORED_CUSUM_FLOOR),
+                "ACCURACY_CUSUM_SEGMENT_EFFECT_SD": "0",
             }
         )
     os.environ.pop("CELERY_BROKER_URL", None)
@@ -596,6 +599,7 @@ class Thresholds:
     cusum_daily_alpha: float
     cusum_min_effect: float
     cusum_check_alpha: float
+    cusum_segment_effect_sd: float
     accuracy_alpha: float
     accuracy_tolerance: float
     max_bias_minutes: float
@@ -613,6 +617,7 @@ class Thresholds:
             cusum_daily_alpha=settings.ACCURACY_CUSUM_DAILY_ALPHA,
             cusum_min_effect=settings.ACCURACY_CUSUM_MIN_EFFECT_MINUTES,
             cusum_check_alpha=settings.ACCURACY_CUSUM_CHECK_ALPHA,
+            cusum_segment_effect_sd=settings.ACCURACY_CUSUM_SEGMENT_EFFECT_SD,
             accuracy_alpha=settings.ACCURACY_ALPHA,
             accuracy_tolerance=settings.ACCURACY_TOLERANCE,
             max_bias_minutes=settings.ACCURACY_MAX_BIAS_MINUTES,
@@ -630,6 +635,7 @@ class Thresholds:
             "ACCURACY_CUSUM_CHECK_ALPHA": self.cusum_check_alpha,
             "ACCURACY_CUSUM_H": self.cusum_h,
             "ACCURACY_ALPHA": self.accuracy_alpha,
+            "ACCURACY_CUSUM_SEGMENT_EFFECT_SD": self.cusum_segment_effect_sd,
         }
 
     def strictness(self) -> tuple[float, ...]:
@@ -642,6 +648,7 @@ class Thresholds:
             self.accuracy_alpha,
             -self.cusum_h,
             -self.cusum_min_effect,
+            self.cusum_segment_effect_sd if self.cusum_segment_effect_sd > 0 else math.inf,  # 0: no minimum
         )
 
 
@@ -697,13 +704,17 @@ def verdict(check: CheckRecord, thresholds: Thresholds) -> Verdict:
         stream_hours=t.cusum_hours,
         min_effect_minutes=t.cusum_min_effect,
         check_alpha=t.cusum_check_alpha,
+        segment_effect_sd=t.cusum_segment_effect_sd,
     )
+    min_segment = limits.min_segment_outcomes(check.cusum_statistics)
     cusum = _part(
         check,
         ("cusum", limits),
         lambda: any(
-            statistic > stream_threshold(count, check.cusum_statistics, limits) and abs(shift) >= t.cusum_min_effect
-            for _, count, statistic, shift in check.cusum_streams
+            statistic > stream_threshold(count, check.cusum_statistics, limits)
+            and abs(shift) >= t.cusum_min_effect
+            and (name == "all" or count >= min_segment)
+            for name, count, statistic, shift in check.cusum_streams
         ),
     )
     windows, critical = _part(
@@ -844,6 +855,7 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
             cusum_check_alpha=q,
             cusum_h=h,
             accuracy_alpha=w,
+            cusum_segment_effect_sd=e,
         )
         for a in CANDIDATE_DRIFT_ALPHA
         for t in CANDIDATE_IMPACT_TOLERANCE
@@ -852,6 +864,7 @@ def thresholds_fit(results: list[ReplayResult], args: argparse.Namespace, fixed:
         for q in CANDIDATE_CUSUM_CHECK_ALPHA
         for h in CANDIDATE_CUSUM_H
         for w in CANDIDATE_ACCURACY_ALPHA
+        for e in CANDIDATE_SEGMENT_EFFECT_SD
     ]
     return min(candidates, key=score)
 
@@ -865,6 +878,13 @@ def span_replays(
     """Train (or reuse) the champion up to `cutoff`, build the pool of (start, end], report its difference from
     the reference and run every scenario's replays on it."""
     from monitoring.live.reference import drift_reference_get_or_build
+
+    if args.previous is not None:  # --from-results: this span's replays as an earlier run stored them
+        fold = next(f for f in args.previous["folds"] if f["cutoff"] == cutoff.isoformat())
+        kind = "fit" if start == cutoff else "test"
+        say(f"{label}: {len(fold['replays'][kind])} replays of {start + dt.timedelta(days=1)}..{end} read back")
+        print_difference(fold[kind]["difference"])
+        return fold[kind]["difference"], [replay_result_from(stored) for stored in fold["replays"][kind]]
 
     specs_wanted = [
         (scenario, i)
@@ -1021,12 +1041,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concept-area", default="metropolitan")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--from-results",
+        type=Path,
+        help="with --walk-forward: fit and measure on the replays an earlier run wrote to this output file",
+    )
+    parser.add_argument(
         "--cache-dir", type=Path, default=ROOT / "var" / "bench-drift" / "replays", help="stored replays, reused"
     )
     parser.add_argument("--quick", action="store_true", help="one replay per scenario")
     parser.add_argument("--walk-forward", action="store_true", help="fit thresholds on a span, measure on the next")
     parser.add_argument("--folds", type=int, default=2, help="walk-forward folds")
     args = parser.parse_args(argv)
+    args.previous = json.loads(args.from_results.read_text()) if args.from_results else None
     if args.quick:
         args.no_change_replays, args.natural_replays, args.shift_replays = 1, 1, 1
     span_days = args.span_days or (4 if args.walk_forward else 9)
@@ -1047,7 +1073,11 @@ def main(argv: list[str] | None = None) -> int:
     output: dict[str, Any] = {
         "command": " ".join([".venv/bin/python", "bench/drift.py", *(argv if argv is not None else sys.argv[1:])]),
         "history": {"path": str(history), "kind": history_kind},
-        "parameters": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "database_url"},
+        "parameters": {
+            k: (str(v) if isinstance(v, Path) else v)
+            for k, v in vars(args).items()
+            if k not in ("database_url", "previous")
+        },
         "production_thresholds": asdict(production),
     }
     if not args.walk_forward:
@@ -1104,6 +1134,10 @@ def main(argv: list[str] | None = None) -> int:
             "ACCURACY_CUSUM_CHECK_ALPHA": min(f["chosen"]["ACCURACY_CUSUM_CHECK_ALPHA"] for f in folds),
             "ACCURACY_CUSUM_H": max(f["chosen"]["ACCURACY_CUSUM_H"] for f in folds),
             "ACCURACY_ALPHA": min(f["chosen"]["ACCURACY_ALPHA"] for f in folds),
+            # A larger effect needs fewer outcomes; 0 is no minimum at all, the loosest.
+            "ACCURACY_CUSUM_SEGMENT_EFFECT_SD": min(
+                (f["chosen"]["ACCURACY_CUSUM_SEGMENT_EFFECT_SD"] for f in folds), key=lambda d: d if d > 0 else math.inf
+            ),
         }
         print(f"defaults chosen by the walk-forward (strictest over folds): {recommended}")
         met = all(f["test"]["figures"]["is_met"] for f in folds)

@@ -225,8 +225,9 @@ DRIFT_REFERENCE_MAX_ROWS = env_int("DRIFT_REFERENCE_MAX_ROWS", 10000, minimum=10
 # Jensen-Shannon distance; MMD^2 for the joint test); critical at DRIFT_CRITICAL_MULTIPLIER times the minimum.
 # Checks every few minutes on overlapping windows make the per-check rate what operators see: at 0.01 the
 # no-change replays of bench/drift.py flag about 1% of checks (0.05: 3-4%), and real shifts still show at once.
-# 0.001, 1.0, 0.05 and 0.5 below: chosen by `bench/drift.py --walk-forward` (docs/benchmarks.md, monitor).
-DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.001, minimum=1e-6, maximum=0.5)
+# DRIFT_ALPHA, DRIFT_IMPACT_TOLERANCE_MINUTES, ACCURACY_ALPHA and the ACCURACY_CUSUM_* budgets, floor and minimums
+# below: chosen by `bench/drift.py --walk-forward` (strictest over its folds; docs/benchmarks.md, monitor).
+DRIFT_ALPHA = env_float("DRIFT_ALPHA", 0.0001, minimum=1e-6, maximum=0.5)
 DRIFT_NUMERIC_MIN_EFFECT = env_float("DRIFT_NUMERIC_MIN_EFFECT", 0.1, minimum=0.0)
 DRIFT_CATEGORICAL_MIN_EFFECT = env_float("DRIFT_CATEGORICAL_MIN_EFFECT", 0.1, minimum=0.0, maximum=1.0)
 DRIFT_MMD_MIN_EFFECT = env_float("DRIFT_MMD_MIN_EFFECT", 0.005, minimum=0.0)
@@ -234,7 +235,7 @@ DRIFT_CRITICAL_MULTIPLIER = env_float("DRIFT_CRITICAL_MULTIPLIER", 2.0, minimum=
 # A drifted window pages (critical) only when its predicted ETAs moved at least this many minutes from the
 # reference's (1-Wasserstein); smaller drift is a recorded warning. Replaces DRIFT_CRITICAL_MULTIPLIER for the
 # check's severity; chosen by `bench/drift.py --walk-forward` (docs/monitoring.md).
-DRIFT_IMPACT_TOLERANCE_MINUTES = env_float("DRIFT_IMPACT_TOLERANCE_MINUTES", 1.0, minimum=0.0)
+DRIFT_IMPACT_TOLERANCE_MINUTES = env_float("DRIFT_IMPACT_TOLERANCE_MINUTES", 4.0, minimum=0.0)
 # Fewer values than this on either side: the test reports insufficient data instead of a verdict.
 DRIFT_MIN_SAMPLES = env_int("DRIFT_MIN_SAMPLES", 50, minimum=2)
 # MMD's cost bound: rows per side after subsampling, and permutations for its p-value.
@@ -254,28 +255,30 @@ ACCURACY_TOLERANCE = env_float("ACCURACY_TOLERANCE", 0.15, minimum=0.0)
 ACCURACY_MAX_BIAS_MINUTES = env_float("ACCURACY_MAX_BIAS_MINUTES", 1.5, minimum=0.0)
 # ... and only when the change is significant at this level (one-sided z-test of the window's MAE, two-sided of its
 # bias, against the validation figures at the same hours), so a small window does not alert on chance.
-ACCURACY_ALPHA = env_float("ACCURACY_ALPHA", 0.01, minimum=1e-6, maximum=0.5)
+ACCURACY_ALPHA = env_float("ACCURACY_ALPHA", 0.0001, minimum=1e-6, maximum=0.5)
 ACCURACY_MIN_OUTCOMES = env_int("ACCURACY_MIN_OUTCOMES", 100, minimum=1)
 # Sequential change detection (core/stats/cusum.py): a two-sided CUSUM of each outcome's error, standardised by
 # the version's validation bias and sd at its order's hour, over the outcomes reported in the last
 # ACCURACY_CUSUM_HOURS (at least ACCURACY_MIN_OUTCOMES), in the order they were reported, recomputed at every check
 # (no state between checks); over all outcomes and per area, vehicle, weather and traffic. ACCURACY_CUSUM_K (in sds)
 # is half the smallest shift to find fast (a 20% slowdown of deliveries is about 1 sd of the errors);
-# ACCURACY_CUSUM_H is the decision interval of the whole stream, raised by ln(m) / (2k) for the m segment statistics
-# of a check (about 3.6 for the bundled file's 19 segments, both sides). At 0.5 and 7 the CUSUM alarms at under 1%
-# of the checks of bench/drift.py's no-change replays (h 5: 3-4%) and finds a 20% slowdown of 75% of orders 35-50
-# minutes after it starts (its outcomes arrive a delivery later).
+# ACCURACY_CUSUM_H is the floor of every stream's decision interval (the budgets below raise it per stream;
+# fitted walk-forward by bench/drift.py, docs/monitoring.md). Each segment is standardised by its own validation
+# errors where it has enough of them (DriftReference.segment_error_profile).
 ACCURACY_CUSUM_K = env_float("ACCURACY_CUSUM_K", 0.5, minimum=0.01)
-ACCURACY_CUSUM_H = env_float("ACCURACY_CUSUM_H", 7.0, minimum=0.1)
+ACCURACY_CUSUM_H = env_float("ACCURACY_CUSUM_H", 8.0, minimum=0.1)
 ACCURACY_CUSUM_HOURS = env_int("ACCURACY_CUSUM_HOURS", 3, minimum=1)
 # The CUSUMs' family-wise budget: expected false alarms a day over every stream and side together (each stream's
 # threshold spends its share given its outcomes a day; ACCURACY_CUSUM_H is the floor), and the smallest mean
 # deviation from validation, in minutes, that a stream may alarm on (docs/monitoring.md).
 ACCURACY_CUSUM_DAILY_ALPHA = env_float("ACCURACY_CUSUM_DAILY_ALPHA", 0.05, minimum=1e-6)
-ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 0.5, minimum=0.0)
+ACCURACY_CUSUM_MIN_EFFECT_MINUTES = env_float("ACCURACY_CUSUM_MIN_EFFECT_MINUTES", 2.0, minimum=0.0)
 # And a per-check family-wise budget: the share of checks at which any stream stands above its threshold when
 # nothing changed (each of the m one-sided statistics gets CHECK_ALPHA / m of it; docs/monitoring.md).
-ACCURACY_CUSUM_CHECK_ALPHA = env_float("ACCURACY_CUSUM_CHECK_ALPHA", 0.01, minimum=1e-6)
+ACCURACY_CUSUM_CHECK_ALPHA = env_float("ACCURACY_CUSUM_CHECK_ALPHA", 0.005, minimum=1e-6)
+# A segment's CUSUM alarms only on as many outcomes as finding a shift of this many validation sds takes (80% power at
+# its share of the per-check budget; 0: no minimum): thin segments move by minutes with one day's cluster of orders.
+ACCURACY_CUSUM_SEGMENT_EFFECT_SD = env_float("ACCURACY_CUSUM_SEGMENT_EFFECT_SD", 0.25, minimum=0.0)
 if ACCURACY_CUSUM_HOURS > ACCURACY_WINDOW_HOURS:
     raise ImproperlyConfigured("ACCURACY_CUSUM_HOURS: must be at most ACCURACY_WINDOW_HOURS")
 # Live data quality over the last LIVE_QUALITY_WINDOW_MINUTES of predictions (at least LIVE_QUALITY_MIN_PREDICTIONS):

@@ -43,6 +43,13 @@ low threshold, since it crosses rarely, so thin streams stood above h at many mo
 m exp(-2k h) of checks (union bound), so h = ln(m / check_alpha) / (2k) keeps that at check_alpha, for thin and
 busy streams alike.
 
+A stream may also hold too few outcomes for any alarm of it to mean much: day-to-day clusters of similar
+deliveries (one evening's jams, all late) move a stream of 20-30 outcomes by several minutes, far more often than
+independent errors would. `min_stream_outcomes` is the power argument for a segment: the outcomes on which a mean
+shift of d sds is found with 80% power by a one-sided test at the statistic's share check_alpha / m of the
+per-check budget, n = ((z(1 - check_alpha / m) + z(0.8)) / d)^2; a smaller segment does not alarm on its own (its
+outcomes still count in the whole stream).
+
 The detector here is stateless: the statistics are computed from the first observation handed to it, so a
 caller that recomputes them from the same stored observations always gets the same answer.
 """
@@ -54,6 +61,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.optimize import brentq
+from scipy.stats import norm
 
 # Siegmund's correction for the overshoot of a normal random walk over the boundary: h + 1.166 (2 x 0.583).
 SIEGMUND_OVERSHOOT = 1.166
@@ -181,3 +189,17 @@ def check_threshold(*, k: float, statistics: int, check_alpha: float) -> float:
     if check_alpha <= 0.0:
         raise ValueError(f"check_alpha must be > 0, got {check_alpha}")
     return max(math.log(max(statistics, 1) / check_alpha) / (2 * k), 0.0)
+
+
+def min_stream_outcomes(*, effect_sd: float, statistics: int, check_alpha: float, power: float = 0.8) -> int:
+    """The fewest outcomes on which a mean shift of `effect_sd` sds is found with `power` at the per-check share.
+
+    ((z(1 - check_alpha / statistics) + z(power)) / effect_sd)^2, rounded up (see the module docstring); 0 (no
+    minimum) for an effect of 0 or less.
+    """
+    if effect_sd <= 0.0:
+        return 0
+    if check_alpha <= 0.0:
+        raise ValueError(f"check_alpha must be > 0, got {check_alpha}")
+    level = min(check_alpha / max(statistics, 1), 0.5)
+    return math.ceil(((float(norm.isf(level)) + float(norm.ppf(power))) / effect_sd) ** 2)

@@ -246,6 +246,7 @@ def _change_detection(
             min_outcomes=report.min_outcomes,
             daily_alpha=settings.ACCURACY_CUSUM_DAILY_ALPHA,
             check_alpha=settings.ACCURACY_CUSUM_CHECK_ALPHA,
+            segment_effect_sd=settings.ACCURACY_CUSUM_SEGMENT_EFFECT_SD,
             stream_hours=settings.ACCURACY_CUSUM_HOURS,
             min_effect_minutes=settings.ACCURACY_CUSUM_MIN_EFFECT_MINUTES,
         ),

@@ -32,6 +32,7 @@ from core.stats.cusum import (
     budgeted_threshold,
     check_threshold,
     cusum_statistic,
+    min_stream_outcomes,
 )
 
 # Hours of day with fewer validation outcomes than this count at the version's overall validation figures:
@@ -287,7 +288,9 @@ class ChangeLimits:
     more than that share of checks (`core.stats.cusum.check_threshold`): a thin stream crosses rarely but stays
     crossed for many checks, which a budget of alarms a day does not count. A stream alarms only
     when its run's mean deviation is also at least `min_effect_minutes` from the validation bias: a segment
-    0.3 minutes slower than validation is real after enough outcomes, and not worth anyone's attention.
+    0.3 minutes slower than validation is real after enough outcomes, and not worth anyone's attention. With
+    `segment_effect_sd` (and a per-check budget), a segment alarms only on at least `min_segment_outcomes`
+    outcomes: those on which a shift of that many sds is found with 80% power at its share of the budget.
     """
 
     k: float
@@ -297,6 +300,18 @@ class ChangeLimits:
     stream_hours: float = 3.0
     min_effect_minutes: float = 0.0
     check_alpha: float | None = None
+    segment_effect_sd: float = 0.0
+
+    def min_segment_outcomes(self, statistics: int) -> int:
+        """The fewest outcomes a segment needs to alarm (`core.stats.cusum.min_stream_outcomes`; 0: no minimum).
+
+        Only with a per-check budget: the power argument is at the statistic's share of it.
+        """
+        if self.check_alpha is None:
+            return 0
+        return min_stream_outcomes(
+            effect_sd=self.segment_effect_sd, statistics=statistics, check_alpha=self.check_alpha
+        )
 
 
 def stream_threshold(limits: ChangeLimits, *, count: int, statistics: int, is_segment: bool) -> float:
@@ -422,10 +437,15 @@ class StreamChange:
     since: str | None
     shift_minutes: float
     min_effect_minutes: float = 0.0
+    min_outcomes: int = 0
 
     @property
     def is_alarm(self) -> bool:
-        return self.statistic.largest > self.threshold and abs(self.shift_minutes) >= self.min_effect_minutes
+        return (
+            self.statistic.largest > self.threshold
+            and abs(self.shift_minutes) >= self.min_effect_minutes
+            and self.statistic.count >= self.min_outcomes
+        )
 
     @property
     def is_slower(self) -> bool:
@@ -459,6 +479,7 @@ class StreamChange:
             "lower": self.statistic.lower,
             "threshold": self.threshold,
             "min_effect_minutes": self.min_effect_minutes,
+            "min_outcomes": self.min_outcomes,
             "ratio": self.ratio,
             "is_alarm": self.is_alarm,
             "direction": "slower" if self.is_slower else "faster",
@@ -565,6 +586,7 @@ def change_detection(
             since=_iso(when[since]) if since is not None and when.size else None,
             shift_minutes=float(minutes[since:].mean()) if since is not None else 0.0,
             min_effect_minutes=limits.min_effect_minutes,
+            min_outcomes=limits.min_segment_outcomes(statistics) if mask is not None else 0,
         )
 
     return ChangeDetection(

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.stats import norm
 
 from core.stats.cusum import (
     CusumStatistic,
@@ -17,6 +18,7 @@ from core.stats.cusum import (
     check_threshold,
     cusum_paths,
     cusum_statistic,
+    min_stream_outcomes,
 )
 from core.tests.stats.synthetic import binomial_upper_bound
 
@@ -166,3 +168,24 @@ def test_thin_and_busy_streams_stand_above_the_check_threshold_at_its_share_of_c
     assert above.mean() <= binomial_upper_bound(checks, 0.02)
     thin = budgeted_threshold(k=0.5, statistics=2 * streams, observations_per_day=8 * 3, daily_alpha=0.25)
     assert thin < h  # what the daily budget alone gave a stream of 3 outcomes in 3 hours
+
+
+def test_the_minimum_outcomes_are_the_power_arguments() -> None:
+    # 36 statistics at 0.5% of checks: a one-sided test at 0.005 / 36 (z 3.63) with 80% power (z 0.84).
+    assert min_stream_outcomes(effect_sd=1.0, statistics=36, check_alpha=0.005) == 21
+    assert min_stream_outcomes(effect_sd=0.5, statistics=36, check_alpha=0.005) == 81
+    assert min_stream_outcomes(effect_sd=0.0, statistics=36, check_alpha=0.005) == 0
+
+
+@given(
+    effect=st.floats(min_value=0.05, max_value=3.0),
+    statistics=st.integers(min_value=1, max_value=200),
+    alpha=st.floats(min_value=1e-4, max_value=0.2),
+)
+def test_the_minimum_outcomes_find_the_effect_with_the_power(effect: float, statistics: int, alpha: float) -> None:
+    # The mean of n unit-sd outcomes shifted by `effect` exceeds the test's critical value with probability >= 80%.
+    n = min_stream_outcomes(effect_sd=effect, statistics=statistics, check_alpha=alpha)
+    critical = float(norm.isf(min(alpha / statistics, 0.5)))
+
+    assert float(norm.sf(critical - effect * math.sqrt(n))) >= 0.8
+    assert float(norm.sf(critical - effect * math.sqrt(n - 1))) < 0.8 or n == 1

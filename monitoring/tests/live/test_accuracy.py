@@ -143,7 +143,11 @@ def test_a_challenger_is_judged_on_its_shadow_predictions_of_the_orders_with_out
     assert shadowed.outcomes == 150 and shadowed.mae == pytest.approx(5.0) and shadowed.is_degraded
 
 
-def test_a_slowdown_of_one_area_alarms_its_cusum_while_the_windows_stay_within_limits(monitored) -> None:  # type: ignore[no-untyped-def]
+def test_a_slowdown_of_one_area_alarms_its_cusum_while_the_windows_stay_within_limits(monitored, settings) -> None:  # type: ignore[no-untyped-def]
+    # The segment CUSUM's own limits, not the defaults' power rule (a segment of 100 outcomes is below it).
+    settings.ACCURACY_CUSUM_SEGMENT_EFFECT_SD = 0.0
+    settings.ACCURACY_CUSUM_H = 7.0
+    settings.ACCURACY_CUSUM_MIN_EFFECT_MINUTES = 0.5
     # 400 outcomes over the last three hours, one every 27 seconds, every fourth from an urban order; the last 30
     # urban deliveries took 4.5 minutes longer than predicted (1.2 sds of a 3-minute validation MAE), the rest were
     # 2 minutes off either way. The windows' MAE and bias stay within their limits; urban's CUSUM does not.

@@ -390,3 +390,21 @@ def test_a_big_true_shift_of_a_thin_segment_still_alarms(outcomes: int, slowdown
     assert [(alarm.name, alarm.is_slower) for alarm in detection.alarms if alarm.value == "stormy"] == [
         ("weather=stormy", True)
     ]
+
+
+def test_a_segment_with_fewer_outcomes_than_the_power_argument_needs_cannot_alarm() -> None:
+    # 0.5 sd at 0.5% of the checks of 8 statistics (3 segments and all outcomes, both sides): 67 outcomes. 40 urban
+    # outcomes 3 sds slower stay a statistic far above the threshold, not an alarm; 80 of them alarm.
+    limits = ChangeLimits(k=0.5, h=5.0, min_outcomes=100, check_alpha=0.005, segment_effect_sd=0.5)
+    assert limits.min_segment_outcomes(8) == 67
+
+    for urban, is_alarm in ((40, False), (80, True)):
+        areas = np.array(["metropolitan"] * (400 - urban) + ["urban"] * urban, dtype=object)
+        errors = np.zeros(400)
+        errors[areas == "urban"] = -12.0
+        segments = {"area": areas, "vehicle": np.full(400, "van", dtype=object)}
+
+        stream = next(s for s in _detect(errors, segments, limits).segments if s.value == "urban")
+
+        assert stream.statistic.largest > stream.threshold and stream.min_outcomes == 67
+        assert stream.is_alarm is is_alarm and stream.as_dict()["min_outcomes"] == 67

@@ -30,7 +30,7 @@ def test_matched_traffic_stores_a_clean_report_and_raises_no_alert(monitored) ->
     assert reference.source["snapshot"] == "lineage" and reference.rows > 0
 
 
-def test_a_shifted_feature_is_flagged_with_an_alert_and_a_rerun_changes_nothing(monitored) -> None:  # type: ignore[no-untyped-def]
+def test_a_shifted_feature_is_flagged_with_an_alert_and_a_rerun_changes_nothing(monitored, settings) -> None:  # type: ignore[no-untyped-def]
     vectors = recent_vectors(monitored, 400, seed=2)
     vectors["distance_km"] = vectors["distance_km"] * 1.8
     audits_create(monitored, vectors, end=END)
@@ -49,7 +49,7 @@ def test_a_shifted_feature_is_flagged_with_an_alert_and_a_rerun_changes_nothing(
     raw, impact = report.result["raw"], report.result["impact"]
     assert raw["strata"] == ["time of day"] and "distance_km" in raw["drifted_features"]
     assert raw["effects"]["distance_km"] > 0.1 and report.result["strata"][:2] == ["time of day", "weekend"]
-    assert impact["wasserstein_minutes"] > 0 and impact["tolerance_minutes"] == 1.0
+    assert impact["wasserstein_minutes"] > 0 and impact["tolerance_minutes"] == settings.DRIFT_IMPACT_TOLERANCE_MINUTES
     assert report.severity == ("critical" if impact["is_above_tolerance"] else "warning")
     alert = Alert.objects.get(rule=AlertRule.DRIFT, status=AlertStatus.FIRING)
     assert alert.details["impact"] == impact and alert.details["raw"] == raw
