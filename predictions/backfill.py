@@ -6,10 +6,10 @@ version, so the champion and the challenger are compared on identical inputs. Th
 `BackfilledPrediction`, apart from the live `ShadowPrediction` rows; `predictions.shadow.shadow_evaluation_look`
 with the backfilled source turns them into their own sequential test.
 
-Writing is set-based: on PostgreSQL the scores go through COPY into a temporary table (in chunks of
-`BACKFILL_COPY_ROWS`) and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` joins them to the deliveries,
-so a rerun over the same days adds nothing and no Python object is made per delivery. It needs PostgreSQL
-(`BackfillUnsupported` elsewhere): a history worth backfilling does not live in the development SQLite.
+Writing is set-based: the scores go into a temporary table (on PostgreSQL through COPY, in chunks of
+`BACKFILL_COPY_ROWS`, no Python object per delivery) and one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``
+joins them to the deliveries, so a rerun over the same days adds nothing. The quickstart's SQLite, which
+has no COPY, loads the temporary table with ``executemany``: its demo history is thousands of rows.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.utils import timezone
 
 from deliveries.models import Delivery
@@ -33,10 +34,6 @@ from registry.loader import model_version_load
 from registry.models import ModelVersion
 
 _STAGE_TABLE = "predictions_backfill_stage"
-
-
-class BackfillUnsupported(Exception):
-    """The database has no COPY (SQLite in development): backfills run on PostgreSQL only."""
 
 
 @dataclass(frozen=True)
@@ -55,8 +52,6 @@ def predictions_backfill(*, versions: Sequence[ModelVersion], start: dt.date, en
     `registry.artifacts.ArtifactError` when an artifact does not verify; then nothing is stored. All
     versions' rows are written in one transaction.
     """
-    if connection.vendor != "postgresql":
-        raise BackfillUnsupported(f"backfills need PostgreSQL (COPY); this database is {connection.vendor}")
     if len({version.tenant_id for version in versions}) != 1:
         raise ValueError("backfill versions of exactly one tenant")
     for version in versions:
@@ -76,7 +71,7 @@ def predictions_backfill(*, versions: Sequence[ModelVersion], start: dt.date, en
                     "p95": _finite(batch.quantile("p95")),
                 }
             )
-            added = _copy_store(version, scores)
+            added = _scores_store(version, scores)
             results.append(BackfillResult(version=version, scored=len(scores), added=added))
     return results
 
@@ -86,25 +81,23 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(values), values, np.nan)
 
 
-def _copy_store(version: ModelVersion, scores: pd.DataFrame) -> int:
+def _scores_store(version: ModelVersion, scores: pd.DataFrame) -> int:
     table = BackfilledPrediction._meta.db_table
     deliveries = Delivery._meta.db_table
     with connection.cursor() as cursor:
+        # Dropped below within the same transaction, and a rollback undoes its creation on both databases.
         cursor.execute(
             f"CREATE TEMPORARY TABLE {_STAGE_TABLE} "
-            "(external_order_id text, predicted float8, p05 float8, p95 float8) ON COMMIT DROP"
+            "(external_order_id text, predicted double precision, p05 double precision, p95 double precision)"
         )
-        for first in range(0, len(scores), BACKFILL_COPY_ROWS):
-            buffer = io.StringIO()
-            scores.iloc[first : first + BACKFILL_COPY_ROWS].to_csv(buffer, index=False, header=False)
-            with cursor.cursor.copy(f"COPY {_STAGE_TABLE} FROM STDIN WITH (FORMAT csv)") as copy:
-                copy.write(buffer.getvalue())
+        _stage_load(cursor, scores)
+        # "WHERE true": SQLite needs it to read ON CONFLICT as the upsert clause rather than the join's.
         cursor.execute(
             f"INSERT INTO {table} (tenant_id, delivery_id, model_version_id, artifact_sha256, ordered_at, "
             "predicted_eta_minutes, p05_minutes, p95_minutes, actual_minutes, created_at) "
             "SELECT d.tenant_id, d.id, %s, %s, d.ordered_at, s.predicted, s.p05, s.p95, d.delivery_minutes, %s "
             f"FROM {_STAGE_TABLE} s JOIN {deliveries} d "
-            "ON d.tenant_id = %s AND d.external_order_id = s.external_order_id "
+            "ON d.tenant_id = %s AND d.external_order_id = s.external_order_id WHERE true "
             "ON CONFLICT (delivery_id, model_version_id) DO NOTHING",
             [version.pk, version.artifact_sha256, timezone.now(), version.tenant_id],
         )
@@ -112,3 +105,15 @@ def _copy_store(version: ModelVersion, scores: pd.DataFrame) -> int:
         # Dropped now, not only at commit: the next version's scores use the same name in this transaction.
         cursor.execute(f"DROP TABLE {_STAGE_TABLE}")
     return added
+
+
+def _stage_load(cursor: CursorWrapper, scores: pd.DataFrame) -> None:
+    if connection.vendor == "postgresql":
+        for first in range(0, len(scores), BACKFILL_COPY_ROWS):
+            buffer = io.StringIO()
+            scores.iloc[first : first + BACKFILL_COPY_ROWS].to_csv(buffer, index=False, header=False)
+            with cursor.cursor.copy(f"COPY {_STAGE_TABLE} FROM STDIN WITH (FORMAT csv)") as copy:
+                copy.write(buffer.getvalue())
+        return
+    rows = scores.astype(object).where(scores.notna(), None).itertuples(index=False, name=None)
+    cursor.executemany(f"INSERT INTO {_STAGE_TABLE} VALUES (%s, %s, %s, %s)", list(rows))

@@ -7,6 +7,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -53,7 +54,10 @@ def test_both_versions_score_the_same_deliveries_and_a_rerun_adds_nothing(two_ve
     assert list(looks.values_list("look", "pairs")) == [(1, scored)]  # no new pairs, no new look
 
 
-def test_backfilled_errors_are_the_backtest_errors_on_the_same_days(two_versions) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("database", ["postgresql", "sqlite"])
+def test_backfilled_errors_are_the_backtest_errors_on_the_same_days(two_versions, database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # "sqlite": the quickstart's path (no COPY: the scores staged with executemany), run here on PostgreSQL.
+    monkeypatch.setattr(connection, "vendor", database)
     tenant, (start, end) = two_versions.tenant, days(two_versions, 2)
     backfill("--tenant", tenant.slug, "--version", "2", "--from", start, "--to", end)
     call_command(

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from predictions.backfill import BackfillUnsupported, predictions_backfill
+from predictions.backfill import predictions_backfill
 from predictions.shadow import shadow_evaluation_look
 from registry.artifacts import ArtifactError
 from registry.backtest import ReplayRangeError
@@ -52,7 +52,7 @@ class Command(BaseCommand):
             raise CommandError(f"--version: {version} is the champion; backfill a challenger against it")
         try:
             results = predictions_backfill(versions=[version, champion], start=start, end=end)
-        except (ReplayRangeError, ArtifactError, BackfillUnsupported) as exc:
+        except (ReplayRangeError, ArtifactError) as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"backfilled {results[0].scored} deliveries of {tenant.slug} ordered {start}..{end}:")
         for result, role in zip(results, ("challenger", "champion"), strict=True):
