@@ -16,6 +16,7 @@ from django_celery_beat.models import PeriodicTask
 
 from intellilog.admin import (
     ReadOnlyAdminMixin,
+    VersionListFilter,
     actions_with_permission,
     data_table,
     document_facts,
@@ -192,7 +193,7 @@ class DriftReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "n_reference",
         "alert",
     )
-    list_filter = ("severity", "status", "is_drifted", "tenant", "model_version")
+    list_filter = ("severity", "status", "is_drifted", "tenant", ("model_version", VersionListFilter))
     list_select_related = ("tenant", "model_version__registered_model__tenant", "alert")
     date_hierarchy = "window_end"
     fields = (
@@ -322,7 +323,7 @@ class AccuracyReportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "degraded",
         "alert",
     )
-    list_filter = ("is_degraded", "status", "tenant", "model_version")
+    list_filter = ("is_degraded", "status", "tenant", ("model_version", VersionListFilter))
     list_select_related = ("tenant", "model_version__registered_model__tenant", "alert")
     date_hierarchy = "window_end"
     fields = (

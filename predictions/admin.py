@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from intellilog.admin import (
     ReadOnlyAdminMixin,
+    VersionListFilter,
     facts_table,
     minutes,
     raw_json_details,
@@ -59,10 +60,10 @@ class PredictionAuditAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     fields = ("summary", "explanation_picture", "raw")
     readonly_fields = fields
-    list_filter = ("tenant", "model_version", "source", "is_ood", "used_fallback", "created_at")
+    list_filter = ("tenant", ("model_version", VersionListFilter), "source", "is_ood", "used_fallback", "created_at")
     search_fields = ("=order_id", "=request_id")
     date_hierarchy = "created_at"
-    list_select_related = ("tenant", "model_version__registered_model")
+    list_select_related = ("tenant", "model_version__registered_model__tenant")
     # The default paginator counts every row; on an audit table of millions that count is the slow part.
     show_full_result_count = False
 
@@ -122,9 +123,9 @@ class PredictionOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         rounded_column("error_minutes", "error (predicted - actual)", minutes),
         "reported_at",
     )
-    list_filter = ("tenant", "model_version", "reported_at")
+    list_filter = ("tenant", ("model_version", VersionListFilter), "reported_at")
     search_fields = ("=audit__order_id",)
-    list_select_related = ("tenant", "audit", "model_version__registered_model")
+    list_select_related = ("tenant", "audit", "model_version__registered_model__tenant")
     fields = ("facts",)
     readonly_fields = fields
 
@@ -138,9 +139,9 @@ class PredictionOutcomeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(ShadowPrediction)
 class ShadowPredictionAdmin(ServedColumns, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("audit", "tenant", "model_version", "eta", "out_of_distribution", "latency", "created_at")
-    list_filter = ("tenant", "model_version", "created_at")
+    list_filter = ("tenant", ("model_version", VersionListFilter), "created_at")
     search_fields = ("=audit__order_id",)
-    list_select_related = ("tenant", "audit", "model_version__registered_model")
+    list_select_related = ("tenant", "audit", "model_version__registered_model__tenant")
     show_full_result_count = False  # as for the audit table: one row per shadow-scored prediction
     fields = ("facts", "raw")
     readonly_fields = fields
@@ -170,8 +171,8 @@ class BatchPredictionRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "created_by",
         "request_id",
     )
-    list_filter = ("tenant", "model_version")
-    list_select_related = ("tenant", "model_version__registered_model")
+    list_filter = ("tenant", ("model_version", VersionListFilter))
+    list_select_related = ("tenant", "model_version__registered_model__tenant")
 
 
 @admin.register(PredictionAuditArchive)

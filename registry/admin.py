@@ -7,7 +7,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -130,10 +130,19 @@ class RegisteredModelAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RegisteredModel]:
+        # The champion column reads the prefetched alias: one query for the page, not one per row.
+        champion = ModelAlias.objects.filter(alias=Alias.CHAMPION).select_related("version")
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("aliases", queryset=champion, to_attr="champion_aliases"))
+        )
+
     @admin.display(description="champion")
     def champion(self, registered_model: RegisteredModel) -> str:
-        version = alias_version(registered_model=registered_model, alias=Alias.CHAMPION)
-        return f"v{version.version}" if version else "-"
+        aliases = registered_model.champion_aliases  # type: ignore[attr-defined]
+        return f"v{aliases[0].version.version}" if aliases else "-"
 
     @admin.display(description="rollback")
     def rollback_link(self, registered_model: RegisteredModel) -> str:
@@ -258,7 +267,8 @@ class ModelVersionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return f"{value:.1%}" if value is not None else "-"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ModelVersion]:
-        return super().get_queryset(request).select_related("registered_model").prefetch_related("aliases")
+        # registered_model__tenant: a version's name (its __str__) reads the tenant's slug.
+        return super().get_queryset(request).select_related("registered_model__tenant").prefetch_related("aliases")
 
     @admin.display(description="role")
     def role(self, version: ModelVersion) -> str:
@@ -465,6 +475,12 @@ class PromotionRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 class RegistryEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("created_at", "registered_model", "kind", "actor", "from_version", "to_version", "reason")
     list_filter = ("tenant", "kind")
+    # Each model and version column prints a name that reads the tenant's slug.
+    list_select_related = (
+        "registered_model__tenant",
+        "from_version__registered_model__tenant",
+        "to_version__registered_model__tenant",
+    )
     search_fields = ("actor", "reason")
 
 
@@ -507,6 +523,7 @@ class BacktestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = ("created_at", "version", "start_date", "end_date", "rows", "mae", "created_by")
     list_filter = ("tenant",)
+    list_select_related = ("version__registered_model__tenant",)  # a version's name reads its tenant's slug
     fields = ("facts", "overall_table", "days_table", "raw")
     readonly_fields = fields
 

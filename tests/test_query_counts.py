@@ -109,7 +109,7 @@ def _backtests(world: World, count: int) -> None:
             start_date=dt.date(2022, 3, 1),
             end_date=dt.date(2022, 3, 7),
             days=[],
-            overall={},
+            overall={"rows": 1, "mae": 3.0},
             data_cut={},
             created_by="test",
         )
@@ -134,7 +134,11 @@ def _batch_runs(world: World, count: int) -> None:
 
 def _shadow_predictions(world: World, count: int) -> None:
     challenger = ModelVersionFactory(registered_model=world.version.registered_model)
-    shadow_scored(audits=served_with_outcomes(version=world.version, errors=[1.0] * count), challenger=challenger, errors=[1.0] * count)
+    shadow_scored(
+        audits=served_with_outcomes(version=world.version, errors=[1.0] * count),
+        challenger=challenger,
+        errors=[1.0] * count,
+    )
 
 
 def _retraining_triggers(world: World, count: int) -> None:
@@ -157,7 +161,9 @@ def _interval(seconds: int | None = None) -> IntervalSchedule:
 ROWS: dict[str, Callable[[World, int], object]] = {
     "auth.Group": lambda w, n: [Group.objects.create(name=f"group {next(_serial)}") for _ in range(n)],
     "auth.User": lambda w, n: UserFactory.create_batch(n),
-    "django_celery_beat.ClockedSchedule": lambda w, n: [ClockedSchedule.objects.create(clocked_time=_now()) for _ in range(n)],
+    "django_celery_beat.ClockedSchedule": lambda w, n: [
+        ClockedSchedule.objects.create(clocked_time=_now()) for _ in range(n)
+    ],
     "django_celery_beat.CrontabSchedule": lambda w, n: [
         CrontabSchedule.objects.create(minute=str(next(_serial) % 60)) for _ in range(n)
     ],
@@ -179,7 +185,9 @@ ROWS: dict[str, Callable[[World, int], object]] = {
         ModelVersionFactory(registered_model=RegisteredModelFactory(tenant=w.tenant, name=f"model {next(_serial)}"))
         for _ in range(n)
     ],
-    "registry.ModelVersion": lambda w, n: ModelVersionFactory.create_batch(n, registered_model=w.version.registered_model),
+    "registry.ModelVersion": lambda w, n: ModelVersionFactory.create_batch(
+        n, registered_model=w.version.registered_model
+    ),
     "registry.PromotionRequest": _promotion_requests,
     "registry.RegistryEvent": _events,
     "registry.ShadowEvaluation": _shadow_evaluations,
