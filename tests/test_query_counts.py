@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django.urls import reverse
+from django.urls import get_resolver, reverse
 from django.utils import timezone
 from django_celery_beat.models import (
     ClockedSchedule,
@@ -31,7 +31,7 @@ from rest_framework.test import APIClient
 
 from deliveries.tests.factories import DeliveryFactory, ImportBatchFactory
 from features.models import FeatureSet
-from monitoring.models import AlertNotification, RetrainingTrigger
+from monitoring.models import Alert, AlertNotification, RetrainingTrigger
 from monitoring.tests.factories import AccuracyReportFactory, AlertChannelFactory, DriftReportFactory, raise_example
 from predictions.models import BatchPredictionRun, PredictionAuditArchive
 from predictions.tests.factories import served_with_outcomes, shadow_scored
@@ -79,7 +79,7 @@ def _shadow_evaluations(world: World, count: int) -> None:
         ShadowEvaluationFactory(champion=world.version, challenger=challenger)
 
 
-def _alerts(world: World, count: int) -> list:  # type: ignore[type-arg]
+def _alerts(world: World, count: int) -> list[Alert]:
     return [raise_example(tenant=world.tenant, subject=f"subject {next(_serial)}") for _ in range(count)]
 
 
@@ -263,6 +263,11 @@ API_LISTS = {
     "alert-list": ("monitoring.Alert", 3),
     "route-plan-list": ("routing.RoutePlan", 3),
 }
+
+
+def test_every_api_list_endpoint_has_a_pinned_count() -> None:
+    routes = {name for name in get_resolver().reverse_dict if isinstance(name, str) and name.endswith("-list")}
+    assert routes == set(API_LISTS)
 
 
 @pytest.mark.parametrize("name", API_LISTS)
