@@ -74,7 +74,7 @@ def number(value: float | None) -> str:
 
 
 # Units read from a stored document's key names, which the services spell consistently (`*_minutes`, `*_ms`).
-_MINUTE_KEYS = ("mae", "rmse", "_minutes", "_min")
+_MINUTE_KEYS = ("mae", "rmse", "bias", "_minutes", "_min")
 _SHARE_KEYS = ("share", "coverage", "within_5_min", "_rate")
 
 
