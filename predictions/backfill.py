@@ -28,9 +28,7 @@ from django.utils import timezone
 from deliveries.models import Delivery
 from predictions.constants import BACKFILL_COPY_ROWS
 from predictions.models import BackfilledPrediction
-from registry.backtest import ReplayRangeError, history_replay
-from registry.choices import VersionStatus
-from registry.loader import model_version_load
+from registry.backtest import versions_replay
 from registry.models import ModelVersion
 
 _STAGE_TABLE = "predictions_backfill_stage"
@@ -52,13 +50,7 @@ def predictions_backfill(*, versions: Sequence[ModelVersion], start: dt.date, en
     `registry.artifacts.ArtifactError` when an artifact does not verify; then nothing is stored. All
     versions' rows are written in one transaction.
     """
-    if len({version.tenant_id for version in versions}) != 1:
-        raise ValueError("backfill versions of exactly one tenant")
-    for version in versions:
-        if version.status not in (VersionStatus.READY, VersionStatus.ARCHIVED) or not version.artifact_sha256:
-            raise ReplayRangeError(f"{version} has no trained artifact ({version.status})")
-    predictors = [model_version_load(version=version) for version in versions]
-    replay = history_replay(tenant=versions[0].tenant, start=start, end=end)
+    predictors, replay = versions_replay(versions=versions, start=start, end=end)
     results = []
     with transaction.atomic():
         for version, predictor in zip(versions, predictors, strict=True):

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from core.backtest import backtest_metrics
 from core.features import build_training_features
+from core.model import ETAPredictor
 from deliveries.columnar import deliveries_columnar
 from deliveries.selectors import deliveries_latest_id, deliveries_ordered_span
 from registry.choices import VersionStatus
@@ -84,6 +85,23 @@ def history_replay(*, tenant: Tenant, start: dt.date, end: dt.date) -> HistoryRe
     return HistoryReplay(history[in_range], features[in_range], local_days[in_range], data_cut)
 
 
+def versions_replay(
+    *, versions: Sequence[ModelVersion], start: dt.date, end: dt.date
+) -> tuple[list[ETAPredictor], HistoryReplay]:
+    """The versions' loaded models and one replay of ``start``..``end`` for all of them (one tenant's).
+
+    Checked before anything is read: the versions are one tenant's (else `ValueError`) and each has a trained
+    artifact (else `ReplayRangeError`); `registry.artifacts.ArtifactError` when an artifact does not verify.
+    """
+    if len({version.tenant_id for version in versions}) != 1:
+        raise ValueError("replay versions of exactly one tenant")
+    for version in versions:
+        if version.status not in (VersionStatus.READY, VersionStatus.ARCHIVED) or not version.artifact_sha256:
+            raise ReplayRangeError(f"{version} has no trained artifact ({version.status})")
+    predictors = [model_version_load(version=version) for version in versions]
+    return predictors, history_replay(tenant=versions[0].tenant, start=start, end=end)
+
+
 def model_versions_backtest(
     *, versions: Sequence[ModelVersion], start: dt.date, end: dt.date, created_by: str
 ) -> list[Backtest]:
@@ -92,14 +110,7 @@ def model_versions_backtest(
     Raises `ReplayRangeError` for a bad range or a version with no trained artifact (before anything is
     stored), and `registry.artifacts.ArtifactError` when an artifact does not verify.
     """
-    tenants = {version.tenant_id for version in versions}
-    if len(tenants) != 1:
-        raise ValueError("backtest versions of exactly one tenant")
-    for version in versions:
-        if version.status not in (VersionStatus.READY, VersionStatus.ARCHIVED) or not version.artifact_sha256:
-            raise ReplayRangeError(f"{version} has no trained artifact ({version.status})")
-    predictors = [model_version_load(version=version) for version in versions]
-    replay = history_replay(tenant=versions[0].tenant, start=start, end=end)
+    predictors, replay = versions_replay(versions=versions, start=start, end=end)
     backtests = []
     for version, predictor in zip(versions, predictors, strict=True):
         batch = predictor.predict_frame(replay.features)
