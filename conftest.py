@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -152,24 +151,14 @@ class TrainedModel:
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory: pytest.TempPathFactory) -> TrainedModel:
     # Trained without the database, once: serving tests need a real model, not a fresh one each.
-    from core.delivery.schema import load_clean_frame
     from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
-    from core.features import build_training_features
-    from core.model import ETAPredictor, TrainingConfig
-    from tenants.constants import DEFAULT_TIME_ZONE
+    from core.model import TrainingConfig
+    from tests.training import history_model_bytes
 
     path = write_synthetic_file(
         tmp_path_factory.mktemp("history") / "history.csv.gz", SyntheticConfig(rows=2500, seed=8, days=21)
     )
-    time_zone = ZoneInfo(DEFAULT_TIME_ZONE)
-    frame, _ = load_clean_frame(path, time_zone=time_zone)
-    predictor = ETAPredictor.train(
-        build_training_features(frame, time_zone=time_zone),
-        frame["delivery_minutes"],
-        ordered_at=frame["ordered_at"],
-        config=TrainingConfig(max_rounds=200),
-    )
-    return TrainedModel(artifact=predictor.to_bytes(), history_path=path)
+    return TrainedModel(artifact=history_model_bytes(path, TrainingConfig(max_rounds=200)), history_path=path)
 
 
 @dataclass

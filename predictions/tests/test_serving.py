@@ -6,16 +6,13 @@ import logging
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 
-from core.delivery.schema import load_clean_frame
 from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
-from core.features import build_training_features
-from core.model import ETAPredictor, TrainingConfig
+from core.model import TrainingConfig
 from monitoring.choices import AlertRule, AlertSeverity, AlertStatus
 from monitoring.models import Alert
 from predictions import selectors
@@ -30,7 +27,7 @@ from registry.services import champion_rollback, promotion_request_approve, prom
 from registry.tests.factories import ModelVersionFactory, UserFactory, approver
 from registry.tests.test_services import tamper
 from registry.training import eta_model_train
-from tenants.constants import DEFAULT_TIME_ZONE
+from tests.training import history_model_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -103,15 +100,7 @@ def test_a_worker_holding_the_previous_champion_keeps_it_when_the_new_one_rots(t
 @pytest.fixture(scope="session")
 def second_artifact(trained_model) -> bytes:  # type: ignore[no-untyped-def]
     """A second, different model of the same history (the session's `trained_model` is the first)."""
-    time_zone = ZoneInfo(DEFAULT_TIME_ZONE)
-    frame, _ = load_clean_frame(trained_model.history_path, time_zone=time_zone)
-    predictor = ETAPredictor.train(
-        build_training_features(frame, time_zone=time_zone),
-        frame["delivery_minutes"],
-        ordered_at=frame["ordered_at"],
-        config=TrainingConfig(max_rounds=50, max_depth=3),
-    )
-    return predictor.to_bytes()
+    return history_model_bytes(trained_model.history_path, TrainingConfig(max_rounds=50, max_depth=3))
 
 
 @pytest.fixture

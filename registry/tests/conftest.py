@@ -9,18 +9,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core.management import call_command
 
-from core.delivery.schema import load_clean_frame
 from core.delivery.synthetic import SyntheticConfig, write_synthetic_file
-from core.features import build_training_features
-from core.model import ETAPredictor, TrainingConfig
+from core.model import TrainingConfig
 from deliveries.selectors import deliveries_frame
 from registry.artifacts import artifact_write
 from registry.choices import Alias
 from registry.models import ModelAlias, ModelVersion
 from registry.tests.factories import ModelVersionFactory
-from tenants.constants import DEFAULT_TIME_ZONE
 from tenants.models import Tenant
 from tenants.tests.factories import TenantFactory
+from tests.training import history_model_bytes
 
 
 @pytest.fixture(autouse=True)
@@ -40,15 +38,7 @@ def tenant_with_history(tmp_path: Path):  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="session")
 def smaller_model(trained_model) -> bytes:  # type: ignore[no-untyped-def]
     """A second, weaker model on the same history: a champion whose backtest differs from the candidate's."""
-    time_zone = ZoneInfo(DEFAULT_TIME_ZONE)
-    frame, _ = load_clean_frame(trained_model.history_path, time_zone=time_zone)
-    predictor = ETAPredictor.train(
-        build_training_features(frame, time_zone=time_zone),
-        frame["delivery_minutes"],
-        ordered_at=frame["ordered_at"],
-        config=TrainingConfig(max_rounds=20),
-    )
-    return predictor.to_bytes()
+    return history_model_bytes(trained_model.history_path, TrainingConfig(max_rounds=20))
 
 
 @dataclass
