@@ -31,6 +31,7 @@ from core.delivery.columnar import HISTORY_COLUMNS
 from core.delivery.schema import COURIER_AGE_RANGE
 from deliveries.models import Delivery
 from features.tasks import materialize_features_task
+from predictions.choices import PredictionSource
 from predictions.constants import OUTCOME_CHUNK_ROWS, OUTCOME_REJECTIONS_KEPT
 from predictions.models import PredictionAudit, PredictionOutcome
 from predictions.orders import OrderInput
@@ -191,8 +192,8 @@ def _chunk_judge(
     with connection.cursor() as cursor:
         cursor.execute(
             f'SELECT DISTINCT ON (order_id) order_id, "order" FROM {PredictionAudit._meta.db_table} '
-            "WHERE tenant_id = %s AND order_id = ANY(%s) ORDER BY order_id, created_at DESC",
-            [tenant.pk, order_ids],
+            "WHERE tenant_id = %s AND order_id = ANY(%s) AND source <> %s ORDER BY order_id, created_at DESC",
+            [tenant.pk, order_ids, PredictionSource.SIMULATION],
         )
         # Django reads jsonb as text (its JSONField decodes it): so does this raw query.
         latest_orders = {order_id: json.loads(order) for order_id, order in cursor.fetchall()}
@@ -284,11 +285,12 @@ def _store(cursor: object, *, tenant: Tenant, now: dt.datetime) -> tuple[int, in
                    audit.predicted_eta_minutes - inserted.delivery_minutes, %(now)s
             FROM inserted JOIN {audits} AS audit
               ON audit.tenant_id = %(tenant)s AND audit.order_id = inserted.external_order_id
+                 AND audit.source <> %(simulation)s
             RETURNING 1
         )
         SELECT (SELECT count(*) FROM inserted), (SELECT count(*) FROM joined)
         """,
-        {"tenant": tenant.pk, "now": now},
+        {"tenant": tenant.pk, "now": now, "simulation": PredictionSource.SIMULATION},
     )
     inserted, joined = cursor.fetchone()  # type: ignore[attr-defined]
     return int(inserted), int(joined)

@@ -461,8 +461,11 @@ def prediction_outcome_record(
     history (so it feeds features and retraining) and folded into the online feature store once the
     transaction commits. Reporting the same outcome again changes nothing; a different one is refused.
     """
+    # Simulated traffic is a replay of stored deliveries whose outcomes the simulation records itself; its
+    # audits keep only the replayed columns, not a whole order, and were never served to anyone.
     audits = list(
         PredictionAudit.objects.filter(tenant=tenant, order_id=order_id)
+        .exclude(source=PredictionSource.SIMULATION)
         .select_related("model_version")
         .order_by("created_at")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 
@@ -14,9 +15,11 @@ from monitoring.models import AccuracyReport, Alert, DriftReport
 from monitoring.simulation import Shift, SimulationRefused, shift_parse, traffic_simulate
 from predictions.choices import PredictionSource
 from predictions.models import PredictionAudit, PredictionOutcome, ShadowPrediction
+from predictions.outcomes import outcomes_import
 from registry.choices import Alias
 from registry.models import ModelAlias, ShadowEvaluation
 from registry.tests.factories import ModelVersionFactory
+from tenants.services import api_key_create
 
 pytestmark = pytest.mark.django_db
 
@@ -68,6 +71,35 @@ def test_a_simulated_jam_shift_produces_every_monitoring_record(monitored, with_
     assert ShadowPrediction.objects.filter(model_version=with_challenger).count() == result.shadow_predictions > 0
     evaluation = ShadowEvaluation.objects.filter(champion=monitored.version, challenger=with_challenger).last()
     assert evaluation is not None and evaluation.pairs > 0 and result.shadow_evaluations
+
+
+def test_an_outcome_reported_for_a_simulated_order_is_refused_not_a_crash(monitored, client) -> None:  # type: ignore[no-untyped-def]
+    # Simulated audits hold only the replayed columns; the simulation records their outcomes itself.
+    end = timezone.now().replace(hour=19, minute=0, second=0, microsecond=0) - dt.timedelta(days=1)
+    traffic_simulate(tenant=monitored.tenant, hours=1, rate_per_minute=6, seed=4, end=end)
+    outcomes_before = PredictionOutcome.objects.filter(tenant=monitored.tenant).count()
+    unreported = (
+        PredictionAudit.objects.filter(tenant=monitored.tenant)
+        .exclude(pk__in=PredictionOutcome.objects.values("audit_id"))
+        .values_list("order_id", flat=True)
+    )
+    order_ids = list(unreported[:3]) or list(PredictionAudit.objects.values_list("order_id", flat=True)[:3])
+    path = io.StringIO("order_id,delivery_minutes\n" + "".join(f"{order_id},31.5\n" for order_id in order_ids))
+
+    headers = {"Authorization": f"Api-Key {api_key_create(tenant=monitored.tenant, name='sim').raw_key}"}
+
+    bulk = outcomes_import(tenant=monitored.tenant, rows=csv.DictReader(path))
+    single = client.post(
+        f"/api/v1/deliveries/{order_ids[0]}/outcome",
+        {"delivery_minutes": 31.5},
+        content_type="application/json",
+        headers=headers,
+    )
+
+    assert (bulk.recorded, bulk.rejected) == (0, len(order_ids))
+    assert all("no prediction was served" in rejection.message for rejection in bulk.rejections)
+    assert single.status_code == 404 and single.json()["code"] == "unknown_order"
+    assert PredictionOutcome.objects.filter(tenant=monitored.tenant).count() == outcomes_before
 
 
 def test_without_a_champion_nothing_is_simulated(monitored) -> None:  # type: ignore[no-untyped-def]
