@@ -19,33 +19,22 @@ import csv
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+# Shared with the serving benchmark: create the benchmark's database when it is missing.
+from serving import database_ensure  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "outcomes.json"
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/intellilog_bench_outcomes"
-
-
-def database_ensure(url: str) -> None:
-    import psycopg
-
-    parts = urllib.parse.urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
-        raise SystemExit(f"--database-url: unexpected database name {name!r}")
-    admin = urllib.parse.urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        if not connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def predictions_create(rows: int) -> tuple[str, list[tuple[str, float]]]:
