@@ -1,6 +1,8 @@
-"""The VERSION argument shared by the registry's management commands."""
+"""The VERSION and day arguments shared by the commands that name a model version (registry, backfills)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 from django.core.management.base import CommandError
 
@@ -27,3 +29,11 @@ def eta_version_for_command(*, reference: str, tenant_slug: str | None) -> Model
     if len(matches) > 1:
         raise CommandError(f"VERSION: v{number} exists for several tenants; pass --tenant or TENANT/{number}")
     return matches[0]
+
+
+def day_for_command(value: str) -> dt.date:
+    """A --from/--to day as YYYY-MM-DD, or the command's error."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"expected a date YYYY-MM-DD, got {value!r}") from exc

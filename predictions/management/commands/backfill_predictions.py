@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -10,16 +9,9 @@ from predictions.shadow import shadow_evaluation_look
 from registry.artifacts import ArtifactError
 from registry.backtest import ReplayRangeError
 from registry.choices import EvidenceSource
-from registry.management.version_argument import eta_version_for_command
+from registry.management.version_argument import day_for_command, eta_version_for_command
 from registry.selectors import eta_champion
 from tenants.models import Tenant
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"expected a date YYYY-MM-DD, got {value!r}") from exc
 
 
 class Command(BaseCommand):
@@ -40,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--to", dest="end", required=True, help="last local day, YYYY-MM-DD")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        start, end = _date(options["start"]), _date(options["end"])
+        start, end = day_for_command(options["start"]), day_for_command(options["end"])
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"--tenant: no tenant with slug {options['tenant']!r}")

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
@@ -8,18 +7,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from registry.artifacts import ArtifactError
 from registry.backtest import ReplayRangeError, model_versions_backtest
-from registry.management.version_argument import eta_version_for_command
+from registry.management.version_argument import day_for_command, eta_version_for_command
 from registry.models import Backtest
 from registry.selectors import eta_champion
 
 COLUMNS = ("rows", "mae", "bias", "within_5_min", "interval_coverage")
-
-
-def _date(value: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise CommandError(f"expected a date YYYY-MM-DD, got {value!r}") from exc
 
 
 class Command(BaseCommand):
@@ -36,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        start, end = _date(options["start"]), _date(options["end"])
+        start, end = day_for_command(options["start"]), day_for_command(options["end"])
         version = eta_version_for_command(reference=options["version"], tenant_slug=options["tenant"])
         versions = [version]
         if options["with_champion"]:
